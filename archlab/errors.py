@@ -1,0 +1,100 @@
+"""One exception hierarchy for everything archlab raises on purpose.
+
+Catch :class:`ArchlabError` to handle any of them; catch a subclass to handle one kind of
+trouble. Every message is meant to be shown to a person as it is: it names the input that was
+wrong and, where there is one, the fix. The command line prints ``archlab: <message>`` and exits
+non-zero instead of showing a traceback.
+
+::
+
+    ArchlabError
+    ├── InvalidReferenceError    a malformed image reference
+    ├── PlatformError            a malformed platform specifier
+    ├── ManifestError            a document that is not the manifest it claims to be
+    │   └── DigestMismatchError  bytes whose sha256 is not the digest they were fetched by
+    ├── RegistryError            anything a registry answered (or failed to answer)
+    │   ├── RegistryUnreachableError   connection refused, DNS, TLS, timeout
+    │   ├── InsecureTransportError     plain HTTP to a non-loopback host without opt-in
+    │   ├── AuthError                  401/403, missing or wrong credentials
+    │   ├── NotFoundError              unknown repository, tag or digest
+    │   ├── RateLimitError             429 that outlived the retries
+    │   ├── TooLargeError              a manifest or config above the size cap
+    │   └── NoMatchingManifestError    a list with no entry for the wanted platform
+    ├── LabError                 the local lab (registry binary, emulators) is not usable
+    └── ComposeError             a compose file or Dockerfile that cannot be read
+"""
+
+from __future__ import annotations
+
+
+class ArchlabError(Exception):
+    """Base class of every error archlab raises on purpose."""
+
+
+class InvalidReferenceError(ArchlabError, ValueError):
+    """An image reference that Docker would refuse too; the message names the bad part."""
+
+
+class PlatformError(ArchlabError, ValueError):
+    """A platform specifier that cannot be parsed (``linux/arm64/v8`` is the shape)."""
+
+
+class ManifestError(ArchlabError, ValueError):
+    """A manifest, index or config that is malformed; the message names document and field."""
+
+
+class DigestMismatchError(ManifestError):
+    """Content whose digest differs from the one it was asked for or announced with."""
+
+
+class RegistryError(ArchlabError):
+    """A registry answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, *, status: int | None = None, url: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.url = url
+
+
+class RegistryUnreachableError(RegistryError):
+    """The registry host could not be reached at all."""
+
+
+class InsecureTransportError(RegistryError):
+    """Plain HTTP was asked for a host that is not loopback, without ``insecure=True``."""
+
+
+class AuthError(RegistryError):
+    """The registry wants credentials we do not have, or refused the ones we sent."""
+
+
+class NotFoundError(RegistryError):
+    """The repository, tag or digest does not exist on that registry."""
+
+
+class RateLimitError(RegistryError):
+    """HTTP 429 persisted after retrying; ``retry_after`` says how long the registry asked."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw):
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class TooLargeError(RegistryError):
+    """A manifest or config larger than the configured cap; nothing was parsed."""
+
+
+class NoMatchingManifestError(RegistryError):
+    """A manifest list or index has no entry for the platform asked for.
+
+    ``str()`` is Docker's exact text, e.g.
+    ``no matching manifest for linux/arm64 in the manifest list entries``.
+    """
+
+
+class LabError(ArchlabError):
+    """The local lab cannot run: a missing binary, a port in use, a registry that will not start."""
+
+
+class ComposeError(ArchlabError):
+    """A compose file or Dockerfile that cannot be read; the message names file and line."""
