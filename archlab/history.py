@@ -1,0 +1,515 @@
+"""Which platforms did official images publish, and when? A small history dataset.
+
+The official Docker images are multi-arch, but not all of them always were, and not for every
+CPU. ``mysql:5.7`` is the classic case: its manifest list held ``linux/amd64`` only, so an
+arm64 host got ``no matching manifest for linux/arm64/v8 in the manifest list entries``. This
+module ships that history as a pandas frame and answers "who had arm64 then, who has it now".
+
+Where the data comes from
+-------------------------
+docker-library/repo-info keeps a generated ``repos/<image>/remote/<tag>.md`` per official
+image and tag: the list digest, its media type, and every platform entry with its manifest
+digest, size and layers. Old versions of those files were read at many commits of
+docker-library/repo-info itself and of forks copied at different dates (2016–2026), one JSON
+per snapshot. ``tools/import_repo_info.py`` turns them into ``data/history/official-images.csv``,
+one row per (snapshot × platform entry); ``data/history/README.md`` lists every column and
+which commit each snapshot came from (``source_repo``, ``source_path``, ``source_commit``).
+
+Caveats, read before drawing conclusions
+----------------------------------------
+- ``date`` is the build time of the newest image in the snapshot: a *lower bound* for when the
+  snapshot was taken, not the day the file was committed. One snapshot (``mysql:5.7.36`` from a
+  fork) has no date and an empty platform list; it is kept but can never be "at" a date.
+- Snapshots are sparse: most tags have one from 2016–2018 and one from 2026. "At 2022-01-15"
+  means "the newest snapshot dated at or before it", which may be years older; pass
+  ``max_age`` to refuse stale ones, and look at :func:`snapshot_at` to see which one was used.
+- A few files were read only partly (``partial``): their platform lists are complete, but some
+  entries lack digest, size or layers. Old 2016–2017 files print no list media type, so their
+  ``kind`` is ``unknown`` rather than a guess.
+- Since about 2023 every image in a list is followed by an attestation entry (platform
+  ``unknown/unknown``, in-toto layers: provenance/SBOM). They are not runnable platforms and are
+  left out of every answer here unless you pass ``include_attestations=True``.
+
+Rules
+-----
+==========================  ===============================================================
+question                    rule
+==========================  ===============================================================
+"has platform P"            compared after :func:`archlab.platforms.normalize` on
+                            os/architecture/variant, so ``linux/arm64`` ≡ ``linux/arm64/v8``
+                            and ``linux/arm`` ≡ ``linux/arm/v7``; ``os_version`` is ignored
+snapshot used for a date     the newest dated snapshot of that image:tag at or before it
+                            (``at=None``: the newest one); same-date ties go to the last by
+                            source repo, commit and path, so the choice is stable
+cell of :func:`coverage`    ``True`` listed, ``False`` not listed, ``<NA>`` no usable snapshot
+                            (none at or before the date, too old for ``max_age``, or one
+                            with an empty platform list)
+:func:`compare_coverage`    ``gained`` / ``lost`` / ``kept`` / ``absent`` (both False) /
+                            ``unknown`` (either side ``<NA>``)
+==========================  ===============================================================
+
+API
+---
+``load_history(path=None)``, ``coverage(df, platforms, at)``, ``snapshot_at(df, at)``,
+``compare_coverage(df, before, after, platform)``, ``timeline(df, image, tag)`` and the plots
+``plot_coverage_heatmap(wide)``, ``plot_arm64_then_vs_now(df)``, ``plot_timeline(df, image,
+tag)``, which draw on ``ax`` (or a new figure), return the Axes and never call ``plt.show()``.
+
+>>> from archlab import history
+>>> df = history.load_history()
+>>> history.coverage(df, ["linux/amd64", "linux/arm64"], at="2022-01-15").loc["mysql:5.7"]
+platform
+linux/amd64     True
+linux/arm64    False
+Name: mysql:5.7, dtype: boolean
+>>> history.compare_coverage(df, "2022-01-15", None).loc["mysql:latest", "change"]
+'gained'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from archlab.errors import ArchlabError, PlatformError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = [
+    "DATA_FILE",
+    "DEFAULT_PLATFORMS",
+    "compare_coverage",
+    "coverage",
+    "load_history",
+    "plot_arm64_then_vs_now",
+    "plot_coverage_heatmap",
+    "plot_timeline",
+    "snapshot_at",
+    "timeline",
+]
+
+CSV_NAME = "official-images.csv"
+#: The shipped CSV in a source checkout (``<repo>/data/history/official-images.csv``).
+DATA_FILE = Path(__file__).resolve().parent.parent / "data" / "history" / CSV_NAME
+
+#: Columns of :func:`coverage` when none are asked for: the platforms official images use.
+DEFAULT_PLATFORMS: tuple[str, ...] = (
+    "linux/amd64",
+    "linux/arm64",
+    "linux/arm/v7",
+    "linux/arm/v6",
+    "linux/arm/v5",
+    "linux/386",
+    "linux/ppc64le",
+    "linux/s390x",
+    "linux/riscv64",
+    "linux/mips64le",
+    "windows/amd64",
+)
+
+_INT_COLUMNS = ("entry_count", "entry_index", "total_size_bytes", "layer_count")
+_BOOL_COLUMNS = ("is_attestation", "partial")
+# Empty means "none" here (no variant, no Windows build, not an attestation), not "unknown".
+_EMPTY_IS_VALUE = ("variant", "os_version", "attestation_basis")
+_SNAPSHOT_EXTRA = ("source_repo", "source_commit", "source_path")
+_REQUIRED = ("image", "tag", "date", "os", "architecture", "variant", "is_attestation")
+
+_PRESENT, _ABSENT, _UNKNOWN = "#2e8b57", "#e8a0a0", "#d9d9d9"
+
+
+# ----------------------------------------------------------------------------------- loading
+
+
+def load_history(path: str | Path | None = None) -> pd.DataFrame:
+    """Read the history CSV into a typed frame (one row per snapshot × platform entry).
+
+    ``path=None`` reads the shipped file: ``data/history/official-images.csv`` of the source
+    checkout this module lives in, else ``archlab/data/history/official-images.csv`` inside an
+    installed package (only there if a packager added it to the package data). Dtypes: ``date``
+    datetime64, counts and sizes ``Int64``, ``is_attestation``/``partial`` ``boolean``, text
+    ``string``; an empty field is ``<NA>`` except in ``variant``, ``os_version`` and
+    ``attestation_basis``, where it means "none". A derived ``ref`` column holds ``image:tag``.
+    """
+    csv_path = Path(path) if path is not None else _default_path()
+    if not csv_path.is_file():
+        raise ArchlabError(
+            f"history CSV not found: {csv_path}; pass load_history(path=...) or regenerate it "
+            "with tools/import_repo_info.py"
+        )
+    raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False, na_values=[])
+    missing = [c for c in _REQUIRED if c not in raw.columns]
+    if missing:
+        raise ArchlabError(f"{csv_path} lacks columns {missing}; is it the history CSV?")
+    df = pd.DataFrame(index=raw.index)
+    for column in raw.columns:
+        values = raw[column]
+        if column == "date":
+            df[column] = pd.to_datetime(values.replace("", None), format="%Y-%m-%d").astype(
+                "datetime64[ns]"
+            )
+        elif column in _INT_COLUMNS:
+            df[column] = pd.array([int(v) if v else pd.NA for v in values], dtype="Int64")
+        elif column in _BOOL_COLUMNS:
+            mapped = values.map({"true": True, "false": False, "": pd.NA})
+            df[column] = mapped.astype("boolean")
+        elif column in _EMPTY_IS_VALUE:
+            df[column] = values.astype("string")
+        else:
+            df[column] = values.replace("", None).astype("string")
+    df.insert(2, "ref", (df["image"] + ":" + df["tag"]).astype("string"))
+    return df
+
+
+def _default_path() -> Path:
+    if DATA_FILE.is_file():
+        return DATA_FILE
+    try:
+        packaged = resources.files("archlab").joinpath("data", "history", CSV_NAME)
+        if packaged.is_file():
+            return Path(str(packaged))
+    except (ModuleNotFoundError, TypeError, NotImplementedError):
+        pass
+    return DATA_FILE  # let load_history report the checkout path as the one expected
+
+
+# ------------------------------------------------------------------------------ matching
+
+
+def _split(platform: str) -> tuple[str, str, str]:
+    parts = platform.strip().split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise PlatformError(
+            f"cannot read platform {platform!r}; write it as os/architecture[/variant], "
+            "e.g. linux/arm64 or linux/arm/v7"
+        )
+    return parts[0], parts[1], parts[2] if len(parts) == 3 else ""
+
+
+@lru_cache(maxsize=256)
+def _key(os_: str, architecture: str, variant: str) -> tuple[str, str, str]:
+    """Normalized (os, architecture, variant); attestations' ``unknown`` is kept as is."""
+    if os_ == "unknown" or architecture == "unknown":
+        return (os_, architecture, variant)
+    from archlab.platforms import Platform, normalize
+
+    p = normalize(Platform(os_, architecture, variant=variant))
+    return (p.os, p.architecture, p.variant or "")
+
+
+def _display(key: tuple[str, str, str]) -> str:
+    return "/".join(part for part in key if part)
+
+
+def _wanted_key(platform: str) -> tuple[str, str, str]:
+    return _key(*_split(platform))
+
+
+# ----------------------------------------------------------------------------- snapshots
+
+
+def _check(df: pd.DataFrame) -> None:
+    missing = [c for c in _REQUIRED if c not in df.columns]
+    if missing:
+        raise ArchlabError(
+            f"frame lacks columns {missing}; pass the frame from load_history() "
+            "or one with the same columns"
+        )
+
+
+def _snapshot_columns(df: pd.DataFrame) -> list[str]:
+    return ["image", "tag", "date", *(c for c in _SNAPSHOT_EXTRA if c in df.columns)]
+
+
+def _timestamp(value: Any, name: str) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ArchlabError(f"{name}={value!r} is not a date; use e.g. '2022-01-15'") from exc
+    if pd.isna(stamp):
+        raise ArchlabError(f"{name}={value!r} is not a date; use e.g. '2022-01-15'")
+    return stamp
+
+
+def _refs(df: pd.DataFrame) -> list[str]:
+    return sorted({f"{i}:{t}" for i, t in zip(df["image"], df["tag"], strict=True)})
+
+
+def _attestation_mask(rows: pd.DataFrame) -> pd.Series:
+    return rows["is_attestation"].astype("boolean").fillna(False).astype(bool)
+
+
+def _entries(df: pd.DataFrame, include_attestations: bool) -> pd.DataFrame:
+    """Platform entries (no placeholder rows), with ``ref`` and a normalized ``_key``."""
+    rows = df[df["os"].notna() & (df["os"].astype(str) != "")]
+    if not include_attestations:
+        rows = rows[~_attestation_mask(rows)]
+    keys = [
+        _key(str(o), str(a), "" if pd.isna(v) else str(v))
+        for o, a, v in zip(rows["os"], rows["architecture"], rows["variant"], strict=True)
+    ]
+    ref = rows["image"].astype(str) + ":" + rows["tag"].astype(str)
+    return rows.assign(ref=ref, _key=pd.Series(keys, index=rows.index, dtype=object))
+
+
+def snapshot_at(
+    df: pd.DataFrame,
+    at: str | pd.Timestamp | None = None,
+    *,
+    max_age: str | pd.Timedelta | None = None,
+) -> pd.DataFrame:
+    """The snapshot each image:tag is judged by at ``at``: one row per ref, sorted by ref.
+
+    Columns: ``date`` (NaT when no snapshot qualifies) and, where the frame has them,
+    ``source_repo``/``source_commit``/``source_path``. ``max_age`` (e.g. ``"400D"``) drops
+    snapshots older than ``at - max_age``; with ``at=None`` it counts back from the newest date
+    in the frame.
+    """
+    _check(df)
+    cols = _snapshot_columns(df)
+    snaps = df[cols].drop_duplicates()
+    snaps = snaps[snaps["date"].notna()]
+    if at is not None:
+        limit = _timestamp(at, "at")
+        snaps = snaps[snaps["date"] <= limit]
+    else:
+        limit = df["date"].max()
+    if max_age is not None and not pd.isna(limit):
+        snaps = snaps[snaps["date"] >= limit - pd.Timedelta(max_age)]
+    snaps = snaps.assign(ref=snaps["image"].astype(str) + ":" + snaps["tag"].astype(str))
+    chosen = snaps.sort_values(["ref", *cols[2:]]).groupby("ref", sort=True).tail(1)
+    chosen = chosen.set_index("ref")[cols[2:]]
+    out = chosen.reindex(pd.Index(_refs(df), name="ref"))
+    out["date"] = pd.to_datetime(out["date"])
+    return out
+
+
+def _platform_sets(
+    df: pd.DataFrame, chosen: pd.DataFrame, include_attestations: bool
+) -> dict[str, set[tuple[str, str, str]] | None]:
+    """Normalized platform keys of each ref's chosen snapshot; ``None`` when unknown."""
+    result: dict[str, set[tuple[str, str, str]] | None] = {str(r): None for r in chosen.index}
+    dated = chosen[chosen["date"].notna()].reset_index()
+    picked = _entries(df, include_attestations=True).merge(dated, on=["ref", *chosen.columns])
+    # A snapshot with no entries at all (an empty list) stays None: it tells nothing.
+    for ref, group in picked.groupby("ref"):
+        if not include_attestations:
+            group = group[~_attestation_mask(group)]
+        result[str(ref)] = set(group["_key"])
+    return result
+
+
+# ------------------------------------------------------------------------------ analyses
+
+
+def coverage(
+    df: pd.DataFrame,
+    platforms: Sequence[str] = DEFAULT_PLATFORMS,
+    at: str | pd.Timestamp | None = None,
+    *,
+    include_attestations: bool = False,
+    max_age: str | pd.Timedelta | None = None,
+) -> pd.DataFrame:
+    """Wide ``ref × platform`` frame of ``boolean``: did that snapshot's list have it?
+
+    Rows are every image:tag in ``df`` (sorted), columns the ``platforms`` as given. A cell is
+    ``<NA>`` where no snapshot qualifies (see :func:`snapshot_at`).
+    """
+    wanted = [(p, _wanted_key(p)) for p in platforms]
+    chosen = snapshot_at(df, at, max_age=max_age)
+    sets = _platform_sets(df, chosen, include_attestations)
+    data = {
+        name: pd.array(
+            [pd.NA if sets[ref] is None else key in sets[ref] for ref in chosen.index],
+            dtype="boolean",
+        )
+        for name, key in wanted
+    }
+    wide = pd.DataFrame(data, index=chosen.index)
+    wide.columns.name = "platform"
+    return wide
+
+
+def compare_coverage(
+    df: pd.DataFrame,
+    before: str | pd.Timestamp | None,
+    after: str | pd.Timestamp | None,
+    platform: str = "linux/arm64",
+    *,
+    include_attestations: bool = False,
+    max_age: str | pd.Timedelta | None = None,
+) -> pd.DataFrame:
+    """Per image:tag: had ``platform`` at ``before`` and at ``after``, and what changed.
+
+    Columns ``before_date``, ``after_date`` (the snapshots used), ``before``, ``after``
+    (``boolean``) and ``change``: ``gained``, ``lost``, ``kept``, ``absent`` or ``unknown``.
+    ``None`` for either date means the newest snapshot.
+    """
+    kw: dict[str, Any] = {"include_attestations": include_attestations, "max_age": max_age}
+    had = coverage(df, [platform], before, **kw)[platform]
+    has = coverage(df, [platform], after, **kw)[platform]
+    out = pd.DataFrame(
+        {
+            "before_date": snapshot_at(df, before, max_age=max_age)["date"],
+            "after_date": snapshot_at(df, after, max_age=max_age)["date"],
+            "before": had,
+            "after": has,
+        }
+    )
+    out["change"] = pd.Series(
+        [_change(b, a) for b, a in zip(had, has, strict=True)], index=out.index, dtype="string"
+    )
+    return out
+
+
+def _change(before: Any, after: Any) -> str:
+    if pd.isna(before) or pd.isna(after):
+        return "unknown"
+    if before and after:
+        return "kept"
+    if after:
+        return "gained"
+    return "lost" if before else "absent"
+
+
+def timeline(
+    df: pd.DataFrame, image: str, tag: str, *, include_attestations: bool = False
+) -> pd.DataFrame:
+    """One row per snapshot of ``image:tag``, oldest first (undated last).
+
+    Columns: ``date``, ``platforms`` (tuple of normalized platforms in list order, duplicates
+    such as two Windows builds folded), ``n_platforms``, ``n_attestations`` and, where the frame
+    has them, ``kind``, ``list_digest``, ``source_repo``, ``source_commit``.
+    """
+    _check(df)
+    mine = df[(df["image"] == image) & (df["tag"] == tag)]
+    if mine.empty:
+        tags = sorted(set(df.loc[df["image"] == image, "tag"].astype(str)))
+        hint = f"known tags of {image}: {', '.join(tags)}" if tags else "no such image"
+        raise ArchlabError(f"no snapshots of {image}:{tag} in the history ({hint})")
+    snap_cols = _snapshot_columns(df)
+    extra = [c for c in ("kind", "list_digest") if c in df.columns]
+    rows = []
+    for values, snap in mine.groupby(snap_cols, dropna=False, sort=False):
+        entries = _entries(snap, include_attestations=True)
+        if "entry_index" in entries.columns:
+            entries = entries.sort_values("entry_index", kind="stable")
+        attest = _attestation_mask(entries)
+        shown = entries if include_attestations else entries[~attest]
+        names = tuple(dict.fromkeys(_display(k) for k in shown["_key"]))
+        info = dict(zip(snap_cols, values, strict=True))
+        rows.append(
+            {
+                "date": info["date"],
+                "platforms": names,
+                "n_platforms": len(names),
+                "n_attestations": int(attest.sum()),
+                **{c: snap[c].iloc[0] for c in extra},
+                **{c: info[c] for c in snap_cols[3:]},
+            }
+        )
+    out = pd.DataFrame(rows)
+    out["date"] = pd.to_datetime(out["date"])
+    order = ["date", *snap_cols[3:]]
+    return out.sort_values(order, na_position="last", kind="stable").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------- plots
+
+
+def plot_coverage_heatmap(
+    wide: pd.DataFrame, ax: Axes | None = None, *, annotations: pd.DataFrame | None = None
+) -> Axes:
+    """Draw a boolean ``ref × platform`` frame: green listed, red not listed, grey unknown.
+
+    ``annotations`` (same shape) writes text in the cells, e.g. the snapshot dates used.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    if ax is None:
+        height = max(2.0, 0.3 * len(wide) + 1.2)
+        _, ax = plt.subplots(figsize=(1.0 + 0.9 * max(len(wide.columns), 1), height))
+    values = np.array(
+        [[np.nan if pd.isna(v) else float(bool(v)) for v in row] for row in wide.to_numpy()],
+        dtype=float,
+    ).reshape(len(wide), len(wide.columns))
+    cmap = ListedColormap([_ABSENT, _PRESENT]).with_extremes(bad=_UNKNOWN)
+    ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(wide.columns)), [str(c) for c in wide.columns], rotation=45,
+                  ha="right")
+    ax.set_yticks(range(len(wide)), [str(i) for i in wide.index])
+    if annotations is not None:
+        for (r, c), text in np.ndenumerate(annotations.to_numpy(dtype=object)):
+            if text is not None and not (isinstance(text, float) and np.isnan(text)):
+                ax.text(c, r, str(text), ha="center", va="center", fontsize=7)
+    ax.legend(
+        handles=[Patch(color=_PRESENT, label="listed"), Patch(color=_ABSENT, label="not listed"),
+                 Patch(color=_UNKNOWN, label="no snapshot")],
+        loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
+    )
+    return ax
+
+
+def plot_arm64_then_vs_now(
+    df: pd.DataFrame,
+    then: str | pd.Timestamp = "2022-01-15",
+    now: str | pd.Timestamp | None = None,
+    ax: Axes | None = None,
+    *,
+    platform: str = "linux/arm64",
+) -> Axes:
+    """Two columns per image:tag, ``platform`` listed then and now, cells labelled with the
+    date of the snapshot actually used (so a 2017 snapshot standing in for 2022 is visible)."""
+    cmp = compare_coverage(df, then, now, platform)
+    then_label = f"then (≤ {_timestamp(then, 'then'):%Y-%m-%d})"
+    now_label = "now (newest)" if now is None else f"now (≤ {_timestamp(now, 'now'):%Y-%m-%d})"
+    wide = pd.DataFrame({then_label: cmp["before"], now_label: cmp["after"]})
+    dates = pd.DataFrame(
+        {then_label: _date_text(cmp["before_date"]), now_label: _date_text(cmp["after_date"])}
+    )
+    ax = plot_coverage_heatmap(wide, ax, annotations=dates)
+    ax.set_title(f"{platform} in the official image's list")
+    return ax
+
+
+def _date_text(dates: pd.Series) -> list[str | None]:
+    return [None if pd.isna(d) else f"{d:%Y-%m-%d}" for d in dates]
+
+
+def plot_timeline(
+    df: pd.DataFrame, image: str = "mysql", tag: str = "5.7", ax: Axes | None = None
+) -> Axes:
+    """Dots at (snapshot date, platform) for every platform each dated snapshot listed."""
+    import matplotlib.pyplot as plt
+
+    tl = timeline(df, image, tag)
+    tl = tl[tl["date"].notna()]
+    names = sorted({p for ps in tl["platforms"] for p in ps}, key=_platform_order)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, max(1.8, 0.35 * len(names) + 1.2)))
+    rank = {name: i for i, name in enumerate(names)}
+    xs = [d for d, ps in zip(tl["date"], tl["platforms"], strict=True) for _ in ps]
+    ys = [rank[p] for ps in tl["platforms"] for p in ps]
+    ax.scatter(xs, ys, marker="s", color=_PRESENT)
+    for d in tl["date"]:
+        ax.axvline(d, color=_UNKNOWN, linewidth=0.8, zorder=0)  # a snapshot exists here
+    ax.set_yticks(range(len(names)), names)
+    ax.set_ylim(-0.5, max(len(names) - 0.5, 0.5))
+    ax.set_title(f"{image}:{tag}: platforms per snapshot")
+    ax.set_xlabel("snapshot date (newest build in it)")
+    return ax
+
+
+def _platform_order(name: str) -> tuple[int, str]:
+    try:
+        return (DEFAULT_PLATFORMS.index(name), name)
+    except ValueError:
+        return (len(DEFAULT_PLATFORMS), name)

@@ -1,0 +1,447 @@
+"""archlab.history and tools/import_repo_info.py: known facts in the shipped CSV, the analysis
+rules on a tiny hand-made frame, the plots, and a byte-identical re-import."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+
+from archlab import history
+from archlab.errors import ArchlabError, PlatformError
+
+matplotlib.use("Agg")  # switching is allowed while no figure is open
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED = REPO / "data" / "history" / "official-images.csv"
+REFERENCE = REPO.parent / "shared" / "reference" / "repo-info"
+IMPORTER = REPO / "tools" / "import_repo_info.py"
+
+# From the 2022-01-02 article (story.md): `docker buildx imagetools inspect mysql` / `busybox`.
+STORY_MYSQL_LIST = "sha256:e9027fe4d91c0153429607251656806cc784e914937271037f7738bd5b8e7709"
+STORY_MYSQL_AMD64 = "sha256:238cf050a7270dd6940602e70f1e5a11eeaf4e02035f445b7f613ff5e0641f7d"
+STORY_BUSYBOX_LIST = "sha256:5acba83a746c7608ed544dc1533b87c737a0b0fb730301639a0179f9344b1678"
+
+
+@pytest.fixture(scope="module")
+def df() -> pd.DataFrame:
+    return history.load_history()
+
+
+@pytest.fixture(autouse=True)
+def _no_show(monkeypatch):
+    def refuse(*_a, **_k):
+        raise AssertionError("plot functions must not call plt.show()")
+
+    monkeypatch.setattr(plt, "show", refuse)
+    yield
+    plt.close("all")
+
+
+def _platforms(frame: pd.DataFrame) -> set[str]:
+    return set(frame.loc[~frame["is_attestation"].fillna(False), "platform"])
+
+
+# ------------------------------------------------------------------------ the shipped CSV
+
+
+@pytest.mark.parametrize(
+    ("column", "dtype"),
+    [
+        ("date", "datetime64[ns]"),
+        ("total_size_bytes", "Int64"),
+        ("layer_count", "Int64"),
+        ("entry_index", "Int64"),
+        ("is_attestation", "boolean"),
+        ("partial", "boolean"),
+        ("image", "string"),
+        ("platform", "string"),
+        ("ref", "string"),
+    ],
+)
+def test_load_history_dtypes(df, column, dtype):
+    assert str(df[column].dtype) == dtype
+
+
+def test_load_history_missing_file_names_path(tmp_path):
+    with pytest.raises(ArchlabError, match=r"nope\.csv"):
+        history.load_history(tmp_path / "nope.csv")
+
+
+def test_dated_mysql_57_snapshots_list_only_amd64(df):
+    mine = df[(df["ref"] == "mysql:5.7") & df["date"].notna()]
+    dates = sorted(mine["date"].dt.strftime("%Y-%m-%d").unique())
+    # The article's Dec 2021 state is covered, and years either side of it.
+    assert {"2021-12-21", "2016-12-14", "2023-07-25"} <= set(dates)
+    for _, snap in mine.groupby("source_file"):
+        assert _platforms(snap) == {"linux/amd64"}
+        assert snap["entry_count"].tolist() == [1]
+
+
+def test_mysql_5736_has_an_empty_undated_snapshot_and_an_amd64_one(df):
+    mine = df[df["ref"] == "mysql:5.7.36"]
+    undated = mine[mine["date"].isna()]
+    assert len(undated) == 1  # one placeholder row, not zero rows
+    assert undated["entry_count"].iloc[0] == 0
+    assert undated["platform"].isna().all() and undated["is_attestation"].isna().all()
+    assert undated["list_digest"].notna().all()
+    assert _platforms(mine[mine["date"].notna()]) == {"linux/amd64"}
+    # The undated one can never be "the snapshot at" a date; the dated one answers.
+    assert history.coverage(df, ["linux/amd64"]).loc["mysql:5.7.36", "linux/amd64"]
+
+
+def test_every_busybox_latest_snapshot_lists_arm64_v8(df):
+    mine = df[df["ref"] == "busybox:latest"]
+    assert mine["source_file"].nunique() >= 5
+    for _, snap in mine.groupby("source_file"):
+        arm64 = snap[snap["platform_raw"] == "linux/arm64/v8"]
+        assert len(arm64) == 1
+        assert arm64["platform"].iloc[0] == "linux/arm64"  # normalized by archlab.platforms
+
+
+def test_story_mysql_list_digest_is_the_dec_2021_amd64_only_list(df):
+    rows = df[df["list_digest"] == STORY_MYSQL_LIST]
+    latest = rows[rows["ref"] == "mysql:latest"]
+    assert latest["date"].dt.strftime("%Y-%m-%d").unique().tolist() == ["2021-12-21"]
+    assert latest[["platform", "entry_digest", "kind"]].values.tolist() == [
+        ["linux/amd64", STORY_MYSQL_AMD64, "list"]
+    ]
+
+
+def test_story_busybox_list_digest_or_the_documented_gap(df):
+    rows = df[df["list_digest"] == STORY_BUSYBOX_LIST]
+    if len(rows):
+        assert set(rows["ref"]) == {"busybox:latest"}
+        assert "linux/arm64" in _platforms(rows)
+    else:
+        # The README says no busybox:latest copy from around the article was found.
+        busy = df[(df["ref"] == "busybox:latest")]
+        between = busy["date"].between("2021-02-01", "2022-10-01")
+        assert not between.any()
+
+
+def test_attestations_only_in_snapshots_from_2023_on(df):
+    att = df[df["is_attestation"].fillna(False)]
+    assert len(att) > 0
+    assert (att["date"] >= "2023-01-01").all()
+    assert set(att["platform_raw"]) == {"unknown/unknown"}
+    assert set(att["attestation_basis"]) <= {"in-toto-layers", "unknown-platform"}
+    unknown = df[df["platform_raw"] == "unknown/unknown"]
+    assert unknown["is_attestation"].all()
+
+
+def test_kind_unknown_exactly_where_no_list_media_type(df):
+    snaps = df.drop_duplicates("source_file")
+    assert (snaps["list_media_type"].isna() == (snaps["kind"] == "unknown")).all()
+    assert set(snaps["kind"]) <= {"list", "index", "single", "unknown"}
+
+
+def test_attestations_excluded_from_coverage_unless_asked(df):
+    default = history.coverage(df, ["unknown/unknown"])
+    assert not default["unknown/unknown"].fillna(False).any()
+    asked = history.coverage(df, ["unknown/unknown"], include_attestations=True)
+    assert asked.loc["busybox:latest", "unknown/unknown"]
+
+
+def test_mysql_then_vs_now_on_real_data(df):
+    cmp = history.compare_coverage(df, "2022-01-15", None, "linux/arm64")
+    assert cmp.loc["mysql:5.7", "change"] == "absent"
+    assert cmp.loc["mysql:latest", "change"] == "gained"
+    assert cmp.loc["mariadb:latest", "change"] == "kept"  # Docker's suggested replacement
+
+
+# ------------------------------------------------------------------- rules on a tiny frame
+
+E = "2017-03-01"  # early snapshots
+L = "2025-03-01"  # late snapshots
+
+
+def _tiny() -> pd.DataFrame:
+    entries = [
+        # image, date, os, architecture, variant, is_attestation
+        ("keep", E, "linux", "amd64", "", False),
+        ("keep", E, "linux", "arm64", "v8", False),
+        ("keep", L, "linux", "amd64", "", False),
+        ("keep", L, "linux", "arm64", "", False),
+        ("gain", E, "linux", "amd64", "", False),
+        ("gain", L, "linux", "amd64", "", False),
+        ("gain", L, "unknown", "unknown", "", True),
+        ("gain", L, "linux", "arm64", "v8", False),
+        ("lose", E, "linux", "arm64", "", False),
+        ("lose", E, "linux", "amd64", "", False),
+        ("lose", L, "linux", "amd64", "", False),
+        ("mono", E, "linux", "amd64", "", False),
+        ("mono", L, "linux", "amd64", "", False),
+        ("late", L, "linux", "arm", "v7", False),
+        ("empty", E, None, None, None, None),  # a snapshot whose list was empty
+    ]
+    rows = []
+    for n, (image, date, os_, arch, variant, att) in enumerate(entries):
+        rows.append(
+            {"image": image, "tag": "1", "date": pd.Timestamp(date), "os": os_,
+             "architecture": arch, "variant": variant, "is_attestation": att, "entry_index": n}
+        )
+    frame = pd.DataFrame(rows)
+    frame["is_attestation"] = frame["is_attestation"].astype("boolean")
+    return frame
+
+
+REFS = ["empty:1", "gain:1", "keep:1", "late:1", "lose:1", "mono:1"]
+NA = pd.NA
+
+
+@pytest.mark.parametrize(
+    ("at", "expected"),
+    [
+        (
+            "2020-01-01",
+            {  # amd64, arm64, arm/v7
+                "empty:1": [NA, NA, NA],
+                "gain:1": [True, False, False],
+                "keep:1": [True, True, False],
+                "late:1": [NA, NA, NA],
+                "lose:1": [True, True, False],
+                "mono:1": [True, False, False],
+            },
+        ),
+        (
+            None,
+            {
+                "empty:1": [NA, NA, NA],
+                "gain:1": [True, True, False],
+                "keep:1": [True, True, False],
+                "late:1": [False, False, True],
+                "lose:1": [True, False, False],
+                "mono:1": [True, False, False],
+            },
+        ),
+        (
+            "2016-01-01",
+            {ref: [NA, NA, NA] for ref in REFS},
+        ),
+    ],
+)
+def test_coverage_on_tiny_frame(at, expected):
+    wide = history.coverage(_tiny(), ["linux/amd64", "linux/arm64", "linux/arm/v7"], at=at)
+    assert list(wide.index) == REFS
+    assert list(wide.columns) == ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+    assert all(str(t) == "boolean" for t in wide.dtypes)
+    got = {ref: [None if pd.isna(v) else bool(v) for v in row] for ref, row in wide.iterrows()}
+    want = {ref: [None if v is NA else v for v in row] for ref, row in expected.items()}
+    assert got == want
+
+
+def test_arm64_and_arm64_v8_are_the_same_column():
+    wide = history.coverage(_tiny(), ["linux/arm64", "linux/arm64/v8"])
+    pd.testing.assert_series_equal(
+        wide["linux/arm64"], wide["linux/arm64/v8"], check_names=False
+    )
+    assert wide.loc["gain:1", "linux/arm64/v8"]  # listed as arm64/v8, asked as either
+
+
+def test_coverage_counts_attestations_only_when_asked():
+    tiny = _tiny()
+    assert not history.coverage(tiny, ["unknown/unknown"]).loc["gain:1", "unknown/unknown"]
+    asked = history.coverage(tiny, ["unknown/unknown"], include_attestations=True)
+    assert asked.loc["gain:1", "unknown/unknown"]
+
+
+def test_max_age_refuses_stale_snapshots():
+    wide = history.coverage(_tiny(), ["linux/amd64"], at="2025-06-01", max_age="365D")
+    got = {ref: None if pd.isna(v) else bool(v) for ref, v in wide["linux/amd64"].items()}
+    assert got == {"empty:1": None, "gain:1": True, "keep:1": True, "late:1": False,
+                   "lose:1": True, "mono:1": True}
+
+
+def test_compare_coverage_names_each_change():
+    cmp = history.compare_coverage(_tiny(), "2020-01-01", None, "linux/arm64")
+    assert cmp["change"].to_dict() == {
+        "empty:1": "unknown",
+        "gain:1": "gained",
+        "keep:1": "kept",
+        "late:1": "unknown",
+        "lose:1": "lost",
+        "mono:1": "absent",
+    }
+    assert cmp.loc["lose:1", "before_date"] == pd.Timestamp(E)
+    assert cmp.loc["lose:1", "after_date"] == pd.Timestamp(L)
+    assert pd.isna(cmp.loc["late:1", "before_date"])
+
+
+def test_timeline_rows_per_snapshot_with_normalized_platforms():
+    tl = history.timeline(_tiny(), "gain", "1")
+    assert tl["date"].tolist() == [pd.Timestamp(E), pd.Timestamp(L)]
+    assert tl["platforms"].tolist() == [("linux/amd64",), ("linux/amd64", "linux/arm64")]
+    assert tl["n_attestations"].tolist() == [0, 1]
+
+
+def test_timeline_unknown_ref_names_the_known_tags():
+    with pytest.raises(ArchlabError, match=r"gain:2.*known tags of gain: 1"):
+        history.timeline(_tiny(), "gain", "2")
+
+
+@pytest.mark.parametrize("bad", ["arm64", "linux/", "a/b/c/d", ""])
+def test_bad_platform_raises_platform_error(bad):
+    with pytest.raises(PlatformError):
+        history.coverage(_tiny(), [bad])
+
+
+# ---------------------------------------------------------------------------------- plots
+
+
+def _labels(ticks) -> list[str]:
+    return [t.get_text() for t in ticks]
+
+
+def test_heatmap_has_one_row_per_ref_and_column_per_platform():
+    wide = history.coverage(_tiny(), ["linux/amd64", "linux/arm64"])
+    _, given = plt.subplots()
+    ax = history.plot_coverage_heatmap(wide, ax=given)
+    assert ax is given
+    assert _labels(ax.get_yticklabels()) == REFS
+    assert _labels(ax.get_xticklabels()) == ["linux/amd64", "linux/arm64"]
+
+
+def test_then_vs_now_labels_cells_with_the_snapshot_dates():
+    ax = history.plot_arm64_then_vs_now(_tiny(), then="2020-01-01")
+    assert _labels(ax.get_yticklabels()) == REFS
+    assert len(ax.get_xticklabels()) == 2
+    texts = [t.get_text() for t in ax.texts]
+    # "empty" has an E snapshot both times (grey: it lists nothing); "late" has none then.
+    assert texts.count(E) == 6 and texts.count(L) == 5
+
+
+@pytest.mark.parametrize(
+    ("image", "tag", "n_platforms"),
+    [("mysql", "5.7", 1), ("busybox", "latest", 10)],
+)
+def test_timeline_plot_has_one_row_per_platform(df, image, tag, n_platforms):
+    ax = history.plot_timeline(df, image=image, tag=tag)
+    labels = _labels(ax.get_yticklabels())
+    assert len(labels) == n_platforms
+    assert "unknown/unknown" not in labels
+    tl = history.timeline(df, image, tag)
+    points = ax.collections[0].get_offsets()
+    assert len(points) == sum(len(p) for p in tl.loc[tl["date"].notna(), "platforms"])
+
+
+def test_mysql_timeline_plot_shows_amd64_only(df):
+    ax = history.plot_timeline(df, "mysql", "5.7")
+    assert _labels(ax.get_yticklabels()) == ["linux/amd64"]
+
+
+# ------------------------------------------------------------------------------- importer
+
+
+def _load_importer():
+    spec = importlib.util.spec_from_file_location("import_repo_info", IMPORTER)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def _snapshot(list_mime, platforms, layers=None, date="2024-05-01"):
+    return {
+        "source": {
+            "repo": "example/repo-info", "path": "repos/x/remote/1.md", "commit": "a" * 40,
+            "date": date,
+            "date_evidence": None if date is None else
+            'newest "# <date>" Dockerfile-history line in the file: "Wed, 01 May 2024 '
+            '10:00:00 GMT" (platform linux; amd64)',
+        },
+        "image": "x", "tag": "1", "list_digest": "sha256:" + "b" * 64, "list_mime": list_mime,
+        "platforms": [
+            {"platform_string": s, "os": o, "architecture": a, "variant": v}
+            for s, o, a, v in platforms
+        ],
+        "manifests": [
+            {"platform_string": s, "os": o, "architecture": a, "variant": v,
+             "manifest_digest": None, "manifest_mime": None, "total_size_bytes": 10,
+             "image_id": None, "layer_count": None, "layers": layers}
+            for s, o, a, v in platforms
+        ],
+    }
+
+
+AMD64 = ("linux; amd64", "linux", "amd64", None)
+UNKNOWN = ("unknown; unknown", "unknown", "unknown", None)
+
+
+@pytest.mark.parametrize(
+    ("list_mime", "kind"),
+    [
+        ("application/vnd.docker.distribution.manifest.list.v2+json", "list"),
+        ("application/vnd.oci.image.index.v1+json", "index"),
+        ("application/vnd.docker.distribution.manifest.v2+json", "single"),
+        (None, "unknown"),
+        ("application/x-something-else", "unknown"),
+    ],
+)
+def test_importer_kind_never_guesses(list_mime, kind):
+    rows = _load_importer().snapshot_rows(_snapshot(list_mime, [AMD64]), "x.json")
+    assert [r["kind"] for r in rows] == [kind]
+
+
+@pytest.mark.parametrize(
+    ("layers", "is_attestation", "basis"),
+    [
+        ([{"digest": "sha256:" + "c" * 64, "size_bytes": 10,
+           "mime": "application/vnd.in-toto+json"}], "true", "in-toto-layers"),
+        (None, "true", "unknown-platform"),
+        ([{"digest": "sha256:" + "c" * 64, "size_bytes": 10,
+           "mime": "application/vnd.oci.image.layer.v1.tar+gzip"}], "false",
+         "unknown-platform-without-in-toto"),
+    ],
+)
+def test_importer_records_how_attestations_were_decided(layers, is_attestation, basis):
+    doc = _snapshot("application/vnd.oci.image.index.v1+json", [UNKNOWN], layers=layers)
+    (row,) = _load_importer().snapshot_rows(doc, "x.json")
+    assert (row["is_attestation"], row["attestation_basis"]) == (is_attestation, basis)
+    assert row["platform"] == "unknown/unknown"
+
+
+def test_importer_keeps_an_empty_undated_snapshot_as_one_row():
+    doc = _snapshot("application/vnd.docker.distribution.manifest.list.v2+json", [], date=None)
+    (row,) = _load_importer().snapshot_rows(doc, "x.json")
+    assert (row["entry_count"], row["entry_index"], row["date"], row["is_attestation"]) == (
+        "0", "", "", ""
+    )
+
+
+def test_importer_condenses_date_evidence():
+    (row,) = _load_importer().snapshot_rows(_snapshot(None, [AMD64]), "x.json")
+    assert row["date_evidence"] == "history 2024-05-01T10:00:00Z"
+    assert row["total_size_bytes"] == "10" and row["entry_digest"] == ""
+
+
+def test_importer_output_is_deterministic_and_matches_shipped_csv(tmp_path):
+    if not REFERENCE.is_dir():
+        pytest.skip(f"reference snapshots not present at {REFERENCE}")
+    out = tmp_path / "official-images.csv"
+    for _ in range(2):  # twice into the same place: same bytes both times
+        subprocess.run([sys.executable, str(IMPORTER), str(REFERENCE), "-o", str(out)],
+                       check=True, capture_output=True, cwd=tmp_path)
+        assert out.read_bytes() == SHIPPED.read_bytes()
+
+
+def test_importer_reads_a_folder_of_snapshots(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    doc = _snapshot("application/vnd.oci.image.index.v1+json", [AMD64, UNKNOWN])
+    (src / "x__1__2024-05-01.json").write_text(json.dumps(doc))
+    out = tmp_path / "out.csv"
+    subprocess.run([sys.executable, str(IMPORTER), str(src), "-o", str(out)], check=True,
+                   capture_output=True)
+    loaded = history.load_history(out)
+    assert loaded["platform"].tolist() == ["linux/amd64", "unknown/unknown"]
+    assert loaded["is_attestation"].tolist() == [False, True]
+    check = subprocess.run([sys.executable, str(IMPORTER), str(src), "-o", str(out), "--check"])
+    assert check.returncode == 0
