@@ -16,7 +16,7 @@ How do I use it?
     from archlab.elf import hello_binary, read_identity
     data = hello_binary("linux/arm64")            # bytes: a complete static executable
     read_identity(data).platform_guess            # 'linux/arm64'
-    read_identity(Path("/bin/ls")).summary()      # 'ELF 64-bit LSB DYN x86-64 ... -> linux/amd64'
+    read_identity(Path("/bin/ls")).summary()      # 'ELF 64-bit LSB DYN, x86-64, ... -> linux/amd64'
     print("\\n".join(hello_listing("linux/s390x")))  # address, bytes and mnemonic per instruction
 
 The ELF header fields that matter
