@@ -70,6 +70,12 @@ class LabRegistry:
             return None
         return (self.username, self.password)
 
+    def issuer_count(self) -> int:
+        """How many tokens the issuer has handed out (token variant only)."""
+        if self.issuer is None:
+            raise AttributeError("this registry has no token issuer")
+        return len(self.issuer.issued)
+
 
 def _lab(server: RegistryServer, **extra) -> LabRegistry:
     return LabRegistry(url=server.url, host=server.host, server=server, **extra)
