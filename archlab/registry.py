@@ -1,0 +1,871 @@
+"""Talk to a registry over the distribution HTTP API: correct, cached, and polite.
+
+This is archlab's only door to the network. One :class:`AsyncRegistryClient` owns one pooled
+``httpx.AsyncClient`` (building a client costs ~70 ms of TLS set-up, so never build one per
+request) and does, for every registry it meets:
+
+* **Resolve a tag with HEAD first.** ``HEAD /v2/<name>/manifests/<tag>`` answers the digest in
+  ``Docker-Content-Digest`` and is *not* counted by Docker Hub's pull rate limit. When archlab has
+  never seen the tag, it skips the HEAD and GETs by tag at once (the digest comes back in the same
+  header): one request either way.
+* **Fetch by digest, verify, cache.** Manifests and configs are fetched by digest, their bytes
+  checked against that digest (and against ``Content-Length``), capped in size (4 MiB by
+  default: a real manifest is a few KiB), and kept in the content-addressed
+  :class:`archlab.cache.ContentCache`. A second look at an unchanged tag therefore costs
+  exactly one HEAD.
+* **Authenticate** as the ``WWW-Authenticate`` challenge asks (see :mod:`archlab.auth`), with
+  credentials from ``~/.docker/config.json`` and its helpers (:mod:`archlab.credentials`) or the
+  ones you pass. Tokens live in memory only.
+* **Back off.** 429, 5xx and connection errors are retried with exponential backoff and jitter;
+  a ``Retry-After`` header is honoured (up to ``max_retry_after`` seconds, beyond which the error
+  is raised at once so a survey can decide). Docker Hub's ``ratelimit-limit``,
+  ``ratelimit-remaining`` and ``docker-ratelimit-source`` are recorded per host in
+  :attr:`AsyncRegistryClient.rate_limits`.
+* **Stay safe.** TLS verification is always on. Plain HTTP is used only for loopback registries
+  (``127.0.0.0/8``, ``::1``, ``localhost``: Docker's own default insecure range) or hosts you name
+  in ``insecure=``.
+
+Content negotiation: archlab sends one ``Accept`` header naming every manifest type it reads
+(like containerd). Pass ``accept=`` to :meth:`AsyncRegistryClient.get_manifest` to see what a
+registry does for an older client: distribution 2.8 then substitutes the ``linux/amd64`` child of
+a list, converts to signed schema1, or refuses an OCI index with ``MANIFEST_UNKNOWN``.
+
+Sync use (scripts, notebooks)::
+
+    from archlab.registry import RegistryClient
+    with RegistryClient() as reg:
+        got = reg.get_manifest("127.0.0.1:5000/lab/mysql:5.7")
+        got.manifest.manifests[0].platform      # Platform(os='linux', architecture='amd64')
+
+:class:`RegistryClient` runs the async core on a private event-loop thread, so it works the same
+in a plain script and inside Jupyter, whose own loop is already running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import ipaddress
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from archlab import digests, manifests
+from archlab.auth import Challenge, TokenCache, basic_header, parse_challenge, repository_scope
+from archlab.cache import ContentCache, TagIndex
+from archlab.credentials import Credentials
+from archlab.credentials import resolve as resolve_credentials
+from archlab.errors import (
+    AuthError,
+    DigestMismatchError,
+    InsecureTransportError,
+    ManifestError,
+    NotFoundError,
+    RateLimitError,
+    RegistryError,
+    RegistryUnreachableError,
+    TooLargeError,
+)
+from archlab.reference import Reference, parse_reference
+
+__all__ = [
+    "AsyncRegistryClient",
+    "Fetched",
+    "RateLimit",
+    "RegistryClient",
+    "Resolved",
+    "is_loopback_host",
+]
+
+MiB = 1024 * 1024
+#: Headers worth keeping from a manifest answer (snapshots store these, never auth headers).
+RATE_LIMIT_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "docker-ratelimit-source")
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+USER_AGENT = "archlab/0.1 (+httpx)"
+
+T = TypeVar("T")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost``, ``127.x.y.z`` and ``::1``, with or without a port."""
+    name = host
+    if name.startswith("["):
+        name = name[1 : name.find("]")]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Docker Hub's pull budget as last seen in response headers (``100;w=21600``)."""
+
+    limit: int | None
+    remaining: int | None
+    window_seconds: int | None
+    source: str | None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> RateLimit | None:
+        if not any(h in headers for h in RATE_LIMIT_HEADERS):
+            return None
+        limit, window = _count_and_window(headers.get("ratelimit-limit"))
+        remaining, window2 = _count_and_window(headers.get("ratelimit-remaining"))
+        return cls(limit, remaining, window or window2, headers.get("docker-ratelimit-source"))
+
+
+def _count_and_window(value: str | None) -> tuple[int | None, int | None]:
+    if not value:
+        return None, None
+    count, window = None, None
+    for i, part in enumerate(value.split(";")):
+        part = part.strip()
+        if i == 0:
+            with contextlib.suppress(ValueError):
+                count = int(part)
+        elif part.startswith("w="):
+            with contextlib.suppress(ValueError):
+                window = int(part[2:])
+    return count, window
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a tag or digest points at: the answer of a HEAD (or of the cache)."""
+
+    reference: Reference
+    digest: str
+    media_type: str
+    size: int | None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A manifest as fetched: the exact bytes, their media type and digest, and where from."""
+
+    reference: Reference
+    digest: str
+    media_type: str
+    raw: bytes
+    manifest: manifests.Manifest
+    from_cache: bool = False
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _RequestLog:
+    """Counts of requests this client sent, by (method, kind) – for tests and benchmarks."""
+
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def add(self, method: str, kind: str) -> None:
+        self.counts[(method, kind)] += 1
+
+    def total(self, method: str | None = None) -> int:
+        return sum(n for (m, _), n in self.counts.items() if method in (None, m))
+
+
+class AsyncRegistryClient:
+    """The async core. Use one per program; close it with ``await client.aclose()``.
+
+    Parameters:
+        insecure: host names (``host[:port]``) allowed over plain HTTP although not loopback,
+            or ``True`` for all (only for labs: it sends credentials in clear).
+        credentials: ``{"host": Credentials}`` used before the Docker config is consulted.
+        use_docker_config: read ``~/.docker/config.json`` (or ``$DOCKER_CONFIG``) for credentials.
+        cache: a :class:`ContentCache`; ``None`` uses the default location, ``False`` disables.
+        max_manifest_bytes / max_config_bytes: size caps; larger documents raise TooLargeError.
+        retries: attempts after the first for 429/5xx/connection errors.
+        max_retry_after: a ``Retry-After`` longer than this is not waited for.
+        per_host: concurrent requests allowed to one registry host.
+    """
+
+    def __init__(
+        self,
+        *,
+        insecure: bool | Iterable[str] = (),
+        credentials: Mapping[str, Credentials] | None = None,
+        use_docker_config: bool = True,
+        cache: ContentCache | bool | None = None,
+        tag_index: TagIndex | bool | None = None,
+        max_manifest_bytes: int = 4 * MiB,
+        max_config_bytes: int = 4 * MiB,
+        retries: int = 4,
+        backoff: float = 0.25,
+        max_retry_after: float = 60.0,
+        per_host: int = 8,
+        timeout: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._insecure_all = insecure is True
+        self._insecure_hosts = (
+            set() if isinstance(insecure, bool) else {h.lower() for h in insecure}
+        )
+        self._credentials = dict(credentials or {})
+        self._use_docker_config = use_docker_config
+        if cache is None or cache is True:
+            cache = ContentCache()
+        self.cache: ContentCache | None = cache or None
+        if tag_index is None or tag_index is True:
+            tag_index = TagIndex(self.cache.root) if self.cache else None
+        self.tag_index: TagIndex | None = tag_index or None
+        self.max_manifest_bytes = max_manifest_bytes
+        self.max_config_bytes = max_config_bytes
+        self.retries = retries
+        self.backoff = backoff
+        self.max_retry_after = max_retry_after
+        self._per_host = per_host
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=True,  # blob GETs may redirect to storage
+            headers={"User-Agent": USER_AGENT},
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            transport=transport,
+            verify=True,
+        )
+        self.tokens = TokenCache()
+        self._challenge_for_host: dict[str, Challenge] = {}
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        #: Last seen Docker Hub style rate-limit headers, per registry host.
+        self.rate_limits: dict[str, RateLimit] = {}
+        #: Requests this client sent, by (method, kind).
+        self.requests = _RequestLog()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncRegistryClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ public API
+
+    async def resolve(self, ref: Reference | str) -> Resolved:
+        """HEAD a tag or digest: its digest, media type and size (no counted pull)."""
+        ref = _as_ref(ref)
+        resp = await self._request(
+            "HEAD", ref, f"manifests/{ref.api_ref}", kind="manifest",
+            headers={"Accept": ", ".join(manifests.ACCEPT_ALL)},
+        )
+        digest = resp.headers.get("docker-content-digest")
+        media_type = _content_type(resp)
+        if not digest:
+            # Some registries omit the header on HEAD; fall back to GET (Docker does too).
+            fetched = await self.get_manifest(ref)
+            return Resolved(ref, fetched.digest, fetched.media_type, len(fetched.raw))
+        digests.validate(digest)
+        if ref.digest and digest != ref.digest:
+            raise DigestMismatchError(
+                f"{ref}: registry answered digest {digest} for a request by digest {ref.digest}"
+            )
+        size = _int_or_none(resp.headers.get("content-length"))
+        return Resolved(ref, digest, media_type, size)
+
+    async def get_manifest(
+        self,
+        ref: Reference | str,
+        *,
+        accept: Iterable[str] | None = None,
+        use_cache: bool = True,
+    ) -> Fetched:
+        """The manifest a reference points at, parsed, verified and cached.
+
+        By digest: from the cache, or one GET. By tag: one HEAD if archlab has seen this tag
+        before (then the cache answers when the digest is unchanged), else one GET by tag.
+        ``accept`` narrows the Accept header (content-negotiation experiments; bypasses the cache).
+        """
+        ref = _as_ref(ref)
+        if accept is not None:
+            return await self._get_manifest_remote(ref, tuple(accept))
+        if use_cache and self.cache is not None:
+            digest = ref.digest
+            if digest is None and self.tag_index is not None and self._tag_known(ref):
+                digest = (await self.resolve(ref)).digest
+            if digest is not None:
+                hit = self._from_cache(ref, digest)
+                if hit is not None:
+                    return hit
+                ref_for_get = ref.with_digest(digest) if not ref.digest else ref
+                return await self._get_manifest_remote(ref_for_get, manifests.ACCEPT_ALL)
+        return await self._get_manifest_remote(ref, manifests.ACCEPT_ALL)
+
+    async def get_config(
+        self, ref: Reference | str, descriptor: manifests.Descriptor
+    ) -> manifests.ImageConfig:
+        """The image config a single-arch manifest points at (one blob GET, or the cache)."""
+        ref = _as_ref(ref)
+        data = await self.get_blob(ref, descriptor.digest, max_bytes=self.max_config_bytes,
+                                   expected_size=descriptor.size, kind="config")
+        return manifests.parse_config(data, source=f"{ref.name}@{descriptor.digest}")
+
+    async def get_blob(
+        self,
+        ref: Reference | str,
+        digest: str,
+        *,
+        max_bytes: int,
+        expected_size: int | None = None,
+        kind: str = "blob",
+        use_cache: bool = True,
+    ) -> bytes:
+        """A blob's bytes, verified against its digest, capped at ``max_bytes``."""
+        ref = _as_ref(ref)
+        digests.validate(digest)
+        if use_cache and self.cache is not None:
+            hit = self.cache.get(digest)
+            if hit is not None:
+                return hit.data
+        if expected_size is not None and expected_size > max_bytes:
+            raise TooLargeError(
+                f"{ref.name}@{digest}: {kind} is {expected_size} bytes, above the cap of "
+                f"{max_bytes} (raise max_{kind}_bytes if you trust it)"
+            )
+        resp, body = await self._request_body("GET", ref, f"blobs/{digest}", kind=kind,
+                                              max_bytes=max_bytes, headers={})
+        digests.verify(body, digest, what=f"{kind} {ref.name}@{digest}")
+        if expected_size is not None and len(body) != expected_size:
+            raise DigestMismatchError(
+                f"{kind} {ref.name}@{digest}: {len(body)} bytes, descriptor says {expected_size}"
+            )
+        if self.cache is not None and use_cache:
+            self.cache.put(digest, body, media_type=_content_type(resp) or None)
+        return body
+
+    async def list_tags(self, ref: Reference | str, *, page_size: int = 1000) -> list[str]:
+        """Every tag of the repository, following ``Link: <...>; rel="next"`` pagination."""
+        ref = _as_ref(ref)
+        tags: list[str] = []
+        known: set[str] = set()
+        path = f"tags/list?n={page_size}"
+        seen: set[str] = set()
+        while path and path not in seen:
+            seen.add(path)
+            resp = await self._request("GET", ref, path, kind="tags")
+            try:
+                body = resp.json()
+            except ValueError as exc:
+                raise RegistryError(f"{ref.name}: tags/list did not answer JSON") from exc
+            for t in body.get("tags") or [] if isinstance(body, dict) else []:
+                if isinstance(t, str) and t not in known:
+                    known.add(t)
+                    tags.append(t)
+            path = _next_link(resp.headers.get("link", ""), ref)
+        return tags
+
+    async def ping(self, host: str) -> httpx.Response:
+        """``GET /v2/``: is this a registry, and what challenge does it send?"""
+        return await self._send("GET", host, "/v2/", kind="ping", headers={})
+
+    # ------------------------------------------------------------------ push (the lab uses it)
+
+    async def blob_exists(self, ref: Reference | str, digest: str) -> bool:
+        ref = _as_ref(ref)
+        try:
+            await self._request("HEAD", ref, f"blobs/{digest}", kind="blob", actions="pull,push")
+        except NotFoundError:
+            return False
+        return True
+
+    async def push_blob(
+        self, ref: Reference | str, data: bytes, *, mount_from: str | None = None
+    ) -> bool:
+        """Upload a blob unless the registry has it; returns True when bytes were sent."""
+        ref = _as_ref(ref)
+        digest = digests.compute(data)
+        if await self.blob_exists(ref, digest):
+            return False
+        path = "blobs/uploads/"
+        if mount_from:
+            path += f"?mount={digest}&from={mount_from}"
+        resp = await self._request(
+            "POST", ref, path, kind="upload", actions="pull,push", ok=(201, 202),
+            extra_scope=repository_scope(mount_from, "pull") if mount_from else "",
+        )
+        if resp.status_code == 201:  # cross-repository mount done, nothing to send
+            return False
+        location = resp.headers.get("location")
+        if not location:
+            raise RegistryError(f"{ref.name}: upload started without a Location header")
+        url = httpx.URL(self._base_url(ref.api_host)).join(location)
+        url = url.copy_merge_params({"digest": digest})
+        await self._send(
+            "PUT", ref.api_host, url, kind="upload", content=data,
+            headers={"Content-Type": "application/octet-stream"}, ref=ref, actions="pull,push",
+            ok=(201,),
+        )
+        return True
+
+    async def push_manifest(self, ref: Reference | str, raw: bytes, media_type: str) -> str:
+        """PUT a manifest under the reference's tag (or digest); returns its digest."""
+        ref = _as_ref(ref)
+        digest = digests.compute(raw)
+        resp = await self._request(
+            "PUT", ref, f"manifests/{ref.api_ref}", kind="manifest", actions="pull,push",
+            content=raw, headers={"Content-Type": media_type}, ok=(201,),
+        )
+        answered = resp.headers.get("docker-content-digest")
+        if answered and answered != digest:
+            raise DigestMismatchError(
+                f"{ref}: registry stored the manifest as {answered}, we computed {digest}"
+            )
+        return digest
+
+    async def manifest_exists(self, ref: Reference | str) -> bool:
+        try:
+            await self.resolve(ref)
+        except NotFoundError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ internals
+
+    def _tag_known(self, ref: Reference) -> bool:
+        assert self.tag_index is not None
+        return self.tag_index.recall(ref.registry, ref.repository, ref.tag or "latest") is not None
+
+    def _from_cache(self, ref: Reference, digest: str) -> Fetched | None:
+        if self.cache is None:
+            return None
+        hit = self.cache.get(digest)
+        if hit is None:
+            return None
+        media_type = hit.media_type or ""
+        try:
+            parsed = manifests.parse_manifest(hit.data, media_type or None,
+                                              source=f"{ref.name}@{digest}")
+        except ManifestError:
+            return None
+        return Fetched(ref, digest, parsed.media_type, hit.data, parsed, from_cache=True)
+
+    async def _get_manifest_remote(self, ref: Reference, accept: tuple[str, ...]) -> Fetched:
+        resp, body = await self._request_body(
+            "GET", ref, f"manifests/{ref.api_ref}", kind="manifest",
+            max_bytes=self.max_manifest_bytes, headers={"Accept": ", ".join(accept)},
+        )
+        media_type = _content_type(resp)
+        source = str(ref)
+        # Check the bytes before parsing them: nothing unverified reaches the parser or cache.
+        digest = _manifest_digest(body, media_type, source)
+        announced = resp.headers.get("docker-content-digest")
+        if ref.digest and digest != ref.digest:
+            raise DigestMismatchError(
+                f"manifest {source}: content has digest {digest}, but it was requested by "
+                f"digest {ref.digest} (the registry or a proxy altered it)"
+            )
+        if announced and announced != digest:
+            raise DigestMismatchError(
+                f"manifest {source}: content has digest {digest}, but the registry announced "
+                f"Docker-Content-Digest {announced} (the registry or a proxy altered it)"
+            )
+        parsed = manifests.parse_manifest(body, media_type or None, source=source)
+        if self.cache is not None and accept == manifests.ACCEPT_ALL:
+            trusted = digest != digests.compute(body)  # signed schema1: payload digest
+            self.cache.put(digest, body, media_type=parsed.media_type, trusted=trusted)
+            if self.tag_index is not None and ref.tag and not ref.digest:
+                self.tag_index.remember(ref.registry, ref.repository, ref.tag, digest,
+                                        parsed.media_type)
+        headers = {k: v for k, v in resp.headers.items() if k.lower() in _KEPT_HEADERS}
+        return Fetched(ref, digest, parsed.media_type, body, parsed, headers=headers)
+
+    def _base_url(self, host: str) -> str:
+        return f"{self._scheme(host)}://{host}"
+
+    def _scheme(self, host: str) -> str:
+        if is_loopback_host(host) or self._insecure_all or host.lower() in self._insecure_hosts:
+            return "http"
+        return "https"
+
+    def _semaphore(self, host: str) -> asyncio.Semaphore:
+        sem = self._semaphores.get(host)
+        if sem is None:
+            sem = self._semaphores[host] = asyncio.Semaphore(self._per_host)
+        return sem
+
+    def _credentials_for(self, host: str) -> Credentials | None:
+        if host in self._credentials:
+            return self._credentials[host]
+        if self._use_docker_config:
+            return resolve_credentials(host)
+        return None
+
+    async def _request(
+        self,
+        method: str,
+        ref: Reference,
+        path: str,
+        *,
+        kind: str,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        actions: str = "pull",
+        ok: tuple[int, ...] = (200,),
+        extra_scope: str = "",
+    ) -> httpx.Response:
+        url = f"{self._base_url(ref.api_host)}/v2/{ref.repository}/{path}"
+        return await self._send(method, ref.api_host, url, kind=kind, headers=headers or {},
+                                content=content, ref=ref, actions=actions, ok=ok,
+                                extra_scope=extra_scope)
+
+    async def _request_body(
+        self,
+        method: str,
+        ref: Reference,
+        path: str,
+        *,
+        kind: str,
+        max_bytes: int,
+        headers: Mapping[str, str],
+    ) -> tuple[httpx.Response, bytes]:
+        url = f"{self._base_url(ref.api_host)}/v2/{ref.repository}/{path}"
+        resp = await self._send(method, ref.api_host, url, kind=kind, headers=headers, ref=ref,
+                                stream=True)
+        try:
+            declared = _int_or_none(resp.headers.get("content-length"))
+            if declared is not None and declared > max_bytes:
+                raise TooLargeError(
+                    f"{ref.name}: {kind} at {path} is {declared} bytes, above the cap of "
+                    f"{max_bytes}; refusing to read it"
+                )
+            chunks: list[bytes] = []
+            total = 0
+            async for chunk in resp.aiter_bytes():
+                total += len(chunk)
+                if total > max_bytes:
+                    raise TooLargeError(
+                        f"{ref.name}: {kind} at {path} exceeds the cap of {max_bytes} bytes"
+                    )
+                chunks.append(chunk)
+        finally:
+            await resp.aclose()
+        body = b"".join(chunks)
+        if declared is not None and declared != len(body) and method != "HEAD":
+            raise RegistryError(
+                f"{ref.name}: {kind} at {path} announced {declared} bytes but sent {len(body)}"
+            )
+        return resp, body
+
+    async def _send(
+        self,
+        method: str,
+        host: str,
+        url: str | httpx.URL,
+        *,
+        kind: str,
+        headers: Mapping[str, str],
+        content: bytes | None = None,
+        ref: Reference | None = None,
+        actions: str = "pull",
+        ok: tuple[int, ...] = (200,),
+        stream: bool = False,
+        extra_scope: str = "",
+    ) -> httpx.Response:
+        """One logical request: scheme check, auth, retries, rate-limit capture, errors."""
+        url = httpx.URL(str(url))
+        if url.scheme == "http" and not (
+            is_loopback_host(host) or self._insecure_all or host.lower() in self._insecure_hosts
+        ):
+            raise InsecureTransportError(
+                f"refusing plain HTTP to {host}: pass insecure=[{host!r}] to allow it"
+            )
+        scope = repository_scope(ref.repository, actions) if ref else ""
+        if extra_scope:
+            scope = f"{scope} {extra_scope}".strip()
+        what = f"{ref}" if ref else host
+        auth_tried = False
+        attempt = 0
+        while True:
+            req_headers = dict(headers)
+            authz = self._cached_authorization(host, scope)
+            if authz:
+                req_headers["Authorization"] = authz
+            try:
+                async with self._semaphore(host):
+                    self.requests.add(method, kind)
+                    request = self._http.build_request(method, url, headers=req_headers,
+                                                       content=content)
+                    resp = await self._http.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                if attempt < self.retries:
+                    attempt += 1
+                    await self._sleep(self._backoff_delay(attempt))
+                    continue
+                raise RegistryUnreachableError(
+                    f"cannot reach registry {host} ({_describe_transport_error(exc)}); "
+                    "check the host name, the network, or that the registry is running",
+                    url=str(url),
+                ) from exc
+            self._note_rate_limit(host, resp)
+            status = resp.status_code
+            if status == 401 and not auth_tried:
+                auth_tried = True
+                await _drain(resp, stream)
+                await self._authenticate(host, resp, scope, what)
+                continue
+            if status in _RETRY_STATUSES:
+                retry_after = _retry_after_seconds(resp.headers.get("retry-after"))
+                if (attempt < self.retries
+                        and (retry_after is None or retry_after <= self.max_retry_after)):
+                    attempt += 1
+                    await _drain(resp, stream)
+                    delay = retry_after if retry_after is not None else self._backoff_delay(attempt)
+                    await self._sleep(delay)
+                    continue
+                body = await _read_small(resp, stream)
+                if status == 429:
+                    raise RateLimitError(
+                        f"{what}: registry rate limit hit (HTTP 429): {_error_text(body)}"
+                        + (f"; it asks to wait {retry_after:.0f} s" if retry_after else ""),
+                        retry_after=retry_after, status=429, url=str(url),
+                    )
+                raise RegistryError(
+                    f"{what}: registry error HTTP {status} after {attempt + 1} attempts: "
+                    f"{_error_text(body)}", status=status, url=str(url),
+                )
+            if status in ok or (method == "HEAD" and status == 200):
+                return resp
+            body = await _read_small(resp, stream)
+            raise _status_error(status, body, what, method, url, kind, host,
+                                has_credentials=self._credentials_for(host) is not None)
+
+    def _cached_authorization(self, host: str, scope: str) -> str | None:
+        challenge = self._challenge_for_host.get(host)
+        if challenge is None:
+            return None
+        creds = self._credentials_for(host)
+        if challenge.scheme == "basic":
+            return basic_header(creds) if creds else None
+        if challenge.scheme == "bearer" and scope:
+            token = self.tokens.cached(challenge, scope or challenge.scope,
+                                       creds.username if creds else "")
+            return token.header if token else None
+        return None
+
+    async def _authenticate(self, host: str, resp: httpx.Response, scope: str, what: str) -> None:
+        header = resp.headers.get("www-authenticate")
+        if not header:
+            raise AuthError(f"{what}: registry {host} answered 401 without a challenge",
+                            status=401)
+        challenge = parse_challenge(header)
+        creds = self._credentials_for(host)
+        self._challenge_for_host[host] = challenge
+        if challenge.scheme == "basic":
+            if creds is None:
+                raise AuthError(
+                    f"{what}: registry {host} requires a username and password and none were "
+                    f"found: run `docker login {host}` or pass credentials=",
+                    status=401,
+                )
+            return
+        if challenge.scheme == "bearer":
+            # Our scope says what we need; a challenge without one (e.g. /v2/) takes its own.
+            await self.tokens.get(self._http, challenge, scope or challenge.scope, creds)
+            return
+        raise AuthError(f"{what}: registry {host} wants unsupported auth scheme "
+                        f"{challenge.scheme!r}", status=401)
+
+    def _note_rate_limit(self, host: str, resp: httpx.Response) -> None:
+        limit = RateLimit.from_headers(resp.headers)
+        if limit is not None:
+            self.rate_limits[host] = limit
+
+    def _backoff_delay(self, attempt: int) -> float:
+        base = self.backoff * (2 ** (attempt - 1))
+        return base + random.uniform(0, base / 2)
+
+
+_KEPT_HEADERS = frozenset(
+    {"content-type", "docker-content-digest", "content-length", "etag", *RATE_LIMIT_HEADERS}
+)
+
+
+async def _drain(resp: httpx.Response, stream: bool) -> None:
+    if stream:
+        await resp.aclose()
+
+
+async def _read_small(resp: httpx.Response, stream: bool) -> bytes:
+    if not stream:
+        return resp.content[:4096]
+    data = b""
+    try:
+        async for chunk in resp.aiter_bytes():
+            data += chunk
+            if len(data) > 4096:
+                break
+    finally:
+        await resp.aclose()
+    return data[:4096]
+
+
+def _error_text(body: bytes) -> str:
+    """The registry's ``{"errors": [{"code", "message"}]}`` as one line, or the raw text."""
+    import json
+
+    try:
+        doc = json.loads(body)
+        errs = doc.get("errors") if isinstance(doc, dict) else None
+        if errs:
+            return "; ".join(
+                f"{e.get('code', '?')}: {e.get('message', '')}".strip() for e in errs
+                if isinstance(e, dict)
+            )
+    except ValueError:
+        pass
+    text = body.decode("utf-8", "replace").strip()
+    return text[:200] or "(empty body)"
+
+
+def _status_error(
+    status: int, body: bytes, what: str, method: str, url: httpx.URL, kind: str, host: str,
+    *, has_credentials: bool,
+) -> RegistryError:
+    detail = _error_text(body) if method != "HEAD" else ""
+    if status == 404:
+        noun = {"manifest": "manifest", "config": "config blob", "blob": "blob",
+                "tags": "repository"}.get(kind, kind)
+        msg = f"{what}: {noun} not found on {host}"
+        if detail and detail != "(empty body)":
+            msg += f" ({detail})"
+        return NotFoundError(msg, status=404, url=str(url))
+    if status in (401, 403):
+        hint = ("the credentials were refused or lack access" if has_credentials
+                else f"no credentials: run `docker login {host}` or pass credentials=")
+        return AuthError(f"{what}: access denied by {host} (HTTP {status}): {hint}",
+                         status=status, url=str(url))
+    return RegistryError(f"{what}: {method} {url.path} answered HTTP {status}"
+                         + (f": {detail}" if detail else ""), status=status, url=str(url))
+
+
+def _describe_transport_error(exc: httpx.TransportError) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _manifest_digest(body: bytes, media_type: str, source: str) -> str:
+    """The digest a registry files a manifest under: sha256 of the bytes, or of the JWS payload
+    for a signed schema1 manifest (its signatures are not part of what the digest covers)."""
+    if media_type == manifests.DOCKER_SCHEMA1_SIGNED or (
+        media_type in manifests.SCHEMA1_TYPES and b'"signatures"' in body
+    ):
+        return digests.compute(manifests.schema1_payload(body, source=source))
+    return digests.compute(body)
+
+
+def _content_type(resp: httpx.Response) -> str:
+    return resp.headers.get("content-type", "").split(";", 1)[0].strip()
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _next_link(header: str, ref: Reference) -> str | None:
+    """The path after ``/v2/<name>/`` of a ``Link: </v2/...?last=x>; rel="next"`` header."""
+    if 'rel="next"' not in header:
+        return None
+    target = header.split(";", 1)[0].strip().strip("<>")
+    prefix = f"/v2/{ref.repository}/"
+    path = httpx.URL(target).raw_path.decode()
+    return path[len(prefix):] if path.startswith(prefix) else None
+
+
+def _as_ref(ref: Reference | str) -> Reference:
+    return ref if isinstance(ref, Reference) else parse_reference(ref)
+
+
+# ---------------------------------------------------------------------- sync facade
+
+
+class _LoopThread:
+    """A private event loop on a daemon thread, so sync code works inside Jupyter too."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="archlab-loop",
+                                        daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Awaitable[T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        self.loop.close()
+
+
+class RegistryClient:
+    """Blocking twin of :class:`AsyncRegistryClient`; same arguments, same methods.
+
+    ``RegistryClient.run(coro_fn)`` runs your own coroutine against the async core, which is how
+    surveys fan out many requests from sync code.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._loop = _LoopThread()
+
+        async def make() -> AsyncRegistryClient:
+            return AsyncRegistryClient(**kwargs)
+
+        self.aio: AsyncRegistryClient = self._loop.run(make())
+        self._closed = False
+
+    def run(self, fn: Callable[[AsyncRegistryClient], Awaitable[T]]) -> T:
+        return self._loop.run(fn(self.aio))
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._loop.run(self.aio.aclose())
+            self._loop.stop()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.aio, name)
+        if asyncio.iscoroutinefunction(attr):
+            def call(*args: Any, **kwargs: Any) -> Any:
+                return self._loop.run(attr(*args, **kwargs))
+
+            call.__name__ = name
+            call.__doc__ = attr.__doc__
+            return call
+        return attr

@@ -1,0 +1,493 @@
+"""The registry client against a real distribution 2.8 registry (and a hostile proxy before it)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+
+import pytest
+
+from archlab import manifests
+from archlab.cache import ContentCache, TagIndex
+from archlab.credentials import Credentials
+from archlab.errors import (
+    AuthError,
+    DigestMismatchError,
+    InsecureTransportError,
+    NotFoundError,
+    RateLimitError,
+    RegistryError,
+    RegistryUnreachableError,
+    TooLargeError,
+)
+from archlab.lab.images import build_image, build_index
+from archlab.lab.publish import push_image, push_index
+from archlab.platforms import Platform
+from archlab.reference import parse_reference
+from archlab.registry import AsyncRegistryClient, RateLimit, RegistryClient, is_loopback_host
+from tests.faultproxy import FaultProxy
+
+AMD64 = Platform("linux", "amd64")
+ARM64 = Platform("linux", "arm64", "v8")
+ARMV7 = Platform("linux", "arm", "v7")
+
+
+def _image(p: Platform, oci: bool = False):
+    return build_image(p, {"etc/hello": f"hello {p}\n".encode()}, entrypoint=["/bin/true"],
+                       oci=oci, executable=())
+
+
+def client(tmp_path, **kw) -> RegistryClient:
+    kw.setdefault("cache", ContentCache(tmp_path / "cache" / "blobs"))
+    kw.setdefault("tag_index", TagIndex(tmp_path / "cache" / "tags"))
+    kw.setdefault("use_docker_config", False)
+    return RegistryClient(**kw)
+
+
+@pytest.fixture
+def corpus(registry, repo_name, tmp_path):
+    """Push one of every manifest kind into ``repo_name``; return their references."""
+    host = registry.host
+    refs = {
+        "list": parse_reference(f"{host}/{repo_name}:list"),
+        "amd64only": parse_reference(f"{host}/{repo_name}:amd64only"),
+        "index": parse_reference(f"{host}/{repo_name}:index"),
+        "schema2": parse_reference(f"{host}/{repo_name}:schema2"),
+        "oci": parse_reference(f"{host}/{repo_name}:oci"),
+    }
+    built = {
+        "list": build_index([_image(AMD64), _image(ARM64), _image(ARMV7)]),
+        "amd64only": build_index([_image(AMD64)]),
+        "index": build_index([_image(AMD64, True), _image(ARM64, True)], oci=True,
+                             attestations=True),
+        "schema2": _image(AMD64),
+        "oci": _image(ARM64, oci=True),
+    }
+
+    async def push(aio: AsyncRegistryClient) -> None:
+        for key, ref in refs.items():
+            b = built[key]
+            if hasattr(b, "images"):
+                await push_index(aio, ref, b)
+            else:
+                await push_image(aio, ref, b)
+
+    with client(tmp_path, cache=False, tag_index=False) as reg:
+        reg.run(push)
+    return refs, built
+
+
+# ---------------------------------------------------------------------- every manifest kind
+
+
+def test_each_manifest_kind_round_trips(registry, corpus, tmp_path):
+    refs, built = corpus
+    with client(tmp_path) as reg:
+        lst = reg.get_manifest(refs["list"])
+        assert lst.media_type == manifests.DOCKER_MANIFEST_LIST
+        assert lst.raw == built["list"].manifest.data
+        assert lst.digest == built["list"].manifest.digest
+        assert [str(d.platform) for d in lst.manifest.manifests] == [
+            "linux/amd64", "linux/arm64/v8", "linux/arm/v7"]
+
+        idx = reg.get_manifest(refs["index"])
+        assert idx.media_type == manifests.OCI_INDEX
+        atts = [d for d in idx.manifest.manifests if d.is_attestation]
+        assert len(atts) == 2
+        assert atts[0].attests == built["index"].images[0].manifest.digest
+
+        s2 = reg.get_manifest(refs["schema2"])
+        assert isinstance(s2.manifest, manifests.ImageManifest)
+        assert s2.media_type == manifests.DOCKER_MANIFEST_V2
+        cfg = reg.get_config(refs["schema2"], s2.manifest.config)
+        assert str(cfg.platform) == "linux/amd64"
+
+        oci = reg.get_manifest(refs["oci"])
+        assert oci.media_type == manifests.OCI_MANIFEST
+        cfg = reg.get_config(refs["oci"], oci.manifest.config)
+        assert str(cfg.platform) == "linux/arm64/v8"
+
+
+def test_child_fetched_by_digest_is_verified(registry, corpus, tmp_path):
+    refs, built = corpus
+    child = built["list"].images[1].manifest
+    with client(tmp_path) as reg:
+        got = reg.get_manifest(refs["list"].with_digest(child.digest))
+    assert got.digest == child.digest
+    assert got.raw == child.data
+
+
+# ---------------------------------------------------------------------- content negotiation
+
+
+def test_narrow_accept_gets_the_amd64_child_instead_of_the_list(registry, corpus, tmp_path):
+    refs, built = corpus
+    with client(tmp_path) as reg:
+        got = reg.get_manifest(refs["list"], accept=[manifests.DOCKER_MANIFEST_V2])
+    assert got.media_type == manifests.DOCKER_MANIFEST_V2
+    assert got.digest == built["list"].images[0].manifest.digest  # the linux/amd64 entry
+
+
+def test_no_docker_types_gets_signed_schema1(registry, corpus, tmp_path):
+    refs, _ = corpus
+    with client(tmp_path) as reg:
+        got = reg.get_manifest(refs["schema2"], accept=[manifests.OCI_MANIFEST])
+    assert got.media_type == manifests.DOCKER_SCHEMA1_SIGNED
+    assert isinstance(got.manifest, manifests.Schema1Manifest)
+    assert got.manifest.signed
+    assert got.manifest.architecture == "amd64"
+    # The registry's Docker-Content-Digest covers the JWS payload, not the signed bytes.
+    assert got.headers["docker-content-digest"] == got.digest
+
+
+def test_oci_index_refused_without_oci_accept(registry, corpus, tmp_path):
+    refs, _ = corpus
+    with client(tmp_path) as reg, pytest.raises(NotFoundError) as err:
+        reg.get_manifest(refs["index"], accept=[manifests.DOCKER_MANIFEST_LIST,
+                                                manifests.DOCKER_MANIFEST_V2])
+    assert "OCI index found, but accept header does not support OCI indexes" in str(err.value)
+
+
+# ---------------------------------------------------------------------- verification and caps
+
+
+def _respace(body: bytes) -> bytes:
+    """Still valid JSON with the same meaning, but other bytes: a digest must notice."""
+    return body.replace(b'"schemaVersion":2', b'"schemaVersion": 2', 1)
+
+
+def test_tampered_manifest_is_rejected(registry, corpus, tmp_path):
+    refs, _ = corpus
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(method="GET", path_contains="/manifests/", mutate=_respace)
+        ref = parse_reference(f"{proxy.host}/{refs['schema2'].repository}:schema2")
+        with client(tmp_path) as reg, pytest.raises(DigestMismatchError) as err:
+            reg.get_manifest(ref)
+    assert "Docker-Content-Digest" in str(err.value)
+    assert not list((tmp_path / "cache").rglob("sha256/*/*"))  # nothing cached
+
+
+def test_tampered_config_blob_is_rejected_and_not_cached(registry, corpus, tmp_path):
+    refs, built = corpus
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(method="GET", path_contains="/blobs/",
+                  mutate=lambda b: b.replace(b"amd64", b"arm64"))
+        ref = parse_reference(f"{proxy.host}/{refs['schema2'].repository}:schema2")
+        with client(tmp_path) as reg:
+            m = reg.get_manifest(ref)
+            with pytest.raises(DigestMismatchError):
+                reg.get_config(ref, m.manifest.config)
+            assert reg.aio.cache.get(built["schema2"].config.digest) is None
+
+
+def test_manifest_above_the_cap_is_refused(registry, corpus, tmp_path):
+    refs, _ = corpus
+    with client(tmp_path, max_manifest_bytes=64) as reg, pytest.raises(TooLargeError) as err:
+        reg.get_manifest(refs["list"])
+    assert "above the cap of 64" in str(err.value)
+
+
+def test_missing_tag_is_a_clear_not_found(registry, corpus, tmp_path):
+    refs, _ = corpus
+    with client(tmp_path) as reg, pytest.raises(NotFoundError) as err:
+        reg.get_manifest(refs["list"].with_tag("nope"))
+    assert str(err.value).startswith(f"{refs['list'].with_tag('nope')}: manifest not found")
+    assert "MANIFEST_UNKNOWN" in str(err.value)
+
+
+# ---------------------------------------------------------------------- the cache
+
+
+def test_second_look_at_unchanged_tag_costs_one_head(registry, corpus, tmp_path):
+    refs, _ = corpus
+    with client(tmp_path) as reg:
+        mark = registry.server.log_mark()
+        m = reg.get_manifest(refs["schema2"])
+        reg.get_config(refs["schema2"], m.manifest.config)
+        first = registry.server.requests_since(mark)
+    assert [(meth, kind) for meth, kind in _kinds(first)] == [("GET", "manifests"),
+                                                             ("GET", "blobs")]
+    # A new process-like client that shares only the on-disk cache.
+    with client(tmp_path) as reg:
+        mark = registry.server.log_mark()
+        m2 = reg.get_manifest(refs["schema2"])
+        reg.get_config(refs["schema2"], m2.manifest.config)
+        second = registry.server.requests_since(mark)
+        assert m2.from_cache
+        assert reg.aio.requests.total() == 1
+    assert _kinds(second) == [("HEAD", "manifests")]
+
+
+def test_moved_tag_is_fetched_again(registry, corpus, tmp_path):
+    refs, built = corpus
+    ref = refs["schema2"].with_tag("moving")
+    with client(tmp_path) as reg:
+        reg.run(lambda aio: push_image(aio, ref, built["schema2"]))
+        assert reg.get_manifest(ref).digest == built["schema2"].manifest.digest
+        other = _image(ARM64)
+        reg.run(lambda aio: push_image(aio, ref, other))
+        got = reg.get_manifest(ref)
+    assert got.digest == other.manifest.digest and not got.from_cache
+
+
+def _kinds(requests):
+    out = []
+    for method, path, _status in requests:
+        if path == "/v2/" or path.startswith("/v2/?"):
+            continue
+        out.append((method, "manifests" if "/manifests/" in path else
+                    "blobs" if "/blobs/" in path else path))
+    return out
+
+
+# ---------------------------------------------------------------------- auth
+
+
+def test_htpasswd_with_credentials(htpasswd_registry, tmp_path):
+    reg_host = htpasswd_registry.host
+    creds = Credentials(htpasswd_registry.username, htpasswd_registry.password)
+    ref = parse_reference(f"{reg_host}/t/auth:one")
+    img = _image(AMD64)
+    with client(tmp_path, credentials={reg_host: creds}) as reg:
+        reg.run(lambda aio: push_image(aio, ref, img))
+        assert reg.get_manifest(ref).digest == img.manifest.digest
+
+
+def test_htpasswd_without_credentials_says_how_to_fix(htpasswd_registry, tmp_path):
+    ref = parse_reference(f"{htpasswd_registry.host}/t/auth:one")
+    with client(tmp_path) as reg, pytest.raises(AuthError) as err:
+        reg.get_manifest(ref)
+    assert f"docker login {htpasswd_registry.host}" in str(err.value)
+
+
+def test_htpasswd_wrong_password(htpasswd_registry, tmp_path):
+    host = htpasswd_registry.host
+    ref = parse_reference(f"{host}/t/auth:one")
+    with client(tmp_path, credentials={host: Credentials("student", "wrong")}) as reg, \
+            pytest.raises(AuthError) as err:
+        reg.get_manifest(ref)
+    assert "refused" in str(err.value)
+
+
+def test_credentials_from_docker_config(htpasswd_registry, tmp_path, monkeypatch):
+    import base64
+
+    host = htpasswd_registry.host
+    conf = tmp_path / "dockerconf"
+    conf.mkdir()
+    auth = base64.b64encode(f"{htpasswd_registry.username}:{htpasswd_registry.password}".encode())
+    (conf / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth.decode()}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(conf))
+    ref = parse_reference(f"{host}/t/conf:one")
+    img = _image(AMD64)
+    with client(tmp_path, use_docker_config=True) as reg:
+        reg.run(lambda aio: push_image(aio, ref, img))
+        assert reg.get_manifest(ref).digest == img.manifest.digest
+
+
+def test_credentials_from_a_credential_helper(htpasswd_registry, tmp_path, monkeypatch):
+    host = htpasswd_registry.host
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    helper = bindir / "docker-credential-archlabtest"
+    helper.write_text(
+        "#!/bin/sh\nread server\n"
+        f'printf \'{{"ServerURL":"%s","Username":"{htpasswd_registry.username}",'
+        f'"Secret":"{htpasswd_registry.password}"}}\' "$server"\n'
+    )
+    helper.chmod(helper.stat().st_mode | stat.S_IXUSR)
+    conf = tmp_path / "dockerconf"
+    conf.mkdir()
+    (conf / "config.json").write_text(json.dumps({"credHelpers": {host: "archlabtest"}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(conf))
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    ref = parse_reference(f"{host}/t/helper:one")
+    img = _image(AMD64)
+    with client(tmp_path, use_docker_config=True) as reg:
+        reg.run(lambda aio: push_image(aio, ref, img))
+        assert reg.get_manifest(ref).digest == img.manifest.digest
+
+
+def test_bearer_tokens_are_fetched_once_per_scope(token_registry, tmp_path):
+    host = token_registry.host
+    creds = Credentials(token_registry.username, token_registry.password)
+    ref = parse_reference(f"{host}/t/tok:one")
+    img = _image(AMD64)
+    with client(tmp_path, credentials={host: creds}) as reg:
+        reg.run(lambda aio: push_image(aio, ref, img))
+        pushes = reg.aio.tokens.fetches
+        assert pushes == 1  # one pull,push token served every upload and the manifest PUT
+    before = token_registry.issuer_count()
+    with client(tmp_path, cache=False, tag_index=False) as anon:
+        for _ in range(5):
+            assert anon.get_manifest(ref).digest == img.manifest.digest
+        assert anon.aio.tokens.fetches == 1
+    assert token_registry.issuer_count() - before == 1
+
+
+def test_anonymous_token_cannot_push(token_registry, tmp_path):
+    ref = parse_reference(f"{token_registry.host}/t/tok:anon")
+    with client(tmp_path) as reg, pytest.raises(AuthError):
+        reg.run(lambda aio: push_image(aio, ref, _image(AMD64)))
+
+
+def test_token_issuer_refusing_wrong_password(token_registry, tmp_path):
+    host = token_registry.host
+    ref = parse_reference(f"{host}/t/tok:one")
+    with client(tmp_path, credentials={host: Credentials("student", "nope")}) as reg, \
+            pytest.raises(AuthError) as err:
+        reg.get_manifest(ref)
+    assert "refused a token as 'student'" in str(err.value)
+
+
+# ---------------------------------------------------------------------- rate limits and retries
+
+
+class _Sleeps:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+        await asyncio.sleep(0)
+
+
+def test_rate_limit_headers_are_recorded(registry, corpus, tmp_path):
+    refs, _ = corpus
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(path_contains="/manifests/", headers={
+            "ratelimit-limit": "100;w=21600", "ratelimit-remaining": "76;w=21600",
+            "docker-ratelimit-source": "203.0.113.7"})
+        ref = parse_reference(f"{proxy.host}/{refs['list'].repository}:list")
+        with client(tmp_path) as reg:
+            reg.resolve(ref)
+            assert reg.aio.rate_limits[proxy.host] == RateLimit(100, 76, 21600, "203.0.113.7")
+
+
+def test_retry_after_is_honoured_on_429(registry, corpus, tmp_path):
+    refs, built = corpus
+    sleeps = _Sleeps()
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(method="GET", path_contains="/manifests/", times=2, status=429,
+                  headers={"Retry-After": "3"}, body=b'{"errors":[{"code":"TOOMANYREQUESTS"}]}')
+        ref = parse_reference(f"{proxy.host}/{refs['list'].repository}:list")
+        with client(tmp_path, sleep=sleeps) as reg:
+            got = reg.get_manifest(ref)
+        assert proxy.count("GET", "/manifests/") == 3
+    assert got.digest == built["list"].manifest.digest
+    assert sleeps.calls == [3.0, 3.0]
+
+
+def test_5xx_is_retried_with_backoff(registry, corpus, tmp_path):
+    refs, _ = corpus
+    sleeps = _Sleeps()
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(method="GET", path_contains="/manifests/", times=3, status=503)
+        ref = parse_reference(f"{proxy.host}/{refs['list'].repository}:list")
+        with client(tmp_path, sleep=sleeps, backoff=0.5) as reg:
+            reg.get_manifest(ref)
+    assert len(sleeps.calls) == 3
+    assert sleeps.calls[0] < sleeps.calls[1] < sleeps.calls[2]  # exponential
+
+
+def test_long_retry_after_is_not_waited_for(registry, corpus, tmp_path):
+    refs, _ = corpus
+    sleeps = _Sleeps()
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(method="GET", path_contains="/manifests/", status=429,
+                  headers={"Retry-After": "3600"},
+                  body=b'{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached '
+                       b'your pull rate limit."}]}')
+        ref = parse_reference(f"{proxy.host}/{refs['list'].repository}:list")
+        with client(tmp_path, sleep=sleeps) as reg, pytest.raises(RateLimitError) as err:
+            reg.get_manifest(ref)
+    assert sleeps.calls == []
+    assert err.value.retry_after == 3600
+    assert "You have reached your pull rate limit." in str(err.value)
+
+
+def test_persistent_5xx_gives_up_with_the_status(registry, corpus, tmp_path):
+    refs, _ = corpus
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(method="GET", path_contains="/manifests/", status=502, body=b"bad gateway")
+        ref = parse_reference(f"{proxy.host}/{refs['list'].repository}:list")
+        with client(tmp_path, sleep=_Sleeps(), retries=2) as reg, \
+                pytest.raises(RegistryError) as err:
+            reg.get_manifest(ref)
+    assert "HTTP 502 after 3 attempts" in str(err.value)
+
+
+def test_unreachable_host(tmp_path):
+    from archlab.lab.server import find_free_port
+
+    port = find_free_port()
+    sleeps = _Sleeps()
+    with client(tmp_path, sleep=sleeps, retries=2) as reg, \
+            pytest.raises(RegistryUnreachableError) as err:
+        reg.get_manifest(f"127.0.0.1:{port}/x/y:z")
+    assert f"cannot reach registry 127.0.0.1:{port}" in str(err.value)
+    assert len(sleeps.calls) == 2
+
+
+# ---------------------------------------------------------------------- tags and transport
+
+
+def test_list_tags_follows_pagination(registry, repo_name, tmp_path):
+    """distribution 2.8 answers every tag at once; Docker Hub pages with ``Link`` headers.
+
+    The proxy serves a first page with a ``Link: rel="next"`` the way a paginating registry
+    does; the client must follow it to the real registry's answer and merge without duplicates.
+    """
+    img = _image(AMD64)
+    tags = [f"t{i}" for i in range(7)]
+
+    async def push_all(aio):
+        for t in tags:
+            await push_image(aio, parse_reference(f"{registry.host}/{repo_name}:{t}"), img)
+
+    with client(tmp_path) as reg:
+        reg.run(push_all)
+    first = json.dumps({"name": repo_name, "tags": ["t0", "t1", "t2"]}).encode()
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(method="GET", path_contains="/tags/list?n=3", times=1, status=200, body=first,
+                  headers={"Content-Type": "application/json",
+                           "Link": f'</v2/{repo_name}/tags/list?last=t2&n=3>; rel="next"'})
+        with client(tmp_path) as reg:
+            got = reg.list_tags(f"{proxy.host}/{repo_name}", page_size=3)
+        assert proxy.count("GET", "/tags/list") == 2
+    assert got[:3] == ["t0", "t1", "t2"]
+    assert sorted(got) == sorted(tags)
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1:5000", True), ("127.9.9.9", True), ("localhost:5000", True), ("[::1]:5000", True),
+    ("::1", True), ("registry-1.docker.io", False), ("10.0.0.1:5000", False), ("ghcr.io", False),
+])
+def test_loopback_detection(host, loopback):
+    assert is_loopback_host(host) is loopback
+
+
+def test_plain_http_refused_for_non_loopback(tmp_path):
+    async def go(aio):
+        return await aio._send("GET", "registry.example", "http://registry.example/v2/",
+                               kind="ping", headers={})
+
+    with client(tmp_path) as reg, pytest.raises(InsecureTransportError) as err:
+        reg.run(go)
+    assert "insecure=['registry.example']" in str(err.value)
+    with client(tmp_path, insecure=["registry.example"]) as reg:
+        assert reg.aio._scheme("registry.example") == "http"
+        assert reg.aio._scheme("ghcr.io") == "https"
+
+
+def test_sync_client_works_inside_a_running_event_loop(registry, corpus, tmp_path):
+    """Jupyter runs an event loop in the kernel's thread; the sync facade must not need it."""
+    refs, built = corpus
+
+    async def from_inside_a_loop():
+        with client(tmp_path) as reg:
+            return reg.get_manifest(refs["list"]).digest
+
+    assert asyncio.run(from_inside_a_loop()) == built["list"].manifest.digest
