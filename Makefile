@@ -1,0 +1,32 @@
+# Two commands do everything (see README):
+#   make lab    set up (venv + system packages when root) and open JupyterLab on notebooks/
+#   make test   set up and run every test: lint, unit, registry-backed, notebooks
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.archlab-installed
+
+.PHONY: lab test lint system-deps bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+system-deps:
+	@bash tools/system-deps
+
+lint: $(STAMP)
+	$(BIN)/ruff check archlab tests tools benchmarks
+
+test: $(STAMP) system-deps lint
+	$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+lab: $(STAMP) system-deps
+	$(BIN)/jupyter lab --notebook-dir=notebooks notebooks/00-Start-Here.ipynb
+
+bench: $(STAMP) system-deps
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
