@@ -1,0 +1,436 @@
+"""An on-disk cache of registry documents, keyed by digest, plus a tag → digest hint index.
+
+Why a cache, and why by digest?
+-------------------------------
+A manifest GET can count against Docker Hub's pull limit; a HEAD does not. A document named by its
+digest can never change: the name *is* the sha256 of the bytes. So once archlab holds the bytes of
+``sha256:ab12…`` it never needs to fetch them again, from any registry, for any tag. A survey that
+revisits a tag costs one HEAD (which returns the digest) and zero GETs when that digest is cached.
+
+How do I use it?
+----------------
+::
+
+    from archlab.cache import ContentCache, TagIndex
+
+    cache = ContentCache()                          # under the user cache dir, 256 MiB at most
+    cache.put(digest, body, media_type=content_type)  # checks sha256(body) == digest first
+    hit = cache.get(digest)                          # CachedBlob(data, media_type) or None
+
+    tags = TagIndex()                                # "mysql:5.7 was sha256:… last time"
+    tags.remember("registry-1.docker.io", "library/mysql", "5.7", digest, content_type)
+    tags.recall("registry-1.docker.io", "library/mysql", "5.7")   # (digest, media_type) or None
+
+Where it lives
+--------------
+===========================================  ==============================================
+path                                         what
+===========================================  ==============================================
+``<base>``                                   ``$ARCHLAB_CACHE_DIR`` if set, else
+                                             ``platformdirs.user_cache_dir("archlab")``
+``<base>/blobs/sha256/ab/ab12…``             the exact bytes; their sha256 is the file name
+``<base>/blobs/sha256/ab/ab12….meta.json``   ``{"digest", "media_type", "size"}``: manifests
+                                             must come back with their media type
+``<base>/tags/<sha256 of key>.json``         one tag hint: registry, repository, tag, digest
+===========================================  ==============================================
+
+``ContentCache(root)`` takes the ``blobs`` directory; ``TagIndex(root)`` takes the same one and
+keeps its files in the sibling ``tags`` directory.
+
+The rules
+---------
+=====================  ========================================================================
+rule                   why
+=====================  ========================================================================
+verify before write    ``put`` raises DigestMismatchError if ``sha256(data) != digest``: a
+                       cache must never turn one bad download into a permanent wrong answer
+verify on read         ``get`` hashes the file again; a corrupted file is deleted and reported
+                       as a miss, so the caller simply fetches it again
+immutable              ``put`` of a digest already present is a no-op
+atomic                 bytes go to a temporary file in the same directory, then ``os.replace``:
+                       a reader sees the whole file or none, and two processes writing the
+                       same digest both succeed (they write the same bytes)
+bounded                after a ``put`` takes the total over ``max_bytes``, the least recently
+                       used blobs go until it is under 90%. ``get`` refreshes a blob's mtime,
+                       and mtime is the LRU clock. A blob larger than 90% of ``max_bytes`` is
+                       not cached at all
+cheap                  the size is a running estimate. The tree is walked once, on the first
+                       ``put``, and again only when the estimate says the cache is full
+no secrets             nothing here takes credentials or tokens, so nothing here can store them
+=====================  ========================================================================
+
+Signed schema1 manifests
+------------------------
+An ``application/vnd.docker.distribution.manifest.v1+prettyjws`` manifest is named by the sha256
+of its payload *without* the JWS signatures, so ``sha256(raw body) != digest``. A caller that
+has checked such a manifest its own way passes ``trusted=True``. The cache then stores the sha256
+of the bytes it actually holds in the sidecar and verifies reads against that, so corruption is
+still caught.
+
+Tags are hints, not facts
+-------------------------
+A tag can be moved at any time, so a remembered tag → digest pair is never an answer by itself.
+:class:`TagIndex` only saves a guess. The registry's HEAD response decides: when its
+``Docker-Content-Digest`` equals the recalled digest, the cached manifest is current and no GET is
+needed. When it differs, the hint is stale; fetch and ``remember`` again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import platformdirs
+
+from archlab.errors import DigestMismatchError, InvalidReferenceError
+
+CACHE_DIR_ENV = "ARCHLAB_CACHE_DIR"
+DEFAULT_MAX_BYTES = 256 * 2**20
+
+ALGORITHMS = {"sha256": 64, "sha512": 128}
+"""Digest algorithms the cache accepts, with the length of their hex encoding."""
+
+_LOW_WATER = 0.9  # evict down to this fraction, so one put does not trigger eviction after another
+_TEMP_PREFIX = ".tmp-"
+_META_SUFFIX = ".meta.json"
+_STALE_SECONDS = 3600  # leftovers older than this belong to a writer that died
+
+
+def default_cache_dir() -> Path:
+    """archlab's cache base: ``$ARCHLAB_CACHE_DIR``, else the platform's user cache dir."""
+    override = os.environ.get(CACHE_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_cache_dir("archlab"))
+
+
+def parse_digest(digest: str) -> tuple[str, str]:
+    """Split ``sha256:<hex>`` into ``("sha256", "<hex>")``, checking algorithm and length."""
+    algorithm, sep, encoded = str(digest).partition(":")
+    length = ALGORITHMS.get(algorithm)
+    if (
+        not sep
+        or length is None
+        or len(encoded) != length
+        or any(c not in "0123456789abcdef" for c in encoded)
+    ):
+        raise InvalidReferenceError(
+            f"not a content digest: {digest!r}; expected 'sha256:' followed by 64 lowercase "
+            "hex digits (or 'sha512:' and 128)"
+        )
+    return algorithm, encoded
+
+
+def _digest_of(algorithm: str, data: bytes) -> str:
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+@dataclass(frozen=True, repr=False)
+class CachedBlob:
+    """Bytes from the cache, with the media type they were stored under (if one was given)."""
+
+    data: bytes
+    media_type: str | None
+
+    def __repr__(self) -> str:
+        return f"CachedBlob(<{len(self.data)} bytes>, media_type={self.media_type!r})"
+
+
+class ContentCache:
+    """A size-bounded, content-addressed store of registry documents. See the module docstring.
+
+    Safe to share between threads and processes: every write is an atomic rename, and every
+    read is verified. The constructor touches nothing on disk.
+    """
+
+    def __init__(self, root: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir() / "blobs"
+        self.max_bytes = max_bytes
+        self._estimate: int | None = None  # bytes on disk as far as this process knows
+
+    def __repr__(self) -> str:
+        return f"ContentCache(root={str(self.root)!r}, max_bytes={self.max_bytes})"
+
+    # --- reading ------------------------------------------------------------------------
+
+    def __contains__(self, digest: object) -> bool:
+        """Whether a file for ``digest`` exists. Cheap: ``get`` is what verifies it."""
+        try:
+            path = self._path(str(digest))
+        except InvalidReferenceError:
+            return False
+        return path.is_file()
+
+    def get(self, digest: str) -> CachedBlob | None:
+        """The verified bytes for ``digest``, or None. A corrupted entry is removed first."""
+        path = self._path(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        meta = self._read_meta(path)
+        expected = meta.get("content_digest") or digest
+        algorithm = str(expected).partition(":")[0]
+        if algorithm not in ALGORITHMS or _digest_of(algorithm, data) != expected:
+            self._remove_entry(path)
+            return None
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(path)  # the LRU clock
+        media_type = meta.get("media_type")
+        return CachedBlob(data, media_type if isinstance(media_type, str) else None)
+
+    # --- writing ------------------------------------------------------------------------
+
+    def put(
+        self, digest: str, data: bytes, media_type: str | None = None, *, trusted: bool = False
+    ) -> bool:
+        """Store ``data`` as ``digest``. True if this call wrote it, False if it was skipped.
+
+        Raises DigestMismatchError, writing nothing, when ``sha256(data)`` is not ``digest``.
+        ``trusted=True`` skips that check. It is for documents whose digest is not the hash of
+        the raw bytes (signed schema1 manifests), and the caller must have verified them.
+        Skipped when the digest is already cached, or when ``data`` alone would fill the cache.
+        """
+        algorithm, _ = parse_digest(digest)
+        data = bytes(data)
+        actual = _digest_of(algorithm, data)
+        if actual != digest and not trusted:
+            raise DigestMismatchError(
+                f"refusing to cache {len(data)} bytes as {digest}: their {algorithm} is "
+                f"{actual}. The registry sent other content than was asked for; fetch it again. "
+                "(For a signed schema1 manifest that you verified yourself, pass trusted=True.)"
+            )
+        path = self._path(digest)
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_size == len(data):
+                return False  # immutable content: same digest, same bytes
+            # A different size under this name can only be damage; fall through and replace it.
+        if len(data) > self.max_bytes * _LOW_WATER:
+            return False
+
+        meta: dict[str, object] = {"digest": digest, "media_type": media_type, "size": len(data)}
+        if actual != digest:
+            meta["content_digest"] = _digest_of("sha256", data)
+        meta_bytes = json.dumps(meta, sort_keys=True).encode()
+        # Sidecar first: whenever the data file exists, so does the media type that goes with it.
+        written = self._write_atomic(_meta_path(path), meta_bytes)
+        written += self._write_atomic(path, data)
+
+        if self._estimate is None:
+            self._estimate = self._walk_size()
+        else:
+            self._estimate += written
+        if self._estimate > self.max_bytes:
+            self._shrink(self.max_bytes, keep=path)
+        return True
+
+    def _write_atomic(self, path: Path, data: bytes) -> int:
+        for attempt in (1, 2):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX)
+                break
+            except FileNotFoundError:
+                if attempt == 2:  # another process keeps deleting the tree (clear()) under us
+                    raise
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return len(data)
+
+    # --- housekeeping -------------------------------------------------------------------
+
+    def size_bytes(self) -> int:
+        """Bytes on disk under ``root``, counted now (a walk of the tree)."""
+        self._estimate = self._walk_size()
+        return self._estimate
+
+    def prune(self, max_bytes: int | None = None) -> int:
+        """Tidy up and enforce the size bound now. Returns the number of bytes freed.
+
+        Removes temporary files and orphaned sidecars older than an hour (left by writers that
+        died), then, if the cache is over ``max_bytes`` (default: the cache's own bound), evicts
+        least recently used blobs until it is under 90% of it. ``prune(0)`` empties the cache.
+        """
+        now = time.time()
+        freed = 0
+        for entry in self._files():
+            name = entry.name
+            is_temp = name.startswith(_TEMP_PREFIX)
+            is_orphan = name.endswith(_META_SUFFIX) and not os.path.exists(
+                entry.path[: -len(_META_SUFFIX)]
+            )
+            if not (is_temp or is_orphan):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                st = entry.stat()
+                if now - st.st_mtime > _STALE_SECONDS:
+                    os.unlink(entry.path)
+                    freed += st.st_size
+        return freed + self._shrink(self.max_bytes if max_bytes is None else max_bytes)
+
+    def clear(self) -> None:
+        """Delete every cached blob (tag hints are left alone)."""
+        for algorithm in ALGORITHMS:
+            shutil.rmtree(self.root / algorithm, ignore_errors=True)
+        self._estimate = 0
+
+    def _shrink(self, limit: int, keep: Path | None = None) -> int:
+        """If over ``limit``, evict oldest-used blobs until under 90% of it. Bytes freed."""
+        blobs = []
+        total = 0
+        for entry in self._files():
+            with contextlib.suppress(FileNotFoundError):
+                st = entry.stat()
+                total += st.st_size
+                if not entry.name.startswith(_TEMP_PREFIX) and not entry.name.endswith(
+                    _META_SUFFIX
+                ):
+                    blobs.append((st.st_mtime, entry.path))
+        self._estimate = total
+        if total <= limit:
+            return 0
+        target = limit * _LOW_WATER
+        freed = 0
+        for _, name in sorted(blobs):
+            if total - freed <= target:
+                break
+            if keep is not None and name == str(keep):
+                continue
+            freed += self._remove_entry(Path(name))
+        self._estimate = total - freed
+        return freed
+
+    def _remove_entry(self, path: Path) -> int:
+        freed = 0
+        for victim in (path, _meta_path(path)):
+            with contextlib.suppress(FileNotFoundError):
+                size = victim.stat().st_size
+                victim.unlink()
+                freed += size
+        if self._estimate is not None:
+            self._estimate = max(0, self._estimate - freed)
+        return freed
+
+    def _files(self) -> Iterator[os.DirEntry]:
+        """Every file in the ``<algorithm>/<xx>/`` layout; nothing else under root is ours."""
+        for algorithm in ALGORITHMS:
+            try:
+                fans = list(os.scandir(self.root / algorithm))
+            except FileNotFoundError:
+                continue
+            for fan in fans:
+                if not fan.is_dir(follow_symlinks=False):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    for entry in os.scandir(fan.path):
+                        if entry.is_file(follow_symlinks=False):
+                            yield entry
+
+    def _walk_size(self) -> int:
+        total = 0
+        for entry in self._files():
+            with contextlib.suppress(FileNotFoundError):
+                total += entry.stat().st_size
+        return total
+
+    def _path(self, digest: str) -> Path:
+        algorithm, encoded = parse_digest(digest)
+        return self.root / algorithm / encoded[:2] / encoded
+
+    @staticmethod
+    def _read_meta(path: Path) -> dict:
+        try:
+            meta = json.loads(_meta_path(path).read_bytes())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return meta if isinstance(meta, dict) else {}
+
+
+def _meta_path(path: Path) -> Path:
+    return path.with_name(path.name + _META_SUFFIX)
+
+
+class TagIndex:
+    """Remembers which digest a tag resolved to last time. A hint for a HEAD to confirm.
+
+    ``root`` is the blob directory of the :class:`ContentCache` it goes with (default: the same
+    default). The hints live in its sibling ``tags`` directory, one small JSON file per tag.
+    The file is named by the sha256 of ``registry/repository:tag``, so any tag spelling gives a
+    safe file name. Keys are compared exactly as given: use one spelling of each registry.
+    """
+
+    def __init__(self, root: Path | None = None) -> None:
+        blobs = Path(root) if root is not None else default_cache_dir() / "blobs"
+        self.directory = Path(os.path.abspath(blobs)).parent / "tags"
+
+    def __repr__(self) -> str:
+        return f"TagIndex(directory={str(self.directory)!r})"
+
+    def remember(
+        self, registry: str, repository: str, tag: str, digest: str, media_type: str | None
+    ) -> None:
+        """Record that ``registry/repository:tag`` resolved to ``digest`` just now."""
+        parse_digest(digest)
+        record = {
+            "registry": registry,
+            "repository": repository,
+            "tag": tag,
+            "digest": digest,
+            "media_type": media_type,
+            "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        path = self._path(registry, repository, tag)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(record, f, sort_keys=True)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def recall(self, registry: str, repository: str, tag: str) -> tuple[str, str | None] | None:
+        """``(digest, media_type)`` last remembered for the tag, or None. Confirm with a HEAD."""
+        try:
+            record = json.loads(self._path(registry, repository, tag).read_bytes())
+        except (FileNotFoundError, ValueError):
+            return None  # an unreadable hint is no hint
+        if not isinstance(record, dict) or [
+            record.get("registry"), record.get("repository"), record.get("tag")
+        ] != [registry, repository, tag]:
+            return None
+        digest, media_type = record.get("digest"), record.get("media_type")
+        try:
+            parse_digest(digest)
+        except InvalidReferenceError:
+            return None
+        return digest, media_type if isinstance(media_type, str) else None
+
+    def forget(self, registry: str, repository: str, tag: str) -> bool:
+        """Drop the hint (say, after the registry answered 404). True if there was one."""
+        try:
+            self._path(registry, repository, tag).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _path(self, registry: str, repository: str, tag: str) -> Path:
+        key = f"{registry}/{repository}:{tag}"
+        return self.directory / f"{hashlib.sha256(key.encode()).hexdigest()}.json"

@@ -1,0 +1,453 @@
+"""The content-addressed cache and the tag hint index: verification, atomicity, LRU, layout."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+import platformdirs
+import pytest
+
+from archlab.cache import CachedBlob, ContentCache, TagIndex, default_cache_dir
+from archlab.errors import DigestMismatchError, InvalidReferenceError
+
+MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def blob(label: str, size: int = 0) -> bytes:
+    """Distinct, deterministic bytes; padded to ``size`` when asked."""
+    data = f"archlab test blob {label}\n".encode()
+    return data + b"." * max(0, size - len(data))
+
+
+def files_under(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> ContentCache:
+    return ContentCache(tmp_path / "blobs")
+
+
+# --- round trip and layout -----------------------------------------------------------------
+
+
+def test_put_get_round_trip(cache):
+    data = b'{"schemaVersion": 2}'
+    digest = sha(data)
+    assert digest not in cache
+    assert cache.put(digest, data, media_type=MANIFEST_TYPE) is True
+    assert digest in cache
+    assert cache.get(digest) == CachedBlob(data, MANIFEST_TYPE)
+
+
+def test_media_type_is_optional(cache):
+    data = blob("config")
+    cache.put(sha(data), data)
+    assert cache.get(sha(data)) == CachedBlob(data, None)
+
+
+def test_layout_is_algorithm_fanout_hex_and_file_is_the_raw_bytes(cache):
+    data = blob("layout")
+    digest = sha(data)
+    cache.put(digest, data, MANIFEST_TYPE)
+    hexpart = digest.removeprefix("sha256:")
+    path = cache.root / "sha256" / hexpart[:2] / hexpart
+    assert path.read_bytes() == data
+    sidecar = json.loads((path.parent / f"{hexpart}.meta.json").read_text())
+    assert sidecar["media_type"] == MANIFEST_TYPE
+
+
+def test_get_of_unknown_digest_is_a_miss(cache):
+    assert cache.get(sha(b"never stored")) is None
+
+
+def test_constructor_touches_nothing(tmp_path):
+    ContentCache(tmp_path / "blobs")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "sha256:" + "A" * 64,
+        "sha256:" + "a" * 63,
+        "sha256:" + "g" * 64,
+        "md5:" + "a" * 32,
+        "a" * 64,
+        "sha256:../../../etc/passwd",
+        "",
+    ],
+)
+def test_malformed_digests_are_refused(cache, bad):
+    with pytest.raises(InvalidReferenceError, match="not a content digest"):
+        cache.put(bad, b"x")
+    with pytest.raises(InvalidReferenceError):
+        cache.get(bad)
+    assert bad not in cache
+    assert not cache.root.exists()
+
+
+def test_sha512_digests_work_too(cache):
+    data = blob("sha512")
+    digest = "sha512:" + hashlib.sha512(data).hexdigest()
+    cache.put(digest, data)
+    assert cache.get(digest) == CachedBlob(data, None)
+
+
+# --- verification --------------------------------------------------------------------------
+
+
+def test_put_with_wrong_digest_raises_and_writes_nothing(cache):
+    data = blob("what the registry sent")
+    wanted = sha(blob("what we asked for"))
+    with pytest.raises(DigestMismatchError) as info:
+        cache.put(wanted, data, MANIFEST_TYPE)
+    assert wanted in str(info.value)
+    assert sha(data) in str(info.value)
+    assert files_under(cache.root) == []
+    assert cache.get(wanted) is None
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda data: bytes([data[0] ^ 1]) + data[1:], id="flipped-bit"),
+        pytest.param(lambda data: data[: len(data) // 2], id="truncated"),
+        pytest.param(lambda data: b"", id="emptied"),
+    ],
+)
+def test_corrupted_file_is_a_miss_and_is_deleted(cache, damage):
+    data = blob("to be damaged", 300)
+    digest = sha(data)
+    cache.put(digest, data, MANIFEST_TYPE)
+    (path,) = [p for p in files_under(cache.root) if not p.name.endswith(".meta.json")]
+    path.write_bytes(damage(data))
+    assert cache.get(digest) is None
+    assert files_under(cache.root) == []
+    assert digest not in cache
+    # ...and the next put stores good bytes again.
+    assert cache.put(digest, data, MANIFEST_TYPE) is True
+    assert cache.get(digest) == CachedBlob(data, MANIFEST_TYPE)
+
+
+def test_put_of_existing_digest_is_a_no_op(cache):
+    data = blob("immutable")
+    digest = sha(data)
+    cache.put(digest, data, "first/type")
+    path = next(p for p in files_under(cache.root) if not p.name.endswith(".meta.json"))
+    os.utime(path, (1_000_000, 1_000_000))
+    before = path.stat()
+    assert cache.put(digest, data, "second/type") is False
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime) == (before.st_ino, before.st_mtime)
+    assert cache.get(digest) == CachedBlob(data, "first/type")
+
+
+def test_put_repairs_a_file_of_the_wrong_size(cache):
+    data = blob("repair me", 200)
+    digest = sha(data)
+    cache.put(digest, data)
+    path = next(p for p in files_under(cache.root) if not p.name.endswith(".meta.json"))
+    path.write_bytes(data[:10])
+    assert cache.put(digest, data) is True
+    assert path.read_bytes() == data
+
+
+def test_trusted_put_stores_bytes_whose_digest_is_not_their_hash(cache):
+    # A signed schema1 manifest: its digest is over the payload without signatures.
+    payload = b'{"schemaVersion": 1, "name": "lab/old"}'
+    signed = payload[:-1] + b', "signatures": [{"protected": "x"}]}'
+    digest = sha(payload)
+    with pytest.raises(DigestMismatchError):
+        cache.put(digest, signed, "application/vnd.docker.distribution.manifest.v1+prettyjws")
+    cache.put(
+        digest, signed, "application/vnd.docker.distribution.manifest.v1+prettyjws", trusted=True
+    )
+    hit = cache.get(digest)
+    assert hit is not None
+    assert hit.data == signed
+
+
+def test_trusted_entry_still_detects_corruption(cache):
+    payload, signed = b"payload", b"payload+signature"
+    digest = sha(payload)
+    cache.put(digest, signed, trusted=True)
+    path = next(p for p in files_under(cache.root) if not p.name.endswith(".meta.json"))
+    path.write_bytes(b"payload+signaturX")
+    assert cache.get(digest) is None
+    assert files_under(cache.root) == []
+
+
+def test_trusted_entry_without_its_sidecar_is_not_believed(cache):
+    payload, signed = b"payload", b"payload+signature"
+    digest = sha(payload)
+    cache.put(digest, signed, trusted=True)
+    for sidecar in cache.root.rglob("*.meta.json"):
+        sidecar.unlink()
+    assert cache.get(digest) is None
+
+
+def test_unreadable_sidecar_costs_only_the_media_type(cache):
+    data = blob("sidecar")
+    cache.put(sha(data), data, MANIFEST_TYPE)
+    for sidecar in cache.root.rglob("*.meta.json"):
+        sidecar.write_text("{not json")
+    assert cache.get(sha(data)) == CachedBlob(data, None)
+
+
+# --- size bound and LRU --------------------------------------------------------------------
+
+BLOB_SIZE = 10_000
+MAX_BYTES = 50_000  # four blobs plus sidecars fit; a fifth goes over and evicts one
+
+
+def _set_mtime(cache: ContentCache, data: bytes, seconds_ago: float) -> None:
+    hexpart = sha(data).removeprefix("sha256:")
+    t = time.time() - seconds_ago
+    os.utime(cache.root / "sha256" / hexpart[:2] / hexpart, (t, t))
+
+
+@pytest.mark.parametrize(
+    ("read_first", "evicted"),
+    [
+        pytest.param(None, "a", id="oldest-goes"),
+        pytest.param("a", "b", id="get-refreshes-so-next-oldest-goes"),
+        pytest.param("b", "a", id="get-of-another-changes-nothing-for-a"),
+    ],
+)
+def test_eviction_is_least_recently_used(tmp_path, read_first, evicted):
+    cache = ContentCache(tmp_path / "blobs", max_bytes=MAX_BYTES)
+    blobs = {name: blob(name, BLOB_SIZE) for name in "abcde"}
+    for age, name in zip((400, 300, 200, 100), "abcd", strict=True):
+        cache.put(sha(blobs[name]), blobs[name])
+        _set_mtime(cache, blobs[name], age)
+    if read_first is not None:
+        assert cache.get(sha(blobs[read_first])) is not None
+    cache.put(sha(blobs["e"]), blobs["e"])
+    present = {name for name, data in blobs.items() if sha(data) in cache}
+    assert present == set("abcde") - {evicted}
+    assert cache.size_bytes() <= MAX_BYTES * 0.9
+    assert not any(p.name.startswith(f"{sha(blobs[evicted])[7:]}.") for p in
+                   files_under(cache.root)), "sidecar must go with its blob"
+
+
+def test_eviction_goes_below_ninety_percent(tmp_path):
+    cache = ContentCache(tmp_path / "blobs", max_bytes=MAX_BYTES)
+    for i in range(12):
+        data = blob(str(i), BLOB_SIZE)
+        cache.put(sha(data), data)
+        _set_mtime(cache, data, 1000 - i)
+        assert cache.size_bytes() <= MAX_BYTES
+    newest = blob("11", BLOB_SIZE)
+    assert sha(newest) in cache
+    assert sha(blob("0", BLOB_SIZE)) not in cache
+
+
+def test_blob_too_big_for_the_cache_is_not_stored(tmp_path):
+    cache = ContentCache(tmp_path / "blobs", max_bytes=MAX_BYTES)
+    small = blob("small", BLOB_SIZE)
+    cache.put(sha(small), small)
+    huge = blob("huge", MAX_BYTES)
+    assert cache.put(sha(huge), huge) is False
+    assert sha(huge) not in cache
+    assert sha(small) in cache
+
+
+def test_estimate_notices_blobs_written_by_another_instance(tmp_path):
+    first = ContentCache(tmp_path / "blobs", max_bytes=MAX_BYTES)
+    second = ContentCache(tmp_path / "blobs", max_bytes=MAX_BYTES)
+    for name in "abcd":
+        data = blob(name, BLOB_SIZE)
+        second.put(sha(data), data)
+        _set_mtime(second, data, 100)
+    data = blob("e", BLOB_SIZE)
+    first.put(sha(data), data)  # first's initial walk must see second's four blobs
+    assert first.size_bytes() <= MAX_BYTES * 0.9
+
+
+def test_prune_removes_stale_leftovers_and_keeps_fresh_ones(cache):
+    data = blob("keep")
+    cache.put(sha(data), data)
+    fan = next(cache.root.glob("sha256/*"))
+    stale_temp = fan / ".tmp-crashed"
+    fresh_temp = fan / ".tmp-in-flight"
+    orphan = fan / ("f" * 64 + ".meta.json")
+    for path in (stale_temp, fresh_temp, orphan):
+        path.write_bytes(b"leftover")
+    two_hours_ago = time.time() - 7200
+    for path in (stale_temp, orphan):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    assert cache.prune() == 2 * len(b"leftover")
+    assert not stale_temp.exists()
+    assert not orphan.exists()
+    assert fresh_temp.exists()
+    assert cache.get(sha(data)) is not None
+
+
+def test_prune_with_a_smaller_bound_evicts(tmp_path):
+    cache = ContentCache(tmp_path / "blobs")
+    for name in "abc":
+        data = blob(name, BLOB_SIZE)
+        cache.put(sha(data), data)
+    assert cache.prune(max_bytes=0) > 3 * BLOB_SIZE
+    assert files_under(cache.root) == []
+
+
+def test_clear_empties_the_cache(cache):
+    for name in "abc":
+        cache.put(sha(blob(name)), blob(name))
+    cache.clear()
+    assert cache.size_bytes() == 0
+    assert all(cache.get(sha(blob(name))) is None for name in "abc")
+    cache.put(sha(blob("after")), blob("after"))
+    assert cache.get(sha(blob("after"))) is not None
+
+
+# --- two processes at once -------------------------------------------------------------------
+
+ROUNDS = 200
+
+
+def _shared_blob(i: int) -> bytes:
+    # Big enough that writing it takes a while: a torn write would be seen by the other process.
+    return blob(f"shared-{i}", 128 * 1024 + i)
+
+
+def _own_blob(worker: int, i: int) -> bytes:
+    return blob(f"worker-{worker}-{i}", 500 + i)
+
+
+def _hammer(root: str, worker: int, barrier) -> None:
+    """Run in a spawned process: each round both workers put the same new digest at once, plus
+    one of their own, and read both back."""
+    cache = ContentCache(Path(root))
+    try:
+        for i in range(ROUNDS):
+            barrier.wait()  # keeps the two processes in step, so every round is a real race
+            for data in (_shared_blob(i), _own_blob(worker, i)):
+                cache.put(sha(data), data, MANIFEST_TYPE)
+                hit = cache.get(sha(data))
+                if hit is None or hit.data != data:
+                    raise AssertionError(f"worker {worker} round {i}: read back failed")
+    except BaseException:
+        barrier.abort()  # release the other worker at once instead of at the timeout
+        raise
+
+
+def test_two_processes_writing_same_and_different_digests(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    root = tmp_path / "blobs"
+    barrier = ctx.Barrier(2, timeout=120)
+    workers = [ctx.Process(target=_hammer, args=(str(root), w, barrier)) for w in (0, 1)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(timeout=300)
+    assert [p.exitcode for p in workers] == [0, 0]
+
+    cache = ContentCache(root)
+    expected = {_shared_blob(i) for i in range(ROUNDS)}
+    expected |= {_own_blob(w, i) for w in (0, 1) for i in range(ROUNDS)}
+    for data in expected:
+        assert cache.get(sha(data)) == CachedBlob(data, MANIFEST_TYPE)
+    assert [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp-")] == []
+    blobs = [p for p in files_under(root) if not p.name.endswith(".meta.json")]
+    assert len(blobs) == len(expected)
+
+
+# --- tag hints ---------------------------------------------------------------------------------
+
+D1 = sha(b"first manifest")
+D2 = sha(b"second manifest")
+LIST_TYPE = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+
+def test_tag_index_round_trip(tmp_path):
+    tags = TagIndex(tmp_path / "blobs")
+    assert tags.recall("registry-1.docker.io", "library/mysql", "5.7") is None
+    tags.remember("registry-1.docker.io", "library/mysql", "5.7", D1, LIST_TYPE)
+    assert tags.recall("registry-1.docker.io", "library/mysql", "5.7") == (D1, LIST_TYPE)
+
+
+def test_tag_index_overwrite_keeps_the_latest(tmp_path):
+    tags = TagIndex(tmp_path / "blobs")
+    tags.remember("ghcr.io", "org/app", "latest", D1, LIST_TYPE)
+    tags.remember("ghcr.io", "org/app", "latest", D2, MANIFEST_TYPE)
+    assert tags.recall("ghcr.io", "org/app", "latest") == (D2, MANIFEST_TYPE)
+    assert len(list((tmp_path / "tags").iterdir())) == 1
+
+
+def test_tag_index_is_persistent_and_lives_beside_blobs(tmp_path):
+    TagIndex(tmp_path / "blobs").remember("ghcr.io", "org/app", "v1", D1, None)
+    assert TagIndex(tmp_path / "blobs").recall("ghcr.io", "org/app", "v1") == (D1, None)
+    (path,) = (tmp_path / "tags").iterdir()
+    assert path.name == hashlib.sha256(b"ghcr.io/org/app:v1").hexdigest() + ".json"
+    assert not (tmp_path / "blobs").exists()
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        ("quay.io", "org/app", "v1"),
+        ("ghcr.io", "org/other", "v1"),
+        ("ghcr.io", "org/app", "v2"),
+        ("ghcr.io/org", "app", "v1"),
+    ],
+)
+def test_tag_index_keys_do_not_collide(tmp_path, other):
+    tags = TagIndex(tmp_path / "blobs")
+    tags.remember("ghcr.io", "org/app", "v1", D1, LIST_TYPE)
+    assert tags.recall(*other) is None
+
+
+def test_tag_index_forget(tmp_path):
+    tags = TagIndex(tmp_path / "blobs")
+    tags.remember("ghcr.io", "org/app", "v1", D1, LIST_TYPE)
+    assert tags.forget("ghcr.io", "org/app", "v1") is True
+    assert tags.recall("ghcr.io", "org/app", "v1") is None
+    assert tags.forget("ghcr.io", "org/app", "v1") is False
+
+
+def test_tag_index_ignores_damaged_hints(tmp_path):
+    tags = TagIndex(tmp_path / "blobs")
+    tags.remember("ghcr.io", "org/app", "v1", D1, LIST_TYPE)
+    (path,) = (tmp_path / "tags").iterdir()
+    path.write_text('{"digest": "sha256:tr')
+    assert tags.recall("ghcr.io", "org/app", "v1") is None
+
+
+def test_tag_index_refuses_a_bad_digest(tmp_path):
+    with pytest.raises(InvalidReferenceError):
+        TagIndex(tmp_path / "blobs").remember("ghcr.io", "org/app", "v1", "latest", None)
+    assert not (tmp_path / "tags").exists() or list((tmp_path / "tags").iterdir()) == []
+
+
+# --- where the cache lives ------------------------------------------------------------------
+
+
+def test_archlab_cache_dir_is_honoured(tmp_path, monkeypatch):
+    base = tmp_path / "my-cache"
+    monkeypatch.setenv("ARCHLAB_CACHE_DIR", str(base))
+    assert default_cache_dir() == base
+    cache = ContentCache()
+    assert cache.root == base / "blobs"
+    data = blob("env")
+    cache.put(sha(data), data)
+    assert (base / "blobs" / "sha256").is_dir()
+    tags = TagIndex()
+    tags.remember("ghcr.io", "org/app", "v1", sha(data), None)
+    assert [p.parent for p in (base / "tags").iterdir()] == [base / "tags"]
+
+
+def test_default_location_is_the_platform_user_cache_dir(monkeypatch):
+    monkeypatch.delenv("ARCHLAB_CACHE_DIR", raising=False)
+    assert ContentCache().root == Path(platformdirs.user_cache_dir("archlab")) / "blobs"
