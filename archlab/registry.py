@@ -214,7 +214,7 @@ class AsyncRegistryClient:
         self._insecure_hosts = (
             set() if isinstance(insecure, bool) else {h.lower() for h in insecure}
         )
-        self._credentials = dict(credentials or {})
+        self._credentials: dict[str, Credentials | None] = dict(credentials or {})
         self._use_docker_config = use_docker_config
         if cache is None or cache is True:
             cache = ContentCache()
@@ -498,11 +498,12 @@ class AsyncRegistryClient:
         return sem
 
     def _credentials_for(self, host: str) -> Credentials | None:
-        if host in self._credentials:
-            return self._credentials[host]
-        if self._use_docker_config:
-            return resolve_credentials(host)
-        return None
+        # Looked up once per host and client: a credential helper is a process to spawn.
+        if host not in self._credentials:
+            self._credentials[host] = (
+                resolve_credentials(host) if self._use_docker_config else None
+            )
+        return self._credentials[host]
 
     async def _request(
         self,
@@ -645,9 +646,11 @@ class AsyncRegistryClient:
 
     def _cached_authorization(self, host: str, scope: str) -> str | None:
         challenge = self._challenge_for_host.get(host)
+        creds = self._credentials_for(host) if challenge is not None else None
+        if creds is not None and creds.registry_token:
+            return f"Bearer {creds.registry_token}"  # a ready token: sent as it is
         if challenge is None:
             return None
-        creds = self._credentials_for(host)
         if challenge.scheme == "basic":
             return basic_header(creds) if creds else None
         if challenge.scheme == "bearer" and scope:

@@ -158,3 +158,11 @@ def registry_requests() -> Callable[[RegistryServer], AbstractContextManager[lis
         seen.extend(server.requests_since(mark))
 
     return recording
+
+
+@pytest.fixture
+def corpus(registry, repo_name, tmp_path):
+    """One of every manifest kind pushed under ``repo_name`` (see tests/corpus.py)."""
+    from tests.corpus import push_corpus
+
+    return push_corpus(registry.host, repo_name, tmp_path)

@@ -10,7 +10,6 @@ import stat
 import pytest
 
 from archlab import manifests
-from archlab.cache import ContentCache, TagIndex
 from archlab.credentials import Credentials
 from archlab.errors import (
     AuthError,
@@ -22,62 +21,12 @@ from archlab.errors import (
     RegistryUnreachableError,
     TooLargeError,
 )
-from archlab.lab.images import build_image, build_index
-from archlab.lab.publish import push_image, push_index
-from archlab.platforms import Platform
+from archlab.lab.publish import push_image
 from archlab.reference import parse_reference
-from archlab.registry import AsyncRegistryClient, RateLimit, RegistryClient, is_loopback_host
+from archlab.registry import RateLimit, is_loopback_host
+from tests.corpus import AMD64, ARM64, client
+from tests.corpus import make_image as _image
 from tests.faultproxy import FaultProxy
-
-AMD64 = Platform("linux", "amd64")
-ARM64 = Platform("linux", "arm64", "v8")
-ARMV7 = Platform("linux", "arm", "v7")
-
-
-def _image(p: Platform, oci: bool = False):
-    return build_image(p, {"etc/hello": f"hello {p}\n".encode()}, entrypoint=["/bin/true"],
-                       oci=oci, executable=())
-
-
-def client(tmp_path, **kw) -> RegistryClient:
-    kw.setdefault("cache", ContentCache(tmp_path / "cache" / "blobs"))
-    kw.setdefault("tag_index", TagIndex(tmp_path / "cache" / "tags"))
-    kw.setdefault("use_docker_config", False)
-    return RegistryClient(**kw)
-
-
-@pytest.fixture
-def corpus(registry, repo_name, tmp_path):
-    """Push one of every manifest kind into ``repo_name``; return their references."""
-    host = registry.host
-    refs = {
-        "list": parse_reference(f"{host}/{repo_name}:list"),
-        "amd64only": parse_reference(f"{host}/{repo_name}:amd64only"),
-        "index": parse_reference(f"{host}/{repo_name}:index"),
-        "schema2": parse_reference(f"{host}/{repo_name}:schema2"),
-        "oci": parse_reference(f"{host}/{repo_name}:oci"),
-    }
-    built = {
-        "list": build_index([_image(AMD64), _image(ARM64), _image(ARMV7)]),
-        "amd64only": build_index([_image(AMD64)]),
-        "index": build_index([_image(AMD64, True), _image(ARM64, True)], oci=True,
-                             attestations=True),
-        "schema2": _image(AMD64),
-        "oci": _image(ARM64, oci=True),
-    }
-
-    async def push(aio: AsyncRegistryClient) -> None:
-        for key, ref in refs.items():
-            b = built[key]
-            if hasattr(b, "images"):
-                await push_index(aio, ref, b)
-            else:
-                await push_image(aio, ref, b)
-
-    with client(tmp_path, cache=False, tag_index=False) as reg:
-        reg.run(push)
-    return refs, built
-
 
 # ---------------------------------------------------------------------- every manifest kind
 

@@ -1,0 +1,140 @@
+"""The ``archlab`` command line.
+
+Every subcommand is a thin shell around a library function; errors that archlab raises on
+purpose are printed as one line (``archlab: <what went wrong and how to fix it>``) with a
+non-zero exit code, never as a traceback. Exit codes: 0 success, 1 a failure archlab explains,
+2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from archlab import __version__
+from archlab.errors import ArchlabError, NoMatchingManifestError
+from archlab.lab import commands as lab_commands
+
+EPILOG_INSPECT = """\
+examples:
+  archlab inspect 127.0.0.1:5000/lab/busybox:latest
+  archlab inspect 127.0.0.1:5000/lab/mysql:5.7 --platform linux/arm64
+      -> no matching manifest for linux/arm64 in the manifest list entries   (exit 1)
+  archlab inspect mysql:5.7 --json                  # Docker Hub, anonymous token
+  archlab inspect ghcr.io/OWNER/IMAGE:TAG --raw     # the bytes exactly as served
+
+Plain HTTP is used only for loopback registries (127.0.0.0/8, ::1, localhost) unless you name
+a host with --insecure. Credentials come from ~/.docker/config.json ($DOCKER_CONFIG), including
+credsStore/credHelpers, as `docker login` left them.
+"""
+
+
+def _add_client_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--insecure", action="append", default=[], metavar="HOST[:PORT]",
+                   help="allow plain HTTP to this non-loopback registry (repeatable)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not read or write the on-disk manifest cache")
+
+
+def _client(args: argparse.Namespace):
+    from archlab.registry import RegistryClient
+
+    return RegistryClient(insecure=args.insecure, cache=False if args.no_cache else None,
+                          tag_index=False if args.no_cache else None)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from archlab import inspect as insp_mod
+
+    results = []
+    selected = []
+    status = 0
+    with _client(args) as reg:
+        for ref in args.refs:
+            if args.raw:
+                fetched = reg.get_manifest(ref)
+                sys.stdout.buffer.write(fetched.raw)
+                if not fetched.raw.endswith(b"\n"):
+                    sys.stdout.buffer.write(b"\n")
+                continue
+            insp = insp_mod.inspect(ref, client=reg,
+                                    configs="all" if args.configs else "single")
+            chosen = None
+            if args.platform:
+                try:
+                    chosen = insp.select(args.platform)
+                except NoMatchingManifestError as exc:
+                    # Docker prints this text bare, with no prefix: keep it greppable.
+                    print(str(exc), file=sys.stderr)
+                    status = 1
+                    continue
+            results.append(insp)
+            selected.append(chosen)
+    if args.raw:
+        return status
+    if args.json:
+        if results:
+            sys.stdout.write(insp_mod.dumps_json(results, selected))
+    else:
+        for i, (insp, chosen) in enumerate(zip(results, selected, strict=True)):
+            if i:
+                print()
+            sys.stdout.write(insp_mod.format_text(insp, selected=chosen))
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="archlab",
+        description="See, test and survey Docker's CPU-architecture behaviour: manifest lists "
+                    "vs single-arch images, platform matching, emulation.",
+    )
+    parser.add_argument("--version", action="version", version=f"archlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "inspect", help="show what a registry holds for an image reference",
+        description="Show a reference's manifest: a list/index with each entry's platform "
+                    "(attestations marked), or a single-arch manifest with the platform read "
+                    "from its config.",
+        epilog=EPILOG_INSPECT, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("refs", nargs="+", metavar="REF", help="image reference, e.g. mysql:5.7")
+    p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
+                   help="pick the entry Docker Engine 20.10 would pull, or print Docker's error")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--raw", action="store_true", help="print the manifest bytes as served")
+    out.add_argument("--json", action="store_true", help="print the facts as JSON")
+    p.add_argument("--configs", action="store_true",
+                   help="also fetch every list entry's config (the real platform of each)")
+    _add_client_options(p)
+    p.set_defaults(func=cmd_inspect)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+#: Other modules add their subcommands here (lab, simulate, compose, survey, snapshot).
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [lab_commands.register]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except ArchlabError as exc:
+        print(f"archlab: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("archlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
