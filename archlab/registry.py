@@ -51,9 +51,9 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -75,12 +75,17 @@ from archlab.errors import (
 )
 from archlab.reference import Reference, parse_reference
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
     "AsyncRegistryClient",
+    "Exchange",
     "Fetched",
     "RateLimit",
     "RegistryClient",
     "Resolved",
+    "exchanges_frame",
     "is_loopback_host",
 ]
 
@@ -91,6 +96,13 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "archlab/0.1 (+httpx)"
 
 T = TypeVar("T")
+
+
+def exchanges_frame(exchanges: Iterable[Exchange]) -> pd.DataFrame:
+    """A DataFrame of traced exchanges, one row each, headers as ``> name`` / ``< name``."""
+    import pandas as pd
+
+    return pd.DataFrame([e.as_row() for e in exchanges])
 
 
 def is_loopback_host(host: str) -> bool:
@@ -162,6 +174,56 @@ class Fetched:
     manifest: manifests.Manifest
     from_cache: bool = False
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+#: Request and response headers an :class:`Exchange` keeps: what teaches, nothing secret.
+_TRACE_REQUEST_HEADERS = ("accept", "content-type")
+_TRACE_RESPONSE_HEADERS = (
+    "content-type", "content-length", "docker-content-digest", "www-authenticate", "location",
+    "retry-after", "link", *RATE_LIMIT_HEADERS,
+)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP request and its answer, as a notebook shows it. Credentials never appear:
+    ``auth`` only says which scheme was sent (``Bearer``/``Basic``), never the value."""
+
+    method: str
+    url: str
+    kind: str
+    status: int | None
+    auth: str
+    request_headers: tuple[tuple[str, str], ...]
+    response_headers: tuple[tuple[str, str], ...]
+    error: str = ""
+
+    @classmethod
+    def of(
+        cls, request: httpx.Request, resp: httpx.Response | None, kind: str, error: str = ""
+    ) -> Exchange:
+        authz = request.headers.get("authorization", "")
+        return cls(
+            method=request.method,
+            url=str(request.url),
+            kind=kind,
+            status=resp.status_code if resp is not None else None,
+            auth=authz.split(" ", 1)[0] if authz else "",
+            request_headers=tuple((h, request.headers[h]) for h in _TRACE_REQUEST_HEADERS
+                                  if h in request.headers),
+            response_headers=tuple((h, resp.headers[h]) for h in _TRACE_RESPONSE_HEADERS
+                                   if resp is not None and h in resp.headers),
+            error=error,
+        )
+
+    def as_row(self) -> dict[str, object]:
+        row: dict[str, object] = {"method": self.method, "url": self.url, "kind": self.kind,
+                                  "status": self.status, "auth": self.auth or None}
+        row.update({f"> {h}": v for h, v in self.request_headers})
+        row.update({f"< {h}": v for h, v in self.response_headers})
+        if self.error:
+            row["error"] = self.error
+        return row
 
 
 @dataclass
@@ -244,6 +306,8 @@ class AsyncRegistryClient:
         self.rate_limits: dict[str, RateLimit] = {}
         #: Requests this client sent, by (method, kind).
         self.requests = _RequestLog()
+        #: When a list (see :meth:`RegistryClient.trace`), every HTTP exchange is appended.
+        self.exchanges: list[Exchange] | None = None
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -602,6 +666,7 @@ class AsyncRegistryClient:
                                                        content=content)
                     resp = await self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
+                self._trace(request, None, kind, str(exc))
                 if attempt < self.retries:
                     attempt += 1
                     await self._sleep(self._backoff_delay(attempt))
@@ -612,6 +677,7 @@ class AsyncRegistryClient:
                     url=str(url),
                 ) from exc
             self._note_rate_limit(host, resp)
+            self._trace(request, resp, kind)
             status = resp.status_code
             if status == 401 and not auth_tried:
                 auth_tried = True
@@ -643,6 +709,13 @@ class AsyncRegistryClient:
             body = await _read_small(resp, stream)
             raise _status_error(status, body, what, method, url, kind, host,
                                 has_credentials=self._credentials_for(host) is not None)
+
+    def _trace(
+        self, request: httpx.Request, resp: httpx.Response | None, kind: str, error: str = ""
+    ) -> None:
+        if self.exchanges is None:
+            return
+        self.exchanges.append(Exchange.of(request, resp, kind, error))
 
     def _cached_authorization(self, host: str, scope: str) -> str | None:
         challenge = self._challenge_for_host.get(host)
@@ -849,6 +922,24 @@ class RegistryClient:
 
     def run(self, fn: Callable[[AsyncRegistryClient], Awaitable[T]]) -> T:
         return self._loop.run(fn(self.aio))
+
+    @contextlib.contextmanager
+    def trace(self) -> Iterator[list[Exchange]]:
+        """Collect every HTTP exchange made inside the block (for teaching and debugging).
+
+        ::
+
+            with reg.trace() as log:
+                reg.get_manifest("127.0.0.1:5000/lab/mysql:5.7")
+            exchanges_frame(log)
+        """
+        previous = self.aio.exchanges
+        log: list[Exchange] = []
+        self.aio.exchanges = log
+        try:
+            yield log
+        finally:
+            self.aio.exchanges = previous
 
     def close(self) -> None:
         if not self._closed:

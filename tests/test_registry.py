@@ -440,3 +440,27 @@ def test_sync_client_works_inside_a_running_event_loop(registry, corpus, tmp_pat
             return reg.get_manifest(refs["list"]).digest
 
     assert asyncio.run(from_inside_a_loop()) == built["list"].manifest.digest
+
+
+def test_trace_shows_the_exchanges_without_secrets(token_registry, tmp_path):
+    from archlab.registry import exchanges_frame
+
+    host = token_registry.host
+    creds = Credentials(token_registry.username, token_registry.password)
+    ref = parse_reference(f"{host}/t/trace:one")
+    img = _image(AMD64)
+    with client(tmp_path, credentials={host: creds}) as reg:
+        reg.run(lambda aio: push_image(aio, ref, img))
+    with client(tmp_path, credentials={host: creds}, cache=False, tag_index=False) as reg:
+        with reg.trace() as log:
+            reg.get_manifest(ref)
+        reg.get_manifest(ref)  # outside the block: not traced
+    assert [(e.method, e.status, e.auth) for e in log] == [
+        ("GET", 401, ""), ("GET", 200, "Bearer")]
+    challenge = dict(log[0].response_headers)["www-authenticate"]
+    assert challenge.startswith("Bearer realm=")
+    assert dict(log[1].response_headers)["docker-content-digest"] == img.manifest.digest
+    frame = exchanges_frame(log)
+    assert frame["status"].tolist() == [401, 200]
+    text = frame.to_string() + repr(log)
+    assert token_registry.password not in text and "eyJ" not in text
