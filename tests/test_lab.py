@@ -514,6 +514,24 @@ def test_up_after_the_registry_died_restarts_on_the_same_storage_and_port(
     assert f"0 blobs uploaded, {_blob_pairs(build_all())[1]} already present" in out
 
 
+def test_lab_registry_reuse_connects_to_a_running_lab_up(lab_env: Path) -> None:
+    started = instance.up(storage=lab_env, scenarios=["mysql"])
+    with instance.lab_registry(["mysql"], reuse=True) as lab:
+        assert lab.server is None  # nothing new was started
+        assert lab.host == started.state.host
+        assert (lab.summary.uploaded, lab.summary.mounted) == (0, 0)
+    assert instance.running_state() == started.state  # left running on exit
+
+
+def test_lab_registry_reuse_without_lab_up_starts_its_own(lab_env: Path) -> None:
+    assert instance.running_state() is None
+    with instance.lab_registry(["mysql"], oci=True, reuse=True) as lab:
+        assert lab.server is not None and lab.server.running
+        assert [s.reference for s in lab.scenarios] == ["lab/mysql-oci:5.7"]
+        assert lab.summary.uploaded > 0
+    assert not lab.server.running
+
+
 def test_down_never_signals_a_pid_that_is_not_our_registry(
     lab_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

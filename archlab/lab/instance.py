@@ -97,6 +97,7 @@ from archlab.registry import AsyncRegistryClient, RegistryClient
 
 __all__ = [
     "STATE_DIR_ENV",
+    "DownResult",
     "Lab",
     "LabState",
     "LabStatus",
@@ -112,6 +113,7 @@ __all__ = [
     "select_scenarios",
     "state_dir",
     "status",
+    "stop_foreground",
     "up",
 ]
 
