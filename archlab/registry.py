@@ -452,7 +452,8 @@ class AsyncRegistryClient:
         """Upload a blob unless the registry has it; returns True when bytes were sent."""
         ref = _as_ref(ref)
         digest = digests.compute(data)
-        if await self.blob_exists(ref, digest):
+        # A mount request answers 201 when the blob exists (here or at the source): no HEAD.
+        if not mount_from and await self.blob_exists(ref, digest):
             return False
         path = "blobs/uploads/"
         if mount_from:
