@@ -628,6 +628,7 @@ class _Pulled:
     chosen: str | None = None
     store: LocalStore = field(default_factory=LocalStore)
     warnings: list[str] = field(default_factory=list)
+    approximate: bool = False  # the error's wording has no exact source
 
 
 def _name_only(ref: Reference) -> str:
@@ -738,6 +739,7 @@ def _pull(ctx: _Ctx, facts: ImageFacts, host: Host, platform_raw: str | None,
     result = _Pulled(image=image, chosen=manifest.digest, store=after)
     if want is not None:
         result.error = _post_pull_check(ctx, facts, eng, want, after, stream, result.warnings)
+        result.approximate = result.error is not None  # 24.0.0's error text is inferred
     elif not eng.c8d and eng.v >= (20, 10, 8) and not facts.is_list:
         ctx.step("no warning without --platform",
                  "without --platform Docker never compares a single-arch image with the host "
@@ -887,7 +889,8 @@ def _pull_schema1(ctx: _Ctx, facts: ImageFacts, manifest: Schema1Manifest, eng: 
         ctx.step("schema 1", "schema 1 images are " + ("no longer supported" if removed
                  else "refused unless DOCKER_ENABLE_DEPRECATED_PULL_SCHEMA_1_IMAGE is set"),
                  "schema1_off")
-        return _Pulled(error=("" if removed else "[DEPRECATION NOTICE] ") + text, store=store)
+        return _Pulled(error=("" if removed else "[DEPRECATION NOTICE] ") + text, store=store,
+                       approximate=True)
     if ref.is_docker_hub:
         ctx.line(stream, f"Image {ref.familiar()} uses outdated schema1 manifest format. Please "
                  "upgrade to a schema2 image for better future compatibility. More information "
@@ -913,6 +916,7 @@ class _Created:
     error: str | None = None
     daemon_error: bool = False  # printed with "Error response from daemon: "
     in_stream: bool = False
+    approximate: bool = False
     image: LocalImage | None = None
     chosen: str | None = None
     warnings: list[str] = field(default_factory=list)  # post-pull and create warnings
@@ -978,11 +982,12 @@ def _create(ctx: _Ctx, facts: ImageFacts, host: Host, typed: str, platform_raw: 
                        else platform_raw, store, "stderr")
         if pulled.error is not None and pulled.image is None:
             return _Created(error=pulled.error, daemon_error=not pulled.in_stream,
-                            in_stream=pulled.in_stream, store=pulled.store)
+                            in_stream=pulled.in_stream, store=pulled.store,
+                            approximate=pulled.approximate)
         store = pulled.store
         pull_warnings = pulled.warnings
         if pulled.error is not None:  # 24.0.0's hard error after a successful download
-            return _Created(error=pulled.error, in_stream=True, store=store)
+            return _Created(error=pulled.error, in_stream=True, store=store, approximate=True)
         img, notfound = _lookup(store, typed, want, eng)
         if img is None:
             assert notfound is not None
@@ -1109,7 +1114,8 @@ def simulate_pull(
     exit_code = 0
     error = pulled.error
     if error is not None:
-        ctx.line("stderr", error if pulled.in_stream else f"Error response from daemon: {error}")
+        ctx.line("stderr", error if pulled.in_stream else f"Error response from daemon: {error}",
+                 approximate=pulled.approximate)
         exit_code = 1
         ctx.step("docker pull fails", "the CLI prints the error on stderr and exits 1",
                  "jsonmessage" if pulled.in_stream else "cli_pull")
@@ -1137,12 +1143,12 @@ def _cli_error(ctx: _Ctx, verb: str, created: _Created) -> int:
     if created.daemon_error:
         msg = f"Error response from daemon: {msg}"
     if verb == "run":
-        ctx.line("stderr", f"docker: {msg}.")
+        ctx.line("stderr", f"docker: {msg}.", approximate=created.approximate)
         ctx.line("stderr", "See 'docker run --help'.")
         ctx.step("docker run fails", "docker run prints 'docker: <error>.' and a help hint on "
                  "stderr and exits 125", "run_errors")
         return 125
-    ctx.line("stderr", msg)
+    ctx.line("stderr", msg, approximate=created.approximate)
     ctx.step("docker create fails", "docker create prints the error as it is and exits 1",
              "measured")
     return 1

@@ -2038,3 +2038,33 @@ def test_oracle_has_the_required_matrix():
             for plat in ("None", "linux/amd64", "linux/arm64", "linux/arm64/v8", "linux/386"):
                 assert f"{verb}-{image}-{plat}" in names
     assert len(names) >= 120
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema 1 (appended after the oracle so the data block stays in one piece)
+
+
+def _schema1_facts() -> ImageFacts:
+    doc = {"schemaVersion": 1, "name": "library/old", "tag": "1", "architecture": "amd64",
+           "fsLayers": [{"blobSum": "sha256:" + "a" * 64}],
+           "history": [{"v1Compatibility": json.dumps({"architecture": "amd64", "os": "linux"})}]}
+    m = manifests.parse_manifest(json.dumps(doc).encode(), manifests.DOCKER_SCHEMA1)
+    return ImageFacts(parse_reference("old:1"), m, m.digest, manifests.DOCKER_SCHEMA1)
+
+
+def test_schema1_pulls_on_20_10_with_the_history_platform():
+    p = simulate_pull(_schema1_facts(), UBUNTU)
+    assert p.exit_code == 0 and p.image_platform == AMD64
+    assert p.stdout_lines[0] == "1: Pulling from library/old"
+    assert simulate_run(_schema1_facts(), UBUNTU).run_mode == "exec-format-error"
+
+
+@pytest.mark.parametrize(("version", "start"), [
+    ("26.0.0", "[DEPRECATION NOTICE] Docker Image Format v1"),
+    ("28.2.0", "Docker Image Format v1 and Docker Image manifest version 2, schema 1 support "
+               "has been removed."),
+])
+def test_schema1_refused_from_26(version, start):
+    p = simulate_pull(_schema1_facts(), engine("multipass-ubuntu-arm64", version))
+    assert p.exit_code == 1 and p.stderr_lines[0].startswith(start)
+    assert p.lines[-1].approximate  # the notice continues beyond what the spec quotes
