@@ -9,12 +9,17 @@ non-zero exit code, never as a traceback. Exit codes: 0 success, 1 a failure arc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from archlab import __version__
+from archlab import __version__, snapshot_commands
 from archlab.errors import ArchlabError, NoMatchingManifestError
 from archlab.lab import commands as lab_commands
+
+if TYPE_CHECKING:
+    from archlab.registry import Exchange, RegistryClient
 
 EPILOG_INSPECT = """\
 examples:
@@ -35,13 +40,42 @@ def _add_client_options(p: argparse.ArgumentParser) -> None:
                    help="allow plain HTTP to this non-loopback registry (repeatable)")
     p.add_argument("--no-cache", action="store_true",
                    help="do not read or write the on-disk manifest cache")
+    p.add_argument("--snapshot", metavar="DIR",
+                   help="answer from a recorded snapshot instead of the network "
+                        "(e.g. data/snapshots/lab); see `archlab snapshot --help`")
+    p.add_argument("--trace", action="store_true",
+                   help="print every HTTP exchange (method, URL, status, key headers) to stderr")
 
 
-def _client(args: argparse.Namespace):
+def client_from_args(args: argparse.Namespace, **overrides: object) -> RegistryClient:
+    """The registry client the common options ask for: live, or replaying ``--snapshot``."""
+    kwargs: dict[str, object] = {"insecure": getattr(args, "insecure", [])}
+    if getattr(args, "no_cache", False):
+        kwargs.update(cache=False, tag_index=False)
+    kwargs.update(overrides)
+    if getattr(args, "snapshot", None):
+        from archlab.snapshot import replay_client
+
+        kwargs.pop("cache", None)
+        kwargs.pop("tag_index", None)
+        return replay_client(args.snapshot, **kwargs)
     from archlab.registry import RegistryClient
 
-    return RegistryClient(insecure=args.insecure, cache=False if args.no_cache else None,
-                          tag_index=False if args.no_cache else None)
+    return RegistryClient(**kwargs)
+
+
+_client = client_from_args
+
+
+def _print_trace(log: Sequence[Exchange]) -> None:
+    """Exchanges as short lines on stderr: ``> GET 200 <url>  content-type=... digest=...``."""
+    for ex in log:
+        headers = dict(ex.response_headers)
+        notes = [f"{k}={headers[k]}" for k in ("content-type", "docker-content-digest",
+                                               "www-authenticate") if k in headers]
+        auth = f" [{ex.auth}]" if ex.auth else ""
+        status = ex.status if ex.status is not None else "ERR"
+        print(f"> {ex.method} {status} {ex.url}{auth}  " + " ".join(notes), file=sys.stderr)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -50,7 +84,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     results = []
     selected = []
     status = 0
-    with _client(args) as reg:
+    with _client(args) as reg, contextlib.ExitStack() as stack:
+        log = stack.enter_context(reg.trace()) if args.trace else None
+        if log is not None:
+            stack.callback(_print_trace, log)
         for ref in args.refs:
             if args.raw:
                 fetched = reg.get_manifest(ref)
@@ -117,7 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Other modules add their subcommands here (lab, simulate, compose, survey, snapshot).
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [lab_commands.register]
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    lab_commands.register,
+    snapshot_commands.register,
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
