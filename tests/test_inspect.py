@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,8 @@ from archlab import inspect as insp
 from archlab.cli import main
 from archlab.errors import NoMatchingManifestError
 from tests.corpus import client
+
+LAB_SNAPSHOT = Path(__file__).resolve().parents[1] / "data" / "snapshots" / "lab"
 
 
 @pytest.fixture
@@ -221,3 +224,15 @@ def test_cli_missing_credentials(htpasswd_registry, capsys, cache_env):
 def test_cli_without_command_prints_help(capsys):
     code, out, _ = run_cli(capsys)
     assert code == 2 and "inspect" in out
+
+
+def test_cli_inspect_from_shipped_snapshot_with_trace(capsys, cache_env):
+    """Offline: the shipped lab snapshot answers, and --trace shows the one exchange."""
+    code, out, err = run_cli(capsys, "inspect", "--snapshot", str(LAB_SNAPSHOT), "--trace",
+                             "127.0.0.1:5000/lab/golang:latest")
+    assert code == 0
+    assert "Platform:  linux/amd64 (from the image config)" in out
+    trace = err.splitlines()
+    assert trace[0].startswith("> GET 200 http://127.0.0.1:5000/v2/lab/golang/manifests/latest")
+    assert trace[1].startswith("> GET 200 http://127.0.0.1:5000/v2/lab/golang/blobs/sha256:")
+    assert len(trace) == 2
