@@ -19,14 +19,17 @@ system-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check archlab tests tools benchmarks
 
+# Two workers, one file per worker at a time: notebooks run cell by cell in one kernel, and the
+# registry/Docker fixtures are per module.
 test: $(STAMP) system-deps lint
-	$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+	$(BIN)/python -m pytest tests notebooks --nbval -n 2 --dist loadfile -p no:cacheprovider
 
 lab: $(STAMP) system-deps
 	$(BIN)/jupyter lab --notebook-dir=notebooks notebooks/00-Start-Here.ipynb
 
 bench: $(STAMP) system-deps
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/lab_up.py
+	$(BIN)/python benchmarks/survey_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
