@@ -43,7 +43,8 @@ request                                kept
 ``GET .../blobs/<digest>``             JSON blobs up to 4 MiB (configs). Never layers, unless
                                        ``include_layers=True``. A redirect to blob storage is
                                        followed; only the final bytes are kept, never the URL
-``GET .../tags/list?<query>``          with ``tags=True``: each page, by its query string
+``GET .../tags/list?<query>``          each page, by its query string (``record(tags=True)``
+                                       asks for them)
 anything else                          nothing: ``/v2/``, token endpoints, uploads, 401/403,
                                        429, 5xx and redirects are never written
 =====================================  ==========================================================
@@ -135,7 +136,7 @@ from archlab.errors import (
     ManifestError,
     NotFoundError,
 )
-from archlab.registry import _manifest_digest, is_loopback_host
+from archlab.registry import RegistryClient, _manifest_digest, is_loopback_host
 
 __all__ = [
     "CONFIG_CAP",
@@ -787,7 +788,7 @@ class SnapshotTransport(httpx.AsyncBaseTransport):
                         "answer to archlab's standard Accept only)")
             return missing
         body = self.snapshot.body_of(picked)
-        if body is None and t.method == "GET":
+        if body is None and t.method == "GET" and picked.status == 200:
             body = self._body_for_digest(picked)
             if body is None:
                 return f"{missing}: only a HEAD answer was recorded"
@@ -845,14 +846,12 @@ def replay_client(
     *,
     hosts: Mapping[str, str] | None = None,
     **kwargs: Any,
-):
+) -> RegistryClient:
     """A :class:`~archlab.registry.RegistryClient` answered by a snapshot, never the network.
 
     ``source`` is a snapshot or its directory. No on-disk cache, no tag index and no Docker
     credentials unless you pass them in ``kwargs`` (any other client argument works too).
     """
-    from archlab.registry import RegistryClient
-
     snap = source if isinstance(source, Snapshot) else load_snapshot(source)
     if "transport" in kwargs:
         raise ArchlabError("replay_client makes its own transport; do not pass transport=")
@@ -925,7 +924,6 @@ def record(
     from archlab.cache import ContentCache, TagIndex
     from archlab.inspect import inspect
     from archlab.reference import parse_reference
-    from archlab.registry import RegistryClient
     from archlab.simulate import gather_facts_sync
 
     bad = _OWN_CLIENT_ARGS.intersection(client_kwargs)

@@ -200,6 +200,15 @@ def test_a_head_only_answer_serves_get_from_the_same_digest():
         reg.get_manifest("127.0.0.1:5000/lab/x:1")
 
 
+def test_a_404_seen_only_by_head_replays_as_404_for_get():
+    gone = Answer("manifest", "127.0.0.1:5000", "lab/x", "gone", 404, None, None, None, None)
+    with replay_client(mem_snapshot(gone)) as reg:
+        with pytest.raises(NotFoundError) as err:
+            reg.get_manifest("127.0.0.1:5000/lab/x:gone")
+        assert "not in snapshot" not in str(err.value)  # recorded as absent, not unrecorded
+        assert not reg.manifest_exists("127.0.0.1:5000/lab/x:gone")
+
+
 @pytest.mark.parametrize(("given", "stored"), [
     ("2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z"),
     ("2024-01-01T01:30:00+01:30", "2024-01-01T00:00:00Z"),
