@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from archlab import __version__, snapshot_commands
+from archlab import __version__, compose_commands, snapshot_commands
 from archlab.errors import ArchlabError, NoMatchingManifestError
 from archlab.lab import commands as lab_commands
 
@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     lab_commands.register,
     snapshot_commands.register,
+    compose_commands.register,
 ]
 
 
