@@ -1,0 +1,638 @@
+"""Small helpers that keep the notebooks thin: one call, one table worth looking at.
+
+What it is for
+--------------
+The notebooks in ``notebooks/`` retell the investigation one idea at a time. Each code cell is
+meant to call *one* well-named function and show its result; the logic belongs in the library.
+Most cells call archlab's own modules directly (:mod:`archlab.inspect`, :mod:`archlab.simulate`,
+:mod:`archlab.history`). This module holds what is only about *showing*: where the shipped data
+lives, an offline registry client for the lab images, and the handful of tables that put several
+library answers side by side.
+
+How do I use it?
+----------------
+::
+
+    from archlab import notebook as nb
+    nb.setup()                          # fixed matplotlib and pandas display settings
+    reg = nb.lab_client()               # the lab images, replayed offline from data/snapshots/lab
+    nb.lab_ref("mysql")                 # '127.0.0.1:5000/lab/mysql:5.7'
+    nb.normalization_frame(["aarch64", "linux/x86_64"])   # containerd's table, per Docker version
+
+Offline first, live when you ask
+--------------------------------
+=================================  ============================================================
+client                             answers come from
+=================================  ============================================================
+``lab_client()``                   ``data/snapshots/lab``: every lab manifest and config,
+                                   recorded once; replayed byte for byte, digests checked
+``lab_client(layers=True)``        the same, plus each lab image's layer rebuilt in memory by
+                                   :mod:`archlab.lab.scenarios` (deterministic bytes, checked
+                                   against the digests the recorded manifests name), so a binary
+                                   can be taken out of an image and run
+``lab_client(live=True)``          a real registry: with ``archlab lab up --port 5000`` running,
+                                   the same ``127.0.0.1:5000/lab/...`` references answer live;
+                                   any other reference (``mysql:5.7``) goes to its registry
+=================================  ============================================================
+
+The rules the helpers keep
+--------------------------
+=============================  ===============================================================
+rule                           why
+=============================  ===============================================================
+no paths, ports, times or      a notebook's stored outputs are compared by ``nbval`` on every
+memory addresses in a result   machine; such values differ from one run to the next
+errors become table cells      a table of five cases should show the one that fails next to
+                               the four that work, not stop at it
+one row per case, plain text   readable in a diff and in a terminal, not only in a browser
+=============================  ===============================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from archlab import digests, elf, platforms
+from archlab.errors import ArchlabError, LabError, NoMatchingManifestError
+from archlab.platforms import Platform, Rules
+
+if TYPE_CHECKING:
+    from archlab.emulation import RunResult
+    from archlab.inspect import Inspection
+    from archlab.registry import Exchange, RegistryClient
+    from archlab.simulate import ImageFacts, Prediction
+    from archlab.snapshot import Snapshot
+
+__all__ = [
+    "DATA_DIR",
+    "LAB_HOST",
+    "LAB_SNAPSHOT",
+    "ROOT",
+    "data_path",
+    "digest_checks",
+    "emulation_frame",
+    "exchange_headers",
+    "hosts_frame",
+    "identity_frame",
+    "lab_client",
+    "lab_facts",
+    "lab_ref",
+    "lab_snapshot",
+    "media_types_frame",
+    "normalization_frame",
+    "outcome",
+    "outcome_grid",
+    "pretty_json",
+    "run_hello_frame",
+    "run_lab_frame",
+    "runc_text_frame",
+    "scenarios_frame",
+    "selection_frame",
+    "setup",
+    "shipped_data",
+    "story_predictions",
+    "transcripts",
+]
+
+#: The source checkout this module lives in (the notebooks run from ``notebooks/``, so relative
+#: paths would point at the wrong place).
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / "data"
+LAB_SNAPSHOT = DATA_DIR / "snapshots" / "lab"
+#: The registry host the shipped lab snapshot is stored under (any 127.0.0.1 port replays it).
+LAB_HOST = "127.0.0.1:5000"
+
+#: The figure size every notebook plot starts from, in inches.
+FIGSIZE = (8.0, 4.0)
+
+
+# ---------------------------------------------------------------------------------- setup
+
+
+def setup(*, figsize: tuple[float, float] = FIGSIZE, dpi: int = 100) -> None:
+    """Fix the plotting backend, figure size and pandas display so every run looks the same.
+
+    Inside Jupyter the inline backend draws each figure under its cell; anywhere else (tests,
+    scripts) the non-interactive ``Agg`` backend is used. pandas shows up to 40 columns and full
+    ``sha256:`` digests (71 characters) without cutting them.
+    """
+    import matplotlib
+
+    matplotlib.use("module://matplotlib_inline.backend_inline" if _in_ipython() else "Agg")
+    matplotlib.rcParams.update({
+        "figure.figsize": figsize,
+        "figure.dpi": dpi,
+        "figure.constrained_layout.use": True,
+        "axes.titlesize": 12,
+        "axes.labelsize": 10,
+        "font.size": 10,
+    })
+    pd.set_option("display.max_columns", 40)
+    pd.set_option("display.max_rows", 80)
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_colwidth", 110)
+
+
+def _in_ipython() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
+
+
+def data_path(*parts: str) -> Path:
+    """A file or directory under the shipped ``data/`` (``data_path("hosts")``)."""
+    return DATA_DIR.joinpath(*parts)
+
+
+# ------------------------------------------------------------------------------ the lab
+
+
+def lab_ref(name: str, *, oci: bool = False) -> str:
+    """The reference of a lab scenario on the lab host: ``lab_ref("mysql")`` is
+    ``127.0.0.1:5000/lab/mysql:5.7``; ``oci=True`` names its OCI twin."""
+    from archlab.lab import scenarios
+
+    return scenarios.get(name, oci=oci).ref(LAB_HOST)
+
+
+@cache
+def lab_snapshot(*, layers: bool = False) -> Snapshot:
+    """The shipped lab snapshot, verified; with ``layers=True`` also every lab image's layers.
+
+    The layers are rebuilt by :mod:`archlab.lab.scenarios` (the same bytes on every machine) and
+    added as recorded blob answers; the replay then checks them against the digests that the
+    *recorded* manifests name, so a layer that differed from what the registry served would be
+    refused, not run.
+    """
+    from archlab.lab import scenarios
+    from archlab.snapshot import Answer, load_snapshot
+
+    snap = load_snapshot(LAB_SNAPSHOT)
+    if not layers:
+        return snap
+    answers = list(snap.answers)
+    blobs = dict(snap.blobs)
+    seen = {(a.repository, a.reference) for a in answers if a.kind == "blob"}
+    for scenario in scenarios.build_all():
+        for image in scenario.children():
+            for layer in image.layers:
+                key = (scenario.repository, layer.digest)
+                if key in seen:
+                    continue
+                seen.add(key)
+                blobs[layer.digest] = layer.data
+                answers.append(Answer(
+                    kind="blob", host=LAB_HOST, repository=scenario.repository,
+                    reference=layer.digest, status=200, digest=layer.digest,
+                    media_type="application/octet-stream", size=layer.size, body=layer.digest,
+                    headers=(("content-type", "application/octet-stream"),
+                             ("docker-content-digest", layer.digest)),
+                ))
+    return replace(snap, answers=tuple(answers), blobs=MappingProxyType(blobs))
+
+
+def lab_client(*, layers: bool = False, live: bool = False, **kwargs: Any) -> RegistryClient:
+    """A registry client for the notebooks (see the module docstring's table).
+
+    Offline (the default) it replays :func:`lab_snapshot`; ``live=True`` gives an ordinary
+    :class:`~archlab.registry.RegistryClient` (cache, Docker credentials) for a running
+    ``archlab lab up --port 5000`` or any public registry. Close it with ``.close()``, or let the
+    kernel end.
+    """
+    if live:
+        from archlab.registry import RegistryClient
+
+        return RegistryClient(**kwargs)
+    from archlab.snapshot import replay_client
+
+    return replay_client(lab_snapshot(layers=layers), **kwargs)
+
+
+def scenarios_frame(names: Sequence[str] | None = None, *, oci: bool = False) -> pd.DataFrame:
+    """The lab images: reference, the story image each stands for, shape and platforms."""
+    from archlab.lab import scenarios
+
+    chosen = names or scenarios.SCENARIO_NAMES
+    rows = []
+    for name in chosen:
+        s = scenarios.get(name, oci=oci)
+        rows.append({
+            "reference": s.ref(LAB_HOST),
+            "stands for": s.story,
+            "shape": s.kind,
+            "platforms": ", ".join(s.platform_texts),
+        })
+    return pd.DataFrame(rows)
+
+
+def shipped_data() -> pd.DataFrame:
+    """What ``data/`` holds, counted: the notebooks run on this and nothing else."""
+    from archlab import history
+    from archlab.hosts import load_hosts
+
+    snap = lab_snapshot()
+    hist = history.load_history()
+    n_snapshots = len(hist[["image", "tag", "date", "source_repo", "source_commit",
+                            "source_path"]].drop_duplicates())
+    shipped_hosts = [h for h in load_hosts().values()
+                     if h.path is not None and h.path.parent == data_path("hosts")]
+    rows = [
+        {"data": "data/snapshots/lab",
+         "what": "registry answers for every lab image (Docker and OCI twins)",
+         "size": f"{len(snap.refs)} references, {len(snap.answers)} answers, "
+                 f"recorded {snap.recorded_at[:10]}"},
+        {"data": "data/history/official-images.csv",
+         "what": "platform lists of official Docker Hub images, 2016-2026",
+         "size": f"{hist['ref'].nunique()} image:tags, {n_snapshots} snapshots, "
+                 f"{len(hist)} rows"},
+        {"data": "data/hosts/*.yaml",
+         "what": "Docker host profiles the simulator predicts for",
+         "size": f"{len(shipped_hosts)} hosts: "
+                 + ", ".join(sorted(h.name for h in shipped_hosts))},
+    ]
+    compose_dir = data_path("compose", "story")
+    if compose_dir.is_dir():
+        files = sorted(p.name for p in compose_dir.iterdir() if p.is_file())
+        rows.append({"data": "data/compose/story/",
+                     "what": "the story's docker-compose stack",
+                     "size": ", ".join(files)})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------ manifests, HTTP
+
+
+def pretty_json(raw: bytes | str, *, max_entries: int | None = None) -> str:
+    """A manifest or config indented for reading. ``max_entries`` shortens a list's
+    ``manifests`` array and says how many entries were left out."""
+    doc = json.loads(raw)
+    hidden = 0
+    if max_entries is not None and isinstance(doc, dict):
+        entries = doc.get("manifests")
+        if isinstance(entries, list) and len(entries) > max_entries:
+            hidden = len(entries) - max_entries
+            doc = {**doc, "manifests": entries[:max_entries]}
+    text = json.dumps(doc, indent=2)
+    if hidden:
+        text += f"\n... and {hidden} more entr{'y' if hidden == 1 else 'ies'} in \"manifests\""
+    return text
+
+
+def media_types_frame() -> pd.DataFrame:
+    """The four kinds of document behind a tag, with their Docker and OCI media types."""
+    from archlab import manifests as m
+
+    return pd.DataFrame(
+        [
+            ("list / index: one entry per platform", m.DOCKER_MANIFEST_LIST, m.OCI_INDEX),
+            ("image manifest: config + layers", m.DOCKER_MANIFEST_V2, m.OCI_MANIFEST),
+            ("config: platform, entrypoint, history", m.DOCKER_CONFIG, m.OCI_CONFIG),
+            ("layer: a tar of files, gzipped", m.DOCKER_LAYER_GZIP, m.OCI_LAYER_GZIP),
+        ],
+        columns=["document", "Docker media type", "OCI media type"],
+    ).set_index("document")
+
+
+def exchange_headers(exchange: Exchange) -> pd.DataFrame:
+    """One traced HTTP exchange as a vertical table, every header value in full.
+
+    ``Accept`` is split into one row per media type, in the order they were sent.
+    """
+    rows: list[dict[str, str]] = [
+        {"direction": "request", "header": "(request line)",
+         "value": f"{exchange.method} {_path_of(exchange.url)}"},
+    ]
+    for name, value in exchange.request_headers:
+        parts = value.split(", ") if name == "accept" else [value]
+        rows += [{"direction": "request", "header": name, "value": p} for p in parts]
+    rows.append({"direction": "response", "header": "(status)", "value": str(exchange.status)})
+    rows += [{"direction": "response", "header": name, "value": value}
+             for name, value in exchange.response_headers]
+    return pd.DataFrame(rows)
+
+
+def _path_of(url: str) -> str:
+    import httpx
+
+    u = httpx.URL(url)
+    query = u.query.decode()
+    return u.path + (f"?{query}" if query else "")
+
+
+def digest_checks(client: RegistryClient, insp: Inspection, *, entries: int = 2) -> pd.DataFrame:
+    """Hash the bytes behind an inspection again and compare with the digests they were named by.
+
+    For a list: the list itself and its first ``entries`` entries (fetched by digest). For a
+    single-arch manifest: the manifest and its config. Each row shows the digest the document
+    was asked by or announced with, the sha256 of the bytes received, and whether they agree.
+    """
+    from archlab import manifests
+
+    rows = [_check_row("the reference's manifest", insp.digest, insp.raw)]
+    ref = insp.reference
+    if insp.is_multi_arch:
+        for e in insp.entries[:entries]:
+            child = client.get_manifest(ref.with_digest(e.digest))
+            rows.append(_check_row(f"entry {e.platform}", e.digest, child.raw))
+    else:
+        doc = manifests.parse_manifest(insp.raw, insp.media_type, source=str(ref))
+        if isinstance(doc, manifests.ImageManifest):
+            data = client.get_blob(ref, doc.config.digest, max_bytes=4 * 1024 * 1024,
+                                   kind="config")
+            rows.append(_check_row("its config", doc.config.digest, data))
+    return pd.DataFrame(rows)
+
+
+def _check_row(what: str, named: str, data: bytes) -> dict[str, object]:
+    computed = digests.compute(data)
+    return {"document": what, "bytes": len(data), "named by": named,
+            "sha256 of the bytes": computed, "match": computed == named}
+
+
+# ------------------------------------------------------------------------------ platforms
+
+
+def selection_frame(inspections: Iterable[Inspection], wanted: Sequence[str]) -> pd.DataFrame:
+    """What Docker 20.10 would pull from each reference for each platform (one column each):
+    the chosen entry's platform and short digest, or Docker's error text."""
+    rows = {}
+    for insp in inspections:
+        cells = {}
+        for spec in wanted:
+            try:
+                entry = insp.select(spec)
+            except NoMatchingManifestError as exc:
+                cells[spec] = str(exc)
+                continue
+            shown = entry.platform or entry.config_platform
+            note = "" if insp.is_multi_arch else " (single-arch: not checked)"
+            cells[spec] = f"{shown} {digests.short(entry.digest)}{note}"
+        rows[str(insp.reference)] = cells
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(wanted))
+    frame.index.name = "reference"
+    return frame
+
+
+#: Column titles of :func:`normalization_frame`, per rule set.
+_RULE_TITLES = {
+    Rules.MOBY_20_10: "20.10",
+    Rules.CONTAINERD_1_6: "23-27",
+    Rules.PLATFORMS_1_0: "28+",
+}
+
+
+def normalization_frame(
+    specs: Iterable[str], *, host: Platform | str = "linux/arm64/v8"
+) -> pd.DataFrame:
+    """How a daemon on ``host`` reads each ``--platform`` text, per Docker version.
+
+    ``20.10 prints`` is the parsed value as a 20.10 daemon prints it (in "no matching manifest
+    for ..."); the other columns are what each version compares after normalizing. A text a
+    version refuses shows ``refused:`` and the reason.
+    """
+    host_p = host if isinstance(host, Platform) else Platform(*host.split("/"))
+    rows = []
+    for spec in specs:
+        row: dict[str, str] = {"you write": spec}
+        for rules, title in _RULE_TITLES.items():
+            try:
+                parsed = platforms.parse(spec, host=host_p, rules=rules)
+                normal = str(platforms.normalize(parsed, rules))
+            except ArchlabError as exc:
+                parsed, normal = None, f"refused: {str(exc).split(': ', 1)[-1]}"
+            if rules is Rules.MOBY_20_10:
+                row["20.10 prints"] = normal if parsed is None else str(parsed)
+            row[f"compared as ({title})"] = normal
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("you write")
+
+
+# ----------------------------------------------------------------------- binaries, kernel
+
+
+def identity_frame(platform_names: Iterable[str]) -> pd.DataFrame:
+    """The ELF header fields the kernel checks, read from archlab's hello binary per platform."""
+    rows = []
+    for name in platform_names:
+        data = elf.hello_binary(name)
+        ident = elf.read_identity(data)
+        rows.append({
+            "binary for": name,
+            "bytes": len(data),
+            "class": f"{ident.elf_class}-bit",
+            "byte order": ident.byte_order,
+            "e_machine": ident.machine,
+            "machine": ident.machine_name,
+            "e_flags": f"{ident.flags:#x}",
+            "read back as": ident.platform_guess,
+        })
+    return pd.DataFrame(rows)
+
+
+def run_hello_frame(platform_names: Iterable[str], *, how: str = "native") -> pd.DataFrame:
+    """Write each platform's hello binary to a private temporary directory and run it.
+
+    ``how="native"``: a plain ``execve`` (:func:`archlab.emulation.run_native`);
+    ``how="qemu"``: under ``qemu-<arch>-static``, started explicitly
+    (:func:`archlab.emulation.run_emulated`). The result column holds what the program printed,
+    or the errno and its text, or the missing-emulator line. The output depends on this
+    machine's CPU (and on qemu being installed): the notebooks say so next to such cells.
+    """
+    from archlab.emulation import run_emulated, run_native
+
+    if how not in ("native", "qemu"):
+        raise LabError(f"how={how!r}: use 'native' (execve) or 'qemu' (explicit emulator)")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="archlab-nb-") as tmp:
+        for name in platform_names:
+            path = Path(tmp) / name.replace("/", "_")
+            path.write_bytes(elf.hello_binary(name))
+            path.chmod(0o755)
+            result = run_native(path) if how == "native" else run_emulated(path, name)
+            rows.append({"binary for": name, **_run_columns(result)})
+    return pd.DataFrame(rows).fillna("")
+
+
+def _run_columns(result: RunResult) -> dict[str, object]:
+    if result.mode == "exec-failed":
+        said = f"errno {result.errno}: {result.error}"
+    elif result.mode == "no-emulator":
+        said = result.error
+    else:
+        said = result.stdout.rstrip("\n") or f"(exit code {result.exit_code})"
+    emulator = os.path.basename(result.emulator) if result.emulator else ""
+    return {"mode": result.mode, "emulator": emulator, "result": said}
+
+
+def run_lab_frame(
+    cases: Iterable[tuple[str, str]], client: RegistryClient
+) -> pd.DataFrame:
+    """Pull each ``(lab image, host profile)`` for the host's platform, take ``/bin/hello`` out
+    of the layer and run it as that host would (:func:`archlab.lab.run.run_from_registry`).
+
+    ``client`` must serve layers (``lab_client(layers=True)`` or a live lab). A pull that Docker
+    would refuse, or a host this machine cannot stand in for, becomes a row saying so.
+    """
+    from archlab.hosts import get_host
+    from archlab.lab.run import run_from_registry
+
+    rows = []
+    for name, host_name in cases:
+        host = get_host(host_name)
+        wanted = str(host.daemon_platform)
+        row: dict[str, object] = {"image": f"lab/{name}", "host": host.name, "pulls": wanted}
+        try:
+            result = run_from_registry(
+                lab_ref(name), wanted, host.native, [e.platform for e in host.emulated],
+                client=client,
+            )
+        except NoMatchingManifestError as exc:
+            row.update({"binary": "", "mode": "pull refused", "emulator": "",
+                        "result": str(exc)})
+        except LabError as exc:
+            row.update({"binary": "", "mode": "not reproducible here", "emulator": "",
+                        "result": str(exc)})
+        else:
+            row.update({"binary": result.platform, **_run_columns(result)})
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
+
+
+def emulation_frame(host_names: Iterable[str], platform_names: Iterable[str]) -> pd.DataFrame:
+    """Per host profile and binary platform: ``native``, the emulator that runs it (``qemu``,
+    ``rosetta``), or ``exec format error`` when nothing does."""
+    from archlab.hosts import get_host
+
+    wanted = list(platform_names)
+    rows = {}
+    for name in host_names:
+        host = get_host(name)
+        cells = {}
+        for p in wanted:
+            if host.runs_natively(p):
+                cells[p] = "native"
+            elif (emu := host.emulator_for(p)) is not None:
+                cells[p] = emu.method
+            else:
+                cells[p] = "exec format error"
+        rows[host.name] = cells
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=wanted)
+    frame.index.name = "host"
+    return frame
+
+
+def runc_text_frame(versions: Iterable[str], path: str = "/bin/hello") -> pd.DataFrame:
+    """The line each runc version prints when ``execve`` of ``path`` fails with ENOEXEC."""
+    from archlab.simulate import runc_exec_error
+
+    return pd.DataFrame([{"runc": v, "prints": runc_exec_error(v, path)} for v in versions])
+
+
+# ------------------------------------------------------------------------ hosts, predictions
+
+
+#: Columns of :func:`hosts_frame` (the profile's file path is left out: it differs per machine).
+HOST_COLUMNS = ("display_name", "daemon_platform", "native", "emulated", "engine", "runc",
+                "compose")
+
+
+def hosts_frame(names: Iterable[str] | None = None) -> pd.DataFrame:
+    """Host profiles side by side (all shipped ones when ``names`` is ``None``)."""
+    from archlab.hosts import get_host, load_hosts
+
+    hosts = [get_host(n) for n in names] if names is not None else list(load_hosts().values())
+    frame = pd.DataFrame([h.summary() for h in hosts]).set_index("name")
+    return frame[list(HOST_COLUMNS)]
+
+
+def outcome(prediction: Prediction) -> str:
+    """A prediction in a few words: how it ended, and the message that matters."""
+    if prediction.run_mode == "native":
+        return "runs natively"
+    if prediction.run_mode == "emulated":
+        return f"runs emulated ({prediction.emulator})" if prediction.emulator else "runs emulated"
+    if prediction.run_mode == "exec-format-error":
+        return "exec format error"
+    if prediction.error:
+        return f"fails: {prediction.error.removesuffix(' in the manifest list entries')}"
+    if prediction.exit_code == 0 and prediction.image_platform is not None:
+        return f"pulls {prediction.image_platform}"
+    return f"exit code {prediction.exit_code}"
+
+
+def outcome_grid(
+    predictions: Iterable[Prediction],
+    *,
+    label: Callable[[Prediction], str] = outcome,
+) -> pd.DataFrame:
+    """Predictions as a command x host table of :func:`outcome` (or ``label``) texts."""
+    rows = [{"command": p.command, "host": p.host, "outcome": label(p)} for p in predictions]
+    frame = pd.DataFrame(rows)
+    grid = frame.pivot(index="command", columns="host", values="outcome")
+    # Keep the order in which commands and hosts were given, not alphabetical order.
+    grid = grid.reindex(index=list(dict.fromkeys(frame["command"])),
+                        columns=list(dict.fromkeys(frame["host"])))
+    grid.columns.name = "host"
+    return grid
+
+
+def transcripts(predictions: Iterable[Prediction]) -> str:
+    """Several predictions as one terminal session per host: a header line with the host and
+    exit code, the command, then every line Docker would print."""
+    blocks = []
+    for p in predictions:
+        code = "unknown" if p.exit_code is None else p.exit_code
+        blocks.append(f"### on {p.host} (exit code {code})\n{p.transcript(with_command=True)}")
+    return "\n\n".join(blocks)
+
+
+def lab_facts(names: Iterable[str], client: RegistryClient) -> dict[str, ImageFacts]:
+    """Simulator facts for lab images, by scenario name, with their layers read (so a run
+    predicts what the entrypoint prints, and the ELF header of a mislabelled binary counts).
+    ``client`` must serve layers: ``lab_client(layers=True)`` or a live lab."""
+    from archlab.simulate import gather_facts_sync
+
+    return {n: gather_facts_sync(lab_ref(n), client, layers=True) for n in names}
+
+
+#: The story's commands, as (verb, lab image, --platform): what host A ran and host B broke on.
+STORY_COMMANDS: tuple[tuple[str, str, str | None], ...] = (
+    ("pull", "mysql", None),
+    ("run", "mysql", "linux/x86_64"),
+    ("run", "middleware", None),
+    ("run", "redis", None),
+    ("run", "ruby", None),
+    ("run", "mariadb", None),
+)
+
+
+def story_predictions(
+    facts: dict[str, ImageFacts],
+    host_names: Iterable[str],
+    commands: Sequence[tuple[str, str, str | None]] = STORY_COMMANDS,
+) -> list[Prediction]:
+    """Predict each of ``commands`` (see :data:`STORY_COMMANDS`) on each host, each from an
+    empty image store, in command order then host order."""
+    from archlab.simulate import simulate_pull, simulate_run
+
+    hosts = list(host_names)
+    out = []
+    for verb, name, platform in commands:
+        if verb not in ("pull", "run"):
+            raise LabError(f"command {verb!r}: story_predictions knows 'pull' and 'run'")
+        simulate = simulate_pull if verb == "pull" else simulate_run
+        out += [simulate(facts[name], h, platform=platform) for h in hosts]
+    return out
