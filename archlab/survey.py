@@ -1,0 +1,1167 @@
+"""Survey many image references at once: which platforms does each offer, at what cost?
+
+One call answers "which of these images run on arm64?" for a list of references, a file of
+them, or every tag of a repository, and gives back two pandas frames:
+
+* ``result.frame``: tidy, one row per reference x manifest entry (the columns of
+  :func:`archlab.inspect.to_frame`, plus the normalized platform, the resolved digest and an
+  error type; see :data:`SURVEY_COLUMNS`);
+* ``result.coverage``: wide, one row per reference, one boolean column per platform asked
+  about (``<NA>`` where the reference could not be surveyed), and ``result.outcomes`` with
+  the reason behind each cell.
+
+::
+
+    from archlab.survey import survey
+    result = survey(["mysql:5.7", "mysql:8.0", "busybox:latest"],
+                    platforms=("linux/amd64", "linux/arm64"), results_path="survey.jsonl")
+    result.coverage            # input x platform, boolean
+    result.frame.query("not is_attestation")
+    result.stats.requests      # {"GET manifest": 3, ...}: what the registry saw
+
+From a shell: ``archlab survey refs.txt --platform linux/arm64 --out coverage.csv``.
+
+What "covered" means (``rule=``)
+--------------------------------
+A cell asks "would you get an image for this platform?". Three answers are on offer, because
+Docker's answer changed between versions (see :mod:`archlab.platforms`):
+
+=================  ==========================================================================
+``rule``           a platform is covered when
+=================  ==========================================================================
+``"exact"``        an entry exists for it after normalization (``arm64/v8`` is ``arm64``,
+  (default)        ``x86_64`` is ``amd64``; containerd's current rules); for a single-arch
+                   image, its *config* says so. Attestations never count. This is "is the
+                   image built for P", whoever pulls it.
+``"docker-20.10"``  ``docker pull --platform P`` on Docker 20.10 picks an entry for it: an
+                   exact match, or the old arm variant-less fallback (``arm/v7`` takes
+                   ``arm/v6``).
+``"docker-23"``    Docker 23-27 picks an entry it accepts for P: its platform vector also lets
+                   an amd64 host take ``386`` and an arm64 host take ``arm/v7``.
+=================  ==========================================================================
+
+``result.outcomes`` says why, per cell:
+
+==============  ==============================================================================
+outcome         meaning
+==============  ==============================================================================
+``native``      an entry (or the single image) is for P exactly. Covered under every rule.
+``compatible``  (docker rules only) no exact entry, but that Docker would take one it can run
+                on P (``arm/v7`` on arm64 with 23+). Covered.
+``missing``     a list/index with nothing for P: the pull fails with "no matching manifest
+                for P in the manifest list entries". Not covered.
+``mismatch``    a single-arch image for another platform. Docker pulls it *without error*
+                (it never checks a single-arch config at pull time), and it then runs only
+                under emulation, or dies with "exec format error". Not covered.
+``error``       the reference could not be surveyed (see the ``error`` column). ``<NA>``.
+==============  ==============================================================================
+
+How it talks to registries
+--------------------------
+* **Bounded, concurrent.** At most ``max_per_host`` references are in flight per registry host
+  (and the client's own ``per_host`` semaphore bounds its requests); different hosts run in
+  parallel.
+* **Cache-aware, one request per tag.** A tag archlab has never seen costs one GET by tag; a
+  tag it has seen costs one HEAD (free on Docker Hub), and nothing more when the digest the
+  HEAD answers is cached. A single-arch manifest adds one config GET, once per distinct config.
+  A digest shared by many tags is fetched once (concurrent askers wait for the same request).
+* **Budgeted.** Before the first request, :mod:`archlab.budget` estimates the counted GETs from
+  the cache, reads the registry's own ``ratelimit-remaining`` with a HEAD, and refuses (naming
+  the numbers and the fix) rather than run into 429s. ``budget=N`` caps counted GETs: what is
+  left over is marked "not surveyed" and a rerun with the same ``results_path`` finishes it.
+* **Never aborted by one bad reference.** A malformed reference, a missing tag, a 401, an
+  unreachable host: each becomes one row with ``error`` and ``error_type`` set, and the survey
+  goes on. Once a host has refused connections, its remaining references fail fast with the
+  same message instead of each waiting out the retries.
+* **Resumable.** With ``results_path``, every finished reference is appended as one JSON line
+  the moment it is known. A rerun with the same path skips references already there, so an
+  interrupted survey (Ctrl-C, a lost connection, a spent budget) resumes where it stopped and
+  ends with the same frame as an uninterrupted one. Transient failures (unreachable host, 429,
+  5xx, spent budget) are not written, so the rerun retries them.
+* **Progress.** A tqdm bar on stderr when it is a terminal, a widget in Jupyter; nothing when
+  output is piped, unless ``progress="always"``.
+
+Input files hold one reference per line; ``#`` starts a comment, blank lines are skipped, and
+a reference given twice is surveyed once.
+
+Nearest tag
+-----------
+``nearest_tag("mysql:5.7", "linux/arm64")`` lists the repository's tags, ranks them by
+closeness to the given one (:func:`rank_tags`), and inspects them in that order until one
+covers the platform, reporting how many requests that took. The ranking, for a version tag:
+
+====  ===========================================================  ==========================
+tier  candidates                                                   order within the tier
+====  ===========================================================  ==========================
+0     the tag itself                                               --
+1     same version prefix, same suffix (``5.7`` → ``5.7.44``)       newest first
+2     same version prefix, other suffix (``5.7-debian``)           newest first, then suffix
+3     other versions                                               longest shared prefix
+                                                                   first (``5.6`` before
+                                                                   ``8.0``), then newer before
+                                                                   older, nearest first, same
+                                                                   suffix first
+4     tags that are not versions                                   ``latest`` first, then A-Z
+====  ===========================================================  ==========================
+
+For a tag that is not a version (``alpine``), the tags that contain it as a word come first
+(``3.19-alpine``, newest first), then ``latest``, then versions newest first, then the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Literal
+
+from archlab.errors import (
+    ArchlabError,
+    InvalidReferenceError,
+    NotFoundError,
+    PlatformError,
+    RateLimitError,
+    RegistryError,
+    RegistryUnreachableError,
+)
+from archlab.reference import Reference, parse_reference
+
+if TYPE_CHECKING:
+    import argparse
+    import asyncio
+
+    import pandas as pd
+
+    from archlab import manifests
+    from archlab.budget import Allowance, Estimate
+    from archlab.platforms import Platform, Rules
+    from archlab.registry import AsyncRegistryClient, Fetched, RegistryClient
+
+# The command line imports this module to register ``archlab survey``: everything heavy
+# (asyncio, pandas, httpx, the manifest and platform modules) is imported where it is used, so
+# that ``archlab --help`` does not pay for it.
+
+__all__ = [
+    "DEFAULT_PLATFORMS",
+    "OUTCOMES",
+    "RULES",
+    "SURVEY_COLUMNS",
+    "NearestTag",
+    "RefResult",
+    "SurveyResult",
+    "SurveyStats",
+    "coverage",
+    "list_tags",
+    "nearest_tag",
+    "nearest_tag_async",
+    "outcomes",
+    "rank_tags",
+    "read_refs",
+    "register",
+    "survey",
+    "survey_async",
+]
+
+Rule = Literal["exact", "docker-20.10", "docker-23"]
+#: The values of ``rule=``; :func:`rules_for` names the containerd rules each one applies.
+RULES: tuple[str, ...] = ("exact", "docker-20.10", "docker-23")
+DEFAULT_PLATFORMS: tuple[str, ...] = ("linux/amd64", "linux/arm64")
+OUTCOMES: tuple[str, ...] = ("native", "compatible", "missing", "mismatch", "error")
+_COVERED = frozenset({"native", "compatible"})
+
+#: Columns of ``SurveyResult.frame``. Shared with :data:`archlab.inspect.FRAME_COLUMNS`, with
+#: the same meaning: ``ref`` (normalized), ``kind`` .. ``error``; ``os``/``architecture``/
+#: ``variant``/``platform`` are *raw*, as the registry wrote them (the config's for a
+#: single-arch image). Added: ``input`` (the reference as given: the survey's key),
+#: ``digest`` (what the reference resolved to), ``os_version``, the ``*_norm`` platform after
+#: normalization, and ``error_type`` (the archlab error class).
+SURVEY_COLUMNS = [
+    "input", "ref", "kind", "digest", "list_digest", "entry_digest", "media_type",
+    "os", "architecture", "variant", "os_version", "platform",
+    "os_norm", "architecture_norm", "variant_norm", "platform_norm",
+    "is_attestation", "attests", "size", "config_platform", "error", "error_type",
+]
+
+_RESULTS_VERSION = 1
+_MEMO_SIZE = 1024  # parsed manifests/configs kept per survey: tags sharing a digest share it
+BUDGET_SPENT = "BudgetExhausted"
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+
+
+@dataclass(frozen=True)
+class RefResult:
+    """One reference surveyed: its frame rows (one with ``error`` set if it failed)."""
+
+    input: str
+    rows: tuple[Mapping[str, Any], ...]
+    #: Not written to the results file, so a rerun tries again (unreachable, 429, 5xx, budget).
+    transient: bool = False
+
+    @property
+    def error(self) -> str | None:
+        return self.rows[0].get("error") if self.rows else None
+
+
+@dataclass(frozen=True)
+class SurveyStats:
+    """What a survey did: how many references, from where, and the requests it sent."""
+
+    refs: int
+    resumed: int  # taken from the results file
+    surveyed: int  # surveyed by this run
+    errors: int
+    not_surveyed: int  # left out by the budget
+    requests: Mapping[str, int]  # "HEAD manifest", "GET manifest", "GET config", ...
+    seconds: float
+    estimate: Estimate | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def counted_gets(self) -> int:
+        """Manifest GETs sent: what Docker Hub counts."""
+        return self.requests.get("GET manifest", 0)
+
+    def by_method(self) -> dict[str, int]:
+        out: Counter[str] = Counter()
+        for key, n in self.requests.items():
+            out[key.split(" ", 1)[0]] += n
+        return dict(out)
+
+
+@dataclass(frozen=True, eq=False)
+class SurveyResult:
+    """``frame`` (tidy), ``coverage`` (wide, boolean), ``outcomes`` (wide, why), ``stats``."""
+
+    frame: pd.DataFrame
+    coverage: pd.DataFrame
+    outcomes: pd.DataFrame
+    platforms: tuple[str, ...]
+    rule: str
+    stats: SurveyStats
+
+
+# ---------------------------------------------------------------------------------------------
+# Input
+
+
+def read_refs(source: str | os.PathLike[str] | Iterable[str]) -> list[str]:
+    """The references to survey, in order, each once.
+
+    ``source`` is a path (one reference per line, ``#`` comments, blank lines skipped), or an
+    iterable of references. A plain string names a file when such a file exists, else it is
+    taken as one reference.
+    """
+    if isinstance(source, str) and not os.path.isfile(source):
+        lines: Iterable[str] = [source]
+    elif isinstance(source, (str, os.PathLike)):
+        lines = Path(source).read_text(encoding="utf-8").splitlines()
+    else:
+        lines = source
+    out: dict[str, None] = {}
+    for line in lines:
+        # A reference can never contain '#', so anything after it is a comment.
+        text = str(line).split("#", 1)[0].strip()
+        if text:
+            out.setdefault(text, None)
+    return list(out)
+
+
+def rules_for(rule: str) -> Rules:
+    """The containerd rules a coverage ``rule`` applies: current ones for ``exact``."""
+    from archlab.platforms import CURRENT_RULES, Rules
+
+    table = {"exact": CURRENT_RULES, "docker-20.10": Rules.MOBY_20_10,
+             "docker-23": Rules.CONTAINERD_1_6}
+    if rule not in table:
+        raise PlatformError(
+            f"unknown coverage rule {rule!r}; choose one of {', '.join(RULES)}"
+        )
+    return table[rule]
+
+
+def _parse_platforms(specs: Sequence[str], rule: str) -> list[Platform]:
+    from archlab import platforms
+
+    rules = rules_for(rule)
+    if isinstance(specs, str):
+        specs = [specs]
+    if not specs:
+        raise PlatformError("no platform to survey; name one, e.g. linux/arm64")
+    return [platforms.parse(s, host=_daemon_host(rules), rules=rules) for s in specs]
+
+
+def _daemon_host(rules: Rules) -> Platform:
+    """A Linux daemon on this machine: Docker parses ``--platform`` in the daemon, so a bare
+    ``arm64`` means linux/arm64 even when typed on a Mac."""
+    from archlab import platforms
+
+    here = platforms.host_platform(rules)
+    return platforms.default_spec(
+        "linux", here.architecture, here.variant if here.architecture.startswith("arm") else None
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows
+
+
+def _platform_fields(p: Platform | None) -> dict[str, Any]:
+    from archlab.platforms import normalize
+
+    if p is None:
+        return {}
+    n = normalize(p)
+    return {
+        "os": p.os, "architecture": p.architecture, "variant": p.variant or None,
+        "os_version": p.os_version or None, "platform": str(p),
+        "os_norm": n.os, "architecture_norm": n.architecture, "variant_norm": n.variant or None,
+        "platform_norm": str(n),
+    }
+
+
+def _rows_for(
+    text: str, ref: Reference, digest: str, media_type: str, size: int,
+    doc: manifests.Manifest, config_platform: Platform | None,
+) -> tuple[dict[str, Any], ...]:
+    from archlab import manifests
+
+    base = {"input": text, "ref": str(ref), "digest": digest, "is_attestation": False}
+    if isinstance(doc, manifests.ImageIndex):
+        rows = []
+        for d in doc.manifests:
+            rows.append({
+                **base, "kind": doc.kind, "list_digest": digest, "entry_digest": d.digest,
+                "media_type": d.media_type, **_platform_fields(d.platform),
+                "is_attestation": d.is_attestation, "attests": d.attests, "size": d.size,
+            })
+        if not rows:  # an empty index is still an answer about this reference
+            rows.append({**base, "kind": doc.kind, "list_digest": digest,
+                         "media_type": media_type})
+        return tuple(rows)
+    kind = "single" if isinstance(doc, manifests.ImageManifest) else "schema1"
+    return ({
+        **base, "kind": kind, "entry_digest": digest, "media_type": media_type,
+        **_platform_fields(config_platform), "size": size,
+        "config_platform": str(config_platform) if config_platform else None,
+    },)
+
+
+def _error_result(text: str, ref: Reference | None, exc: BaseException | str,
+                  error_type: str | None = None, *, transient: bool = False) -> RefResult:
+    row = {"input": text, "ref": str(ref) if ref else None, "error": str(exc),
+           "error_type": error_type or type(exc).__name__}
+    return RefResult(text, (row,), transient)
+
+
+def _is_transient(exc: ArchlabError) -> bool:
+    if isinstance(exc, (RegistryUnreachableError, RateLimitError)):
+        return True
+    status = getattr(exc, "status", None)
+    return isinstance(exc, RegistryError) and status is not None and status >= 500
+
+
+def _frame(results: Iterable[RefResult]) -> pd.DataFrame:
+    import pandas as pd
+
+    rows = [row for r in results for row in r.rows]
+    frame = pd.DataFrame(rows, columns=SURVEY_COLUMNS)
+    dtypes: dict[str, str] = {c: "string" for c in SURVEY_COLUMNS}
+    dtypes.update(is_attestation="boolean", size="Int64")
+    return frame.astype(dtypes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Coverage (pure: computed from the frame, so a resumed survey gives the same answer)
+
+
+def _platform_of(row: Mapping[str, Any]) -> Platform | None:
+    from archlab.platforms import Platform
+
+    os_, arch = row.get("os"), row.get("architecture")
+    if _missing(os_) and _missing(arch):
+        return None
+    return Platform(_text(os_), _text(arch), _text(row.get("variant")),
+                    _text(row.get("os_version")))
+
+
+def _missing(v: Any) -> bool:
+    """None, NaN or pandas' NA (what a nullable frame cell holds when empty)."""
+    if v is None:
+        return True
+    if isinstance(v, (str, bool, int)):
+        return False
+    import pandas as pd
+
+    return bool(pd.isna(v))
+
+
+def _text(v: Any) -> str:
+    return "" if _missing(v) else str(v)
+
+
+def _outcome(rows: Sequence[Mapping[str, Any]], wanted: Platform, rule: str) -> str:
+    from archlab import platforms
+
+    first = rows[0]
+    if not _missing(first.get("error")):
+        return "error"
+    rules = rules_for(rule)
+    exact = platforms.exact(wanted, rules)
+    if first.get("kind") in ("single", "schema1"):
+        p = _platform_of(first)
+        if p is not None and exact.match(p):
+            return "native"
+        if p is not None and rule != "exact" and platforms.only(wanted, rules).match(p):
+            return "compatible"
+        return "mismatch"
+    images = [_platform_of(r) for r in rows
+              if r.get("is_attestation") is not True and not _missing(r.get("entry_digest"))]
+    if rule == "exact":
+        return "native" if any(p is not None and exact.match(p) for p in images) else "missing"
+    found = platforms.match_entries(images, wanted, rules)
+    if not found:
+        return "missing"
+    chosen = images[found[0]]
+    return "native" if chosen is not None and exact.match(chosen) else "compatible"
+
+
+def _grouped(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in frame.to_dict("records"):
+        groups.setdefault(row["input"], []).append(row)
+    return groups
+
+
+def outcomes(
+    frame: pd.DataFrame, platforms: Sequence[str] = DEFAULT_PLATFORMS, rule: str = "exact"
+) -> pd.DataFrame:
+    """Wide ``input x platform`` frame of outcome names (see the module docstring)."""
+    import pandas as pd
+
+    wanted = _parse_platforms(platforms, rule)
+    groups = _grouped(frame)
+    data = {spec: pd.array([_outcome(rows, w, rule) for rows in groups.values()],
+                           dtype="string")
+            for spec, w in zip(platforms, wanted, strict=True)}
+    wide = pd.DataFrame(data, index=pd.Index(list(groups), name="input", dtype="string"))
+    wide.columns.name = "platform"
+    return wide
+
+
+def coverage(
+    frame: pd.DataFrame, platforms: Sequence[str] = DEFAULT_PLATFORMS, rule: str = "exact"
+) -> pd.DataFrame:
+    """Wide ``input x platform`` frame of ``boolean``: covered under ``rule``, ``<NA>`` if the
+    reference failed."""
+    return _covered(outcomes(frame, platforms, rule))
+
+
+def _covered(wide: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    out = pd.DataFrame({
+        col: pd.array([pd.NA if o == "error" else o in _COVERED for o in wide[col]],
+                      dtype="boolean")
+        for col in wide.columns
+    }, index=wide.index)
+    out.columns.name = "platform"
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine
+
+
+class _Memo:
+    """A small LRU of finished lookups by digest, plus the lookups still in flight."""
+
+    def __init__(self, size: int = _MEMO_SIZE) -> None:
+        self.done: OrderedDict[str, Any] = OrderedDict()
+        self.flying: dict[str, asyncio.Task[Any]] = {}
+        self.size = size
+
+    def get(self, key: str) -> Any:
+        value = self.done.get(key)
+        if value is not None:
+            self.done.move_to_end(key)
+        return value
+
+    async def once(self, key: str, make: Callable[[], Awaitable[Any]]) -> Any:
+        """``make()`` for ``key``, run once however many ask at the same time."""
+        import asyncio
+
+        task = self.flying.get(key)
+        if task is None:
+            task = asyncio.ensure_future(make())
+            self.flying[key] = task
+            task.add_done_callback(lambda t, k=key: self._landed(k, t))
+        # shield: one asker being cancelled must not cancel the others' request
+        return await asyncio.shield(task)
+
+    def put(self, key: str, value: Any) -> None:
+        self.done[key] = value
+        self.done.move_to_end(key)
+        if len(self.done) > self.size:
+            self.done.popitem(last=False)
+
+    def _landed(self, key: str, task: asyncio.Task[Any]) -> None:
+        self.flying.pop(key, None)
+        if not task.cancelled() and task.exception() is None:
+            self.put(key, task.result())
+
+    def cancel(self) -> None:
+        for task in list(self.flying.values()):
+            task.cancel()
+
+
+class _Engine:
+    """Surveys one reference at a time (callers run many at once); shares what it fetched."""
+
+    def __init__(self, client: AsyncRegistryClient, allowance: Allowance | None = None) -> None:
+        from archlab.budget import Allowance
+
+        self.client = client
+        self.allowance = allowance or Allowance(None, {})
+        self.manifests = _Memo()
+        self.configs = _Memo()
+        self.dead_hosts: dict[str, str] = {}
+        self.spent = 0
+        self.spent_by_host: Counter[str] = Counter()
+
+    def reserve(self, host: str) -> bool:
+        """Take one counted GET from the allowance; False when it is spent."""
+        a = self.allowance
+        if a.total is not None and self.spent >= a.total:
+            return False
+        cap = a.per_host.get(host)
+        if cap is not None and self.spent_by_host[host] >= cap:
+            return False
+        self.spent += 1
+        self.spent_by_host[host] += 1
+        return True
+
+    async def one(self, text: str) -> RefResult:
+        from archlab import manifests
+
+        try:
+            ref = parse_reference(text)
+        except InvalidReferenceError as exc:
+            return _error_result(text, None, exc)
+        host = ref.api_host
+        if host in self.dead_hosts:
+            return _error_result(text, ref, self.dead_hosts[host], "RegistryUnreachableError",
+                                 transient=True)
+        try:
+            got = await self._manifest(ref)
+            if got is None:
+                return self._spent_result(text, ref)
+            digest, media_type, size, doc = got
+            config_platform = None
+            if isinstance(doc, manifests.ImageManifest):
+                config_platform = await self._config_platform(ref, doc.config)
+            elif isinstance(doc, manifests.Schema1Manifest):
+                config_platform = doc.config_platform
+            return RefResult(text, _rows_for(text, ref, digest, media_type, size, doc,
+                                             config_platform))
+        except RegistryUnreachableError as exc:
+            self.dead_hosts.setdefault(
+                host, f"{exc} (not retried for this reference: an earlier one failed so)"
+            )
+            return _error_result(text, ref, exc, transient=True)
+        except ArchlabError as exc:
+            return _error_result(text, ref, exc, transient=_is_transient(exc))
+
+    def _spent_result(self, text: str, ref: Reference) -> RefResult:
+        cap = self.allowance.total if self.allowance.total is not None else (
+            self.allowance.per_host.get(ref.api_host))
+        return _error_result(
+            text, ref,
+            f"not surveyed: the budget of {cap} counted GETs is spent; rerun with the same "
+            "results file (--resume) to continue", BUDGET_SPENT, transient=True)
+
+    async def _manifest(self, ref: Reference) -> tuple[str, str, int, manifests.Manifest] | None:
+        """(digest, media type, size, document), or None when the budget forbids the GET."""
+        c = self.client
+        digest = ref.digest
+        hint = None
+        if digest is None and c.cache is not None and c.tag_index is not None:
+            hint = c.tag_index.recall(ref.registry, ref.repository, ref.tag or "latest")
+            if hint is not None:
+                try:
+                    digest = (await c.resolve(ref)).digest  # HEAD: free on Docker Hub
+                except NotFoundError:
+                    c.tag_index.forget(ref.registry, ref.repository, ref.tag or "latest")
+                    raise
+        if digest is None:
+            if not self.reserve(ref.api_host):
+                return None
+            got = _summary(await c.get_manifest(ref))  # GET by tag; the client remembers it
+            self.manifests.put(got[0], got)
+            return got
+        memo = self.manifests.get(digest)
+        if memo is None:
+            remote = c.cache is None or digest not in c.cache
+            if remote and digest not in self.manifests.flying and not self.reserve(ref.api_host):
+                return None
+            pinned = ref.with_digest(digest)
+            memo = await self.manifests.once(digest, lambda: self._fetch(pinned))
+        if hint is not None and hint[0] != digest and ref.tag:
+            c.tag_index.remember(ref.registry, ref.repository, ref.tag, digest, memo[1])
+        return memo
+
+    async def _fetch(self, ref: Reference) -> tuple[str, str, int, manifests.Manifest]:
+        return _summary(await self.client.get_manifest(ref))
+
+    async def _config_platform(self, ref: Reference, desc: manifests.Descriptor) -> Platform:
+        hit = self.configs.get(desc.digest)
+        if hit is not None:
+            return hit
+
+        async def fetch() -> Platform:
+            return (await self.client.get_config(ref, desc)).platform
+
+        return await self.configs.once(desc.digest, fetch)
+
+
+def _summary(f: Fetched) -> tuple[str, str, int, manifests.Manifest]:
+    return f.digest, f.media_type, len(f.raw), f.manifest
+
+
+# ---------------------------------------------------------------------------------------------
+# Results file
+
+
+def _load_results(path: Path) -> dict[str, RefResult]:
+    """Finished references from a results file; unreadable lines (a cut-off last line of an
+    interrupted run) are skipped, so those references are simply surveyed again."""
+    done: dict[str, RefResult] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return done
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if (not isinstance(rec, dict) or rec.get("archlab_survey") != _RESULTS_VERSION
+                or not isinstance(rec.get("input"), str) or not isinstance(rec.get("rows"), list)
+                or not rec["rows"]):
+            continue
+        rows = tuple({k: v for k, v in r.items() if k in SURVEY_COLUMNS}
+                     for r in rec["rows"] if isinstance(r, dict))
+        done[rec["input"]] = RefResult(rec["input"], rows)
+    return done
+
+
+class _Writer:
+    def __init__(self, path: Path | None) -> None:
+        self._fh: IO[str] | None = None
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        needs_newline = False
+        if path.exists() and path.stat().st_size:
+            with open(path, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                needs_newline = fh.read(1) != b"\n"
+        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        if needs_newline:  # a line cut off by a crash must not swallow the next one
+            self._fh.write("\n")
+
+    def write(self, result: RefResult) -> None:
+        if self._fh is None or result.transient:
+            return
+        line = json.dumps({"archlab_survey": _RESULTS_VERSION, "input": result.input,
+                           "rows": [dict(r) for r in result.rows]}, sort_keys=True)
+        self._fh.write(line + "\n")  # one write per line: a reader sees whole lines
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress
+
+
+Progress = bool | Literal["always"]
+
+
+def _in_notebook() -> bool:
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _progress_bar(progress: Progress, total: int, initial: int) -> Any:
+    if progress is False:
+        return None
+    notebook = _in_notebook()
+    if not (progress == "always" or notebook or sys.stderr.isatty()):
+        return None
+    if notebook:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm import tqdm
+    return tqdm(total=total, initial=initial, unit="ref", desc="survey", file=sys.stderr,
+                dynamic_ncols=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Survey
+
+
+async def survey_async(
+    refs: str | os.PathLike[str] | Iterable[str],
+    platforms: Sequence[str] = DEFAULT_PLATFORMS,
+    *,
+    client: AsyncRegistryClient,
+    progress: Progress = True,
+    results_path: str | os.PathLike[str] | None = None,
+    max_per_host: int = 8,
+    rule: str = "exact",
+    budget: int | None = None,
+    check_rate_limit: bool = True,
+    on_result: Callable[[RefResult], None] | None = None,
+) -> SurveyResult:
+    """Survey ``refs`` with ``client`` (see the module docstring); the async core of
+    :func:`survey`. ``on_result`` is called with each reference's result as it lands."""
+    import asyncio
+
+    from archlab.budget import estimate, plan, read_rate_limits
+
+    if max_per_host < 1:
+        raise RegistryError(f"max_per_host must be 1 or more, got {max_per_host}")
+    platforms = tuple([platforms] if isinstance(platforms, str) else platforms)
+    _parse_platforms(platforms, rule)  # bad input fails before any request
+    started = time.perf_counter()
+    texts = read_refs(refs)
+    path = Path(results_path) if results_path is not None else None
+    previous = _load_results(path) if path is not None else {}
+    done = {t: previous[t] for t in texts if t in previous}
+    todo = [t for t in texts if t not in done]
+
+    before = Counter(client.requests.counts)
+    est = estimate(todo, cache=client.cache, tag_index=client.tag_index)
+    limits = {}
+    probe_errors: dict[str, ArchlabError] = {}
+    if check_rate_limit and est.counted:
+        hosts = [h for h, n in est.counted_by_host().items() if n]
+        limits = await read_rate_limits(client, todo, hosts, errors=probe_errors)
+    allowance = plan(est, limits, budget)
+    engine = _Engine(client, allowance)
+    for host, exc in probe_errors.items():
+        if isinstance(exc, RegistryUnreachableError):  # learnt once: no need to retry per ref
+            engine.dead_hosts[host] = f"{exc} (not retried per reference: the probe failed so)"
+    fresh: dict[str, RefResult] = {}
+    writer = _Writer(path)
+    bar = _progress_bar(progress, len(texts), len(done))
+    errors = 0
+
+    def deliver(result: RefResult) -> None:
+        nonlocal errors
+        fresh[result.input] = result
+        writer.write(result)
+        if result.error is not None:
+            errors += 1
+        if bar is not None:
+            bar.update(1)
+            if errors:
+                bar.set_postfix_str(f"{errors} errors", refresh=False)
+        if on_result is not None:
+            on_result(result)
+
+    queues: dict[str, deque[str]] = {}
+    for text in todo:
+        try:
+            host = parse_reference(text).api_host
+        except InvalidReferenceError:
+            host = ""  # malformed: no request, answered by the first worker
+        queues.setdefault(host, deque()).append(text)
+
+    async def worker(queue: deque[str]) -> None:
+        while queue:
+            text = queue.popleft()
+            await asyncio.sleep(0)  # a cancellation point before any request for this ref
+            deliver(await engine.one(text))
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for queue in queues.values():
+                for _ in range(min(max_per_host, len(queue))):
+                    tg.create_task(worker(queue))
+    finally:
+        engine.manifests.cancel()
+        engine.configs.cancel()
+        writer.close()
+        if bar is not None:
+            bar.close()
+
+    after = Counter(client.requests.counts)
+    sent = {f"{m} {k}": n - before.get((m, k), 0) for (m, k), n in sorted(after.items())
+            if n - before.get((m, k), 0) > 0}
+    results = [done.get(t) or fresh[t] for t in texts]
+    frame = _frame(results)
+    stats = SurveyStats(
+        refs=len(texts), resumed=len(done), surveyed=len(fresh),
+        errors=sum(1 for r in results if r.error is not None),
+        not_surveyed=sum(1 for r in fresh.values() if r.rows[0].get("error_type") == BUDGET_SPENT),
+        requests=sent, seconds=time.perf_counter() - started, estimate=est,
+        notes=allowance.notes,
+    )
+    wide = outcomes(frame, platforms, rule)
+    return SurveyResult(frame, _covered(wide), wide, platforms, rule, stats)
+
+
+def survey(
+    refs: str | os.PathLike[str] | Iterable[str],
+    platforms: Sequence[str] = DEFAULT_PLATFORMS,
+    *,
+    client: RegistryClient | None = None,
+    progress: Progress = True,
+    results_path: str | os.PathLike[str] | None = None,
+    max_per_host: int = 8,
+    rule: str = "exact",
+    budget: int | None = None,
+    check_rate_limit: bool = True,
+    on_result: Callable[[RefResult], None] | None = None,
+) -> SurveyResult:
+    """Survey ``refs`` (a file, or a list of references) for ``platforms``.
+
+    Makes (and closes) a :class:`~archlab.registry.RegistryClient` with
+    ``per_host=max_per_host`` when none is given. Raises
+    :class:`~archlab.errors.RateLimitError` before any counted GET when the registry says the
+    survey will not fit its remaining pulls (pass ``budget=`` to survey part of it); every other
+    failure becomes a row.
+    """
+    kwargs = dict(progress=progress, results_path=results_path, max_per_host=max_per_host,
+                  rule=rule, budget=budget, check_rate_limit=check_rate_limit,
+                  on_result=on_result)
+    if client is None:
+        from archlab.registry import RegistryClient
+
+        with RegistryClient(per_host=max_per_host) as own:
+            return survey(refs, platforms, client=own, **kwargs)  # type: ignore[arg-type]
+    return client.run(lambda aio: survey_async(refs, platforms, client=aio, **kwargs))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tags
+
+
+_VERSION = re.compile(r"[vV]?(\d+(?:\.\d+)*)(.*)")
+
+
+def _version(tag: str) -> tuple[tuple[int, ...] | None, str]:
+    m = _VERSION.fullmatch(tag)
+    if m is None:
+        return None, tag
+    return tuple(int(x) for x in m.group(1).split(".")), m.group(2)
+
+
+def _desc(v: tuple[int, ...]) -> tuple[int, ...]:
+    # Negated, plus a sentinel above every negated part, so that 5.7.1 sorts before 5.7.
+    return (*(-x for x in v), 1)
+
+
+def _common(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _rank_key(anchor: str, tag: str) -> tuple[Any, ...]:
+    if tag == anchor:
+        return (0,)
+    va, sa = _version(anchor)
+    vc, sc = _version(tag)
+    if va is None:
+        words = re.split(r"[-_.]", tag)
+        if anchor in words:
+            return (1, _desc(vc or ()), tag)
+        if tag == "latest":
+            return (2,)
+        if vc is not None:
+            return (3, _desc(vc), sc != "", sc)
+        return (4, tag)
+    if vc is None:
+        return (4, 0 if tag == "latest" else 1, tag)
+    if vc[: len(va)] == va:
+        return (1, _desc(vc)) if sc == sa else (2, _desc(vc), sc)
+    shared = _common(va, vc)
+    newer = vc > va
+    gap = abs(vc[shared] - va[shared]) if shared < len(vc) and shared < len(va) else 0
+    order = vc if newer else _desc(vc)
+    return (3, -shared, 0 if newer else 1, gap, order, sc != sa, sc)
+
+
+def rank_tags(tag: str, tags: Iterable[str]) -> list[str]:
+    """``tags`` ordered by closeness to ``tag`` (the table in the module docstring); the tag
+    itself comes first when it is among them."""
+    return sorted(dict.fromkeys(tags), key=lambda t: _rank_key(tag, t))
+
+
+def list_tags(repository: Reference | str, *, client: RegistryClient | None = None) -> list[str]:
+    """Every tag of the repository (``tags/list``, paginated); the tag in ``repository`` is
+    ignored."""
+    if client is None:
+        from archlab.registry import RegistryClient
+
+        with RegistryClient() as own:
+            return list_tags(repository, client=own)
+    return client.list_tags(repository)
+
+
+@dataclass(frozen=True)
+class NearestTag:
+    """The answer of :func:`nearest_tag`: what was found, what was tried, what it cost."""
+
+    reference: Reference
+    platform: str
+    rule: str
+    tag: str | None  # the first candidate that covers the platform, None if none did
+    tried: tuple[tuple[str, str], ...]  # (tag, outcome) in the order inspected
+    candidates: int  # tags ranked (the repository's tags, plus the given one)
+    requests: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def found(self) -> Reference | None:
+        if self.tag is None:
+            return None
+        return Reference(self.reference.registry, self.reference.repository, self.tag)
+
+    @property
+    def request_count(self) -> int:
+        return sum(self.requests.values())
+
+
+async def nearest_tag_async(
+    ref: Reference | str,
+    platform: str,
+    *,
+    client: AsyncRegistryClient,
+    rule: str = "exact",
+    max_tries: int = 20,
+) -> NearestTag:
+    """The closest tag of ``ref``'s repository that covers ``platform`` (async core of
+    :func:`nearest_tag`)."""
+    ref = ref if isinstance(ref, Reference) else parse_reference(ref)
+    wanted = _parse_platforms([platform], rule)[0]
+    before = Counter(client.requests.counts)
+    anchor = ref.tag or "latest"
+    ranked = rank_tags(anchor, [anchor, *await client.list_tags(ref)])
+    engine = _Engine(client)
+    tried: list[tuple[str, str]] = []
+    found = None
+    for tag in ranked[:max_tries]:
+        result = await engine.one(str(Reference(ref.registry, ref.repository, tag)))
+        outcome = _outcome(result.rows, wanted, rule)
+        tried.append((tag, outcome))
+        if outcome in _COVERED:
+            found = tag
+            break
+    after = Counter(client.requests.counts)
+    cost = {f"{m} {k}": n - before.get((m, k), 0) for (m, k), n in sorted(after.items())
+            if n - before.get((m, k), 0) > 0}
+    return NearestTag(ref, platform, rule, found, tuple(tried), len(ranked), cost)
+
+
+def nearest_tag(
+    ref: Reference | str,
+    platform: str,
+    *,
+    client: RegistryClient | None = None,
+    rule: str = "exact",
+    max_tries: int = 20,
+) -> NearestTag:
+    """List the tags of ``ref``'s repository, rank them by closeness (:func:`rank_tags`) and
+    return the first whose manifest covers ``platform`` under ``rule``, inspecting at most
+    ``max_tries`` of them, with the requests that cost."""
+    if client is None:
+        from archlab.registry import RegistryClient
+
+        with RegistryClient() as own:
+            return nearest_tag(ref, platform, client=own, rule=rule, max_tries=max_tries)
+    return client.run(lambda aio: nearest_tag_async(ref, platform, client=aio, rule=rule,
+                                                    max_tries=max_tries))
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+EPILOG = """\
+examples:
+  archlab survey refs.txt                                  # one reference per line, # comments
+  archlab survey mysql:5.7 mysql:8.0 --platform linux/arm64 --platform linux/arm/v7
+  archlab survey refs.txt --out coverage.csv --rows rows.json --resume survey.jsonl
+  archlab survey refs.txt --budget 50 --resume survey.jsonl  # at most 50 counted GETs now
+
+Coverage rules (--rule): exact = an entry for the platform exists after normalization (the
+default); docker-20.10 / docker-23 = what that Docker's `pull --platform` would pick, fallbacks
+included. A single-arch image for another platform is a ✗ under every rule, although Docker
+pulls it without error (it then needs emulation).
+
+Before a survey archlab estimates its counted manifest GETs from the cache and reads the
+registry's ratelimit-remaining with a free HEAD; if it would not fit, it stops and says so.
+Exit codes: 0 every reference surveyed, 1 some references failed (rows marked) or the survey
+was refused, 2 bad usage.
+"""
+
+_OUT_FORMATS = (".csv", ".json", ".parquet")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``archlab survey`` to archlab's parser (heavy imports wait for the command)."""
+    import argparse
+
+    from archlab.cli import _add_client_options
+
+    p = subparsers.add_parser(
+        "survey", help="which platforms do many references offer (coverage table)",
+        description="Survey image references (files of references, or references) for the "
+                    "platforms they offer: a table on the terminal, CSV or JSON files, "
+                    "concurrent, cache-aware, rate-limit aware and resumable.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="FILE|REF",
+                   help="a file of references (one per line) or a reference")
+    p.add_argument("--platform", action="append", dest="platforms", metavar="OS/ARCH[/VARIANT]",
+                   help="a platform to check (repeatable; default: linux/amd64 and linux/arm64)")
+    p.add_argument("--rule", choices=RULES, default="exact",
+                   help="what counts as covered (default: exact)")
+    p.add_argument("--out", metavar="PATH",
+                   help="write the coverage table: .csv or .json (.parquet needs pyarrow)")
+    p.add_argument("--rows", metavar="PATH",
+                   help="write the tidy frame (one row per reference x entry): .csv or .json")
+    p.add_argument("--budget", type=int, metavar="N",
+                   help="send at most N counted manifest GETs; the rest is left for --resume")
+    p.add_argument("--resume", metavar="PATH",
+                   help="results file (JSON lines): skip what it holds, append what is new")
+    p.add_argument("--max-per-host", type=int, default=8, metavar="N",
+                   help="references in flight per registry host (default: 8)")
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_const", const="always",
+                     default=True, help="always show the progress bar")
+    bar.add_argument("--no-progress", dest="progress", action="store_const", const=False,
+                     help="never show the progress bar")
+    _add_client_options(p)
+    p.set_defaults(func=cmd_survey)
+
+
+def _check_out(path: str | None) -> str | None:
+    """A usage problem with an output path, or None."""
+    if path is None:
+        return None
+    suffix = Path(path).suffix.lower()
+    if suffix not in _OUT_FORMATS:
+        return f"{path}: unknown output format {suffix or '(none)'}; use .csv or .json"
+    if suffix == ".parquet":
+        import importlib.util
+
+        if importlib.util.find_spec("pyarrow") is None:
+            return (f"{path}: writing Parquet needs pyarrow, which is not installed: "
+                    "`pip install pyarrow`, or write .csv or .json instead")
+    return None
+
+
+def _write(frame: pd.DataFrame, path: str, *, index: bool) -> None:
+    suffix = Path(path).suffix.lower()
+    out = frame.reset_index() if index else frame
+    if suffix == ".csv":
+        out.to_csv(path, index=False)
+    elif suffix == ".json":
+        out.to_json(path, orient="records", indent=2, force_ascii=False)
+    else:
+        out.to_parquet(path, index=False)
+
+
+def _marks() -> tuple[str, str, str]:
+    try:
+        "✓✗".encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return "yes", "no", "?"
+    return "✓", "✗", "?"
+
+
+def format_table(result: SurveyResult) -> str:
+    """The terminal table: input, kind, one ✓/✗/? column per platform."""
+    yes, no, unknown = _marks()
+    kinds = {}
+    for row in result.frame[["input", "kind"]].itertuples(index=False):
+        kinds.setdefault(row.input, "error" if _missing(row.kind) else row.kind)
+    header = ["REF", "KIND", *result.platforms]
+    lines = [header]
+    for text, cells in result.coverage.iterrows():
+        marks = [unknown if _missing(v) else (yes if v else no) for v in cells]
+        lines.append([str(text), kinds.get(text, "?"), *marks])
+    widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in lines) + "\n"
+
+
+def cmd_survey(args: argparse.Namespace) -> int:
+    for path in (args.out, args.rows):
+        problem = _check_out(path)
+        if problem:
+            print(f"archlab: {problem}", file=sys.stderr)
+            return 2
+    if args.budget is not None and args.budget < 0:
+        print("archlab: --budget must be 0 or more", file=sys.stderr)
+        return 2
+    refs: list[str] = []
+    for item in args.inputs:
+        refs.extend(read_refs(Path(item) if os.path.isfile(item) else [item]))
+    refs = list(dict.fromkeys(refs))
+    platforms_ = tuple(args.platforms or DEFAULT_PLATFORMS)
+
+    from archlab.registry import RegistryClient
+
+    with RegistryClient(insecure=args.insecure, per_host=args.max_per_host,
+                        cache=False if args.no_cache else None,
+                        tag_index=False if args.no_cache else None) as reg:
+        result = survey(refs, platforms_, client=reg, progress=args.progress,
+                        results_path=args.resume, max_per_host=args.max_per_host,
+                        rule=args.rule, budget=args.budget)
+    sys.stdout.write(format_table(result))
+    if args.out:
+        cov = result.coverage.copy()
+        kinds = result.frame.drop_duplicates("input").set_index("input")
+        cov.insert(0, "kind", kinds["kind"].reindex(cov.index))
+        cov["error"] = kinds["error"].reindex(cov.index)
+        _write(cov, args.out, index=True)
+    if args.rows:
+        _write(result.frame, args.rows, index=False)
+    _print_summary(result)
+    return 1 if result.stats.errors else 0
+
+
+def _print_summary(result: SurveyResult) -> None:
+    s = result.stats
+    failed = result.frame[result.frame["error"].notna()].drop_duplicates("input")
+    if len(failed):
+        print("errors:", file=sys.stderr)
+        for row in failed.itertuples(index=False):
+            print(f"  {row.input}: {row.error}", file=sys.stderr)
+    for note in s.notes:
+        print(f"note: {note}", file=sys.stderr)
+    methods = s.by_method()
+    sent = ", ".join(f"{n} {m}" for m, n in sorted(methods.items())) or "no requests"
+    print(f"{s.refs} references ({s.resumed} from the results file), {s.errors} failed; "
+          f"sent {sent} ({s.counted_gets} counted manifest GETs) in {s.seconds:.2f} s",
+          file=sys.stderr)
