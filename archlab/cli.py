@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from archlab import __version__, compose_commands, snapshot_commands
+from archlab import __version__, compose_commands, snapshot_commands, survey
 from archlab.errors import ArchlabError, NoMatchingManifestError
 from archlab.lab import commands as lab_commands
 
@@ -158,6 +158,7 @@ _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     lab_commands.register,
     snapshot_commands.register,
     compose_commands.register,
+    survey.register,
 ]
 
 
