@@ -39,8 +39,9 @@ DEFAULT_HOSTS = ("m1-desktop-4.3", "multipass-ubuntu-arm64")
 
 EPILOG_COMPOSE = """\
 examples:
-  archlab lab up
+  archlab lab up --port 5000      # the port data/compose/story/.env names
   archlab compose data/compose/story/docker-compose.yml
+  archlab compose data/compose/story/docker-compose.yml --snapshot data/snapshots/lab
   archlab compose docker-compose.yml --host multipass-ubuntu-arm64 --why
   LAB=127.0.0.1:41234 archlab compose data/compose/story/docker-compose.yml --json
 

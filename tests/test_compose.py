@@ -473,6 +473,12 @@ def story_copy(tmp_path: Path, edit=None) -> Path:
     return compose
 
 
+def line_of(path: Path, text: str) -> int:
+    """The 1-based number of the first line of ``path`` that starts with ``text``."""
+    lines = path.read_text().splitlines()
+    return next(n for n, ln in enumerate(lines, 1) if ln.startswith(text))
+
+
 def table(frame) -> dict[tuple[str, str], dict]:
     return {(r["service"], r["host"]): r for r in frame.to_dict("records")}
 
@@ -501,16 +507,18 @@ def test_story_stack_gives_the_articles_outcomes(lab, client) -> None:
     assert rows[("api", M1)]["image"] == f"{lab.host}/lab/ruby:latest"
     assert rows[("db", VM)]["platform"] == "linux/x86_64"
     assert rows[("db", VM)]["exit_code"] == 1
-    assert rows[("db", VM)]["line"] == 6
+    compose = STORY / "docker-compose.yml"
+    db, image, pin = (line_of(compose, t) for t in ("  db:", "    image: ${LAB}/lab/mysql",
+                                                     "    platform: linux/x86_64"))
+    assert rows[("db", VM)]["line"] == db
     # what to do about it
     kinds = {k: r["suggestion_kind"] for k, r in rows.items()}
     assert kinds == {("db", M1): "", ("db", VM): "replace", ("redis", M1): "",
                      ("redis", VM): "", ("api", M1): "", ("api", VM): "",
                      ("some-middleware", M1): "", ("some-middleware", VM): "emulate"}
-    compose = STORY / "docker-compose.yml"
     assert rows[("db", VM)]["suggestion"].startswith(
-        f'image: ${{LAB}}/lab/mariadb:latest ({compose}:7), and remove "platform: '
-        f'linux/x86_64" ({compose}:9): {lab.host}/lab/mariadb:latest has linux/arm64/v8')
+        f'image: ${{LAB}}/lab/mariadb:latest ({compose}:{image}), and remove "platform: '
+        f'linux/x86_64" ({compose}:{pin}): {lab.host}/lab/mariadb:latest has linux/arm64/v8')
     assert "tonistiigi/binfmt --install amd64" in rows[("some-middleware", VM)]["suggestion"]
 
 
@@ -525,11 +533,11 @@ def test_story_db_without_the_pin_fails_to_pull_on_both(lab, client, tmp_path: P
     # M1 emulates amd64: pin it. The VM does not: switch to mariadb.
     assert rows[("db", M1)]["suggestion_kind"] == "pin"
     assert rows[("db", M1)]["suggestion"] == (f"platform: linux/amd64 (add to service \"db\", "
-                                             f"{compose}:6): this host runs linux/amd64 under "
-                                             "qemu")
+                                             f"{compose}:{line_of(compose, '  db:')}): this "
+                                             "host runs linux/amd64 under qemu")
     assert rows[("db", VM)]["suggestion_kind"] == "replace"
     assert rows[("db", VM)]["suggestion"].startswith(
-        f"image: ${{LAB}}/lab/mariadb:latest ({compose}:7): ")
+        f"image: ${{LAB}}/lab/mariadb:latest ({compose}:{line_of(compose, '    image: ${LAB}')}):")
 
 
 def test_a_pin_on_an_image_that_now_has_arm64_should_go(lab, client, tmp_path: Path) -> None:
@@ -541,8 +549,9 @@ def test_a_pin_on_an_image_that_now_has_arm64_should_go(lab, client, tmp_path: P
     for host in (M1, VM):
         assert rows[("db", host)]["suggestion_kind"] == "drop-pin"
         assert rows[("db", host)]["suggestion"] == (
-            f'remove "platform: linux/amd64" ({compose}:9): {lab.host}/lab/mariadb:latest now '
-            "has linux/arm64/v8, which this host runs natively")
+            f'remove "platform: linux/amd64" ({compose}:{line_of(compose, "    platform:")}): '
+            f"{lab.host}/lab/mariadb:latest now has linux/arm64/v8, which this host runs "
+            "natively")
 
 
 @pytest.mark.parametrize("survey", [True, False], ids=["survey.nearest_tag", "own-search"])
