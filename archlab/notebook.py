@@ -92,6 +92,7 @@ __all__ = [
     "normalization_frame",
     "outcome",
     "outcome_grid",
+    "plot_timelines",
     "pretty_json",
     "run_hello_frame",
     "run_lab_frame",
@@ -360,6 +361,29 @@ def _check_row(what: str, named: str, data: bytes) -> dict[str, object]:
     computed = digests.compute(data)
     return {"document": what, "bytes": len(data), "named by": named,
             "sha256 of the bytes": computed, "match": computed == named}
+
+
+def plot_timelines(df: pd.DataFrame, refs: Sequence[str]) -> Any:
+    """Stack :func:`archlab.history.plot_timeline` for several ``image:tag`` on one time axis,
+    so the years line up; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from archlab import history
+
+    heights = []
+    for ref in refs:
+        image, _, tag = ref.partition(":")
+        names = {p for ps in history.timeline(df, image, tag)["platforms"] for p in ps}
+        heights.append(max(len(names), 1) + 1.2)
+    fig, axes = plt.subplots(len(refs), 1, sharex=True, squeeze=False,
+                             figsize=(FIGSIZE[0], 0.35 * sum(heights) + 0.6),
+                             gridspec_kw={"height_ratios": heights})
+    for ax, ref in zip(axes[:, 0], refs, strict=True):
+        image, _, tag = ref.partition(":")
+        history.plot_timeline(df, image, tag, ax=ax)
+        ax.set_xlabel("")
+    axes[-1, 0].set_xlabel("snapshot date (newest build in it)")
+    return fig
 
 
 # ------------------------------------------------------------------------------ platforms

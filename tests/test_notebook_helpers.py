@@ -175,6 +175,20 @@ def test_digest_checks(reg, name, documents):
     assert (frame["named by"] == frame["sha256 of the bytes"]).all()
 
 
+def test_plot_timelines_shares_one_time_axis():
+    import matplotlib
+
+    from archlab import history
+
+    matplotlib.use("Agg")
+    fig = nb.plot_timelines(history.load_history(), ["mysql:5.7", "mysql:latest"])
+    top, bottom = fig.axes
+    assert top.get_title() == "mysql:5.7: platforms per snapshot"
+    assert top.get_xlim() == bottom.get_xlim()
+    assert [t.get_text() for t in bottom.get_yticklabels()] == ["linux/amd64", "linux/arm64"]
+    matplotlib.pyplot.close(fig)
+
+
 # ------------------------------------------------------------------------ platforms
 
 
