@@ -172,7 +172,7 @@ def estimate(
     """
     if cache is None:
         tag_index = None  # the client only trusts a tag hint when it can also hold the bytes
-    seen_manifests: set[str] = set()
+    decided: dict[str, bool] = {}  # digest -> known for sure (its costs are counted once)
     seen_configs: set[str] = set()
     out: list[RefCost] = []
     for text in dict.fromkeys(refs):  # a survey does each distinct ref once
@@ -188,16 +188,18 @@ def estimate(
         if digest is None:  # an unknown tag: one GET by tag, kind unknown
             out.append(RefCost(text, host, 0, 1, 0, 1, False))
             continue
+        if digest in decided:  # another ref to the same content: its cost is counted once
+            out.append(RefCost(text, host, heads, 0, 0, 0, decided[digest]))
+            continue
         cached = cache.get(digest) if cache is not None else None
         if cached is None:
-            first = digest not in seen_manifests
-            seen_manifests.add(digest)
             hinted_type = hint[1] if hint else None
-            if hinted_type in manifests.INDEX_TYPES or hinted_type in manifests.SCHEMA1_TYPES:
-                out.append(RefCost(text, host, heads, int(first), 0, 0, True))
-            else:  # a single-arch hint still hides which config it names
-                out.append(RefCost(text, host, heads, int(first), 0, int(first), False))
+            known = hinted_type in manifests.INDEX_TYPES or hinted_type in manifests.SCHEMA1_TYPES
+            decided[digest] = known
+            # a single-arch hint still hides which config it names: maybe one config GET
+            out.append(RefCost(text, host, heads, 1, 0, 0 if known else 1, known))
             continue
+        decided[digest] = True
         config_gets = 0
         try:
             doc = manifests.parse_manifest(cached.data, cached.media_type, source=text)

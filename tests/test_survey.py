@@ -322,11 +322,20 @@ def test_many_tags_of_one_digest_fetch_its_config_once(registry, repo_name, tmp_
 
     with client(tmp_path, "push", cache=False, tag_index=False) as reg:
         reg.run(push)
-    with client(tmp_path) as reg, registry_requests(registry.server) as seen:
-        got = survey.survey([f"{registry.host}/{repo_name}:{t}" for t in tags], client=reg,
-                            progress=False, check_rate_limit=False)
-    assert counts(seen) == {("GET", "manifests"): 12, ("GET", "blobs"): 1}
-    assert got.coverage["linux/amd64"].all()
+    refs = [f"{registry.host}/{repo_name}:{t}" for t in tags]
+    with client(tmp_path) as reg:
+        with registry_requests(registry.server) as seen:
+            got = survey.survey(refs, client=reg, progress=False, check_rate_limit=False)
+        assert counts(seen) == {("GET", "manifests"): 12, ("GET", "blobs"): 1}
+        assert got.coverage["linux/amd64"].all()
+        # every tag known, the one manifest they share gone from the cache: fetched once
+        _drop(reg.aio.cache, image.manifest.digest)
+        est = budget.estimate(refs, cache=reg.aio.cache, tag_index=reg.aio.tag_index)
+        assert (est.heads, est.counted, est.config_gets) == (12, 1, 0)
+        with registry_requests(registry.server) as seen:
+            again = survey.survey(refs, client=reg, progress=False, check_rate_limit=False)
+    assert counts(seen) == {("HEAD", "manifests"): 12, ("GET", "manifests"): 1}
+    pd.testing.assert_frame_equal(got.frame, again.frame)
 
 
 def test_resume_after_interruption_fetches_nothing_twice(corpus, registry, tmp_path,
