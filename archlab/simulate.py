@@ -164,6 +164,7 @@ if TYPE_CHECKING:  # the lab builder and the registry client are only needed by 
 
 __all__ = [
     "CONTAINER_ID_PATTERN",
+    "MAX_LAYER_BYTES",
     "ImageFacts",
     "LocalImage",
     "LocalStore",
@@ -1357,8 +1358,19 @@ def predictions_frame(predictions: Iterable[Prediction]) -> pd.DataFrame:
 # Facts: from a registry, or from lab images built in memory
 
 
-async def gather_facts(ref: Reference | str, client: AsyncRegistryClient) -> ImageFacts:
-    """Fetch the root manifest, every non-attestation child and every config of ``ref``."""
+#: Cap on one layer :func:`gather_facts` fetches with ``layers=True`` (lab layers are ~10 KiB).
+MAX_LAYER_BYTES: Final = 64 * 1024 * 1024
+
+
+async def gather_facts(ref: Reference | str, client: AsyncRegistryClient, *,
+                       layers: bool = False) -> ImageFacts:
+    """Fetch the root manifest, every non-attestation child and every config of ``ref``.
+
+    ``layers=True`` also fetches each image's layers (verified, at most
+    :data:`MAX_LAYER_BYTES` each) and reads the entrypoint file, as :func:`facts_from_built`
+    does: ``binary_platforms`` from its ELF header (a mislabelled image runs what the binary
+    is, not what the config says), ``outputs`` from a lab hello binary, and ``files``.
+    """
     ref = ref if isinstance(ref, Reference) else parse_reference(ref)
     root = await client.get_manifest(ref)
     children: dict[str, Manifest] = {}
@@ -1380,7 +1392,7 @@ async def gather_facts(ref: Reference | str, client: AsyncRegistryClient) -> Ima
     images = [m for m in (root.manifest, *children.values()) if isinstance(m, ImageManifest)]
     unique = {m.config.digest: m for m in images}
     configs = await asyncio.gather(*(client.get_config(ref, m.config) for m in unique.values()))
-    return ImageFacts(
+    facts = ImageFacts(
         reference=ref,
         root=root.manifest,
         root_digest=root.digest,
@@ -1388,11 +1400,38 @@ async def gather_facts(ref: Reference | str, client: AsyncRegistryClient) -> Ima
         children=MappingProxyType(children),
         configs=MappingProxyType({c.digest: c for c in configs}),
     )
+    if not layers:
+        return facts
+    binaries: dict[str, Platform] = {}
+    outs: dict[str, tuple[str, ...]] = {}
+    files: dict[str, frozenset[str]] = {}
+    for manifest in unique.values():
+        blobs = await asyncio.gather(*(
+            client.get_blob(ref, d.digest, max_bytes=MAX_LAYER_BYTES, expected_size=d.size,
+                            kind="layer")
+            for d in manifest.layers if _is_tar(d.media_type)))
+        tree: dict[str, bytes | None] = {}
+        for data in blobs:  # lower layers first, as the rootfs is stacked
+            tree.update(_layer_files(data))
+        config = facts.configs[manifest.config.digest]
+        binary, output = _entrypoint_facts(config, tree)
+        files[config.digest] = frozenset(tree)
+        if binary is not None:
+            binaries[config.digest] = binary
+        if output is not None:
+            outs[config.digest] = output
+    return replace(facts, binary_platforms=MappingProxyType(binaries),
+                   outputs=MappingProxyType(outs), files=MappingProxyType(files))
 
 
-def gather_facts_sync(ref: Reference | str, client: RegistryClient) -> ImageFacts:
+def gather_facts_sync(ref: Reference | str, client: RegistryClient, *,
+                      layers: bool = False) -> ImageFacts:
     """:func:`gather_facts` through the blocking :class:`~archlab.registry.RegistryClient`."""
-    return client.run(lambda aio: gather_facts(ref, aio))
+    return client.run(lambda aio: gather_facts(ref, aio, layers=layers))
+
+
+def _is_tar(media_type: str) -> bool:
+    return media_type.endswith(("tar+gzip", "tar.gzip", "tar"))
 
 
 def _layer_files(data: bytes) -> dict[str, bytes | None]:
@@ -1422,8 +1461,17 @@ def _image_facts(img: BuiltImage, ref: Reference, outputs: Mapping[str, Sequence
                           media_type=img.config.media_type)
     files: dict[str, bytes | None] = {}
     for layer in img.layers:
-        if layer.media_type.endswith(("tar+gzip", "tar.gzip", "tar")):
+        if _is_tar(layer.media_type):
             files.update(_layer_files(layer.data))
+    binary_platform, output = _entrypoint_facts(config, files)
+    if outputs and config.digest in outputs:
+        output = tuple(outputs[config.digest])
+    return manifest, config, binary_platform, output, frozenset(files)
+
+
+def _entrypoint_facts(config: ImageConfig, files: Mapping[str, bytes | None]
+                      ) -> tuple[Platform | None, tuple[str, ...] | None]:
+    """(platform from the entrypoint's ELF header, the line a lab hello binary prints)."""
     argv = list(config.entrypoint or ()) + list(config.cmd or ())
     binary_platform = output = None
     if argv:
@@ -1438,9 +1486,7 @@ def _image_facts(img: BuiltImage, ref: Reference, outputs: Mapping[str, Sequence
             hello = _HELLO_RE.search(data)
             if hello:
                 output = (hello.group().decode().rstrip("\n"),)
-    if outputs and config.digest in outputs:
-        output = tuple(outputs[config.digest])
-    return manifest, config, binary_platform, output, frozenset(files)
+    return binary_platform, output
 
 
 def facts_from_built(
