@@ -67,6 +67,7 @@ from archlab.errors import ArchlabError, LabError, NoMatchingManifestError
 from archlab.platforms import Platform, Rules
 
 if TYPE_CHECKING:
+    from archlab.compose import ComposeProject
     from archlab.emulation import RunResult
     from archlab.inspect import Inspection
     from archlab.registry import Exchange, RegistryClient
@@ -75,9 +76,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATA_DIR",
+    "FIGSIZE",
+    "HOST_COLUMNS",
     "LAB_HOST",
     "LAB_SNAPSHOT",
     "ROOT",
+    "STORY_COMMANDS",
+    "audit_grid",
+    "compose_services_frame",
     "data_path",
     "digest_checks",
     "emulation_frame",
@@ -101,7 +107,10 @@ __all__ = [
     "selection_frame",
     "setup",
     "shipped_data",
+    "shown_path",
+    "story_compose",
     "story_predictions",
+    "suggestions_text",
     "transcripts",
 ]
 
@@ -156,6 +165,25 @@ def _in_ipython() -> bool:
 def data_path(*parts: str) -> Path:
     """A file or directory under the shipped ``data/`` (``data_path("hosts")``)."""
     return DATA_DIR.joinpath(*parts)
+
+
+def shown_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` relative to the working directory, for paths that end up in printed messages.
+
+    A notebook's kernel runs in ``notebooks/``, so ``data/compose/story/docker-compose.yml``
+    becomes ``../data/compose/story/docker-compose.yml`` wherever the checkout lives, and the
+    stored output stays the same on every machine.
+    """
+    try:
+        return Path(os.path.relpath(path))
+    except ValueError:  # another drive (Windows): nothing relative exists
+        return Path(path)
+
+
+def story_compose() -> Path:
+    """The story's ``docker-compose.yml`` (with ``.env`` and ``api/`` beside it), see
+    :func:`shown_path`."""
+    return shown_path(data_path("compose", "story", "docker-compose.yml"))
 
 
 # ------------------------------------------------------------------------------ the lab
@@ -580,6 +608,43 @@ def hosts_frame(names: Iterable[str] | None = None) -> pd.DataFrame:
     hosts = [get_host(n) for n in names] if names is not None else list(load_hosts().values())
     frame = pd.DataFrame([h.summary() for h in hosts]).set_index("name")
     return frame[list(HOST_COLUMNS)]
+
+
+def compose_services_frame(project: ComposeProject) -> pd.DataFrame:
+    """What :func:`archlab.compose.load_compose` read: per service its line, the image as
+    written and after interpolation, the ``platform:`` pin and the build context."""
+    rows = []
+    for svc in project.services:
+        rows.append({
+            "service": svc.name,
+            "line": svc.line,
+            "image as written": svc.image_raw or "",
+            "image": svc.image or "",
+            "platform": svc.platform or "",
+            "build": (f"{svc.build.context_raw} ({svc.build.dockerfile_raw})"
+                      if svc.build is not None else ""),
+        })
+    return pd.DataFrame(rows).set_index("service")
+
+
+def audit_grid(frame: pd.DataFrame, column: str = "outcome") -> pd.DataFrame:
+    """An :func:`archlab.compose.audit` frame as service x host, services in file order."""
+    grid = frame.pivot(index="service", columns="host", values=column)
+    return grid.reindex(index=list(dict.fromkeys(frame["service"])),
+                        columns=list(dict.fromkeys(frame["host"])))
+
+
+def suggestions_text(frame: pd.DataFrame) -> str:
+    """Every row of an audit frame that has a suggestion, as a short readable paragraph:
+    ``service on host: outcome``, Docker's message, then the suggestion and its kind."""
+    blocks = []
+    for row in frame[frame["suggestion"].fillna("") != ""].itertuples():
+        lines = [f"{row.service} on {row.host}: {row.outcome}"]
+        if row.message:
+            lines.append(f"  Docker says: {row.message}")
+        lines.append(f"  suggestion ({row.suggestion_kind}): {row.suggestion}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) if blocks else "(no suggestions: every service runs)"
 
 
 def outcome(prediction: Prediction) -> str:

@@ -7,6 +7,7 @@ Everything here runs offline from ``data/``. Tests that execute a foreign binary
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -363,6 +364,56 @@ def test_transcripts_show_host_exit_code_and_command(story_facts):
         "5.7: Pulling from lab/mysql\n"
         f"{NO_MATCH_ARM64}"
     )
+
+
+# ------------------------------------------------------------------------------ compose
+
+
+def test_story_compose_is_relative_to_the_working_directory(monkeypatch):
+    monkeypatch.chdir(nb.ROOT / "notebooks")
+    assert nb.story_compose() == Path("../data/compose/story/docker-compose.yml")
+    assert nb.story_compose().is_file()
+    monkeypatch.chdir(nb.ROOT)
+    assert nb.story_compose() == Path("data/compose/story/docker-compose.yml")
+
+
+def test_compose_services_frame_shows_interpolation():
+    from archlab.compose import load_compose
+
+    project = load_compose(nb.data_path("compose", "story", "docker-compose.yml"), env={})
+    frame = nb.compose_services_frame(project)
+    assert list(frame.index) == ["db", "redis", "api", "some-middleware"]
+    db = frame.loc["db"]
+    assert (db["image as written"], db["image"], db["platform"]) == (
+        "${LAB}/lab/mysql:5.7", "127.0.0.1:5000/lab/mysql:5.7", "linux/x86_64")
+    assert frame.loc["api", "build"] == "./api (Dockerfile)"
+    assert frame.loc["api", "image"] == ""
+
+
+def test_audit_grid_keeps_file_and_host_order():
+    frame = pd.DataFrame({
+        "service": ["db", "db", "api", "api"],
+        "host": ["b-host", "a-host", "b-host", "a-host"],
+        "outcome": ["exec-format-error", "runs-emulated", "runs-native", "runs-native"],
+    })
+    grid = nb.audit_grid(frame)
+    assert list(grid.index) == ["db", "api"] and list(grid.columns) == ["b-host", "a-host"]
+    assert grid.loc["db", "b-host"] == "exec-format-error"
+
+
+def test_suggestions_text_lists_only_rows_with_a_suggestion():
+    frame = pd.DataFrame({
+        "service": ["db", "redis"], "host": ["vm", "vm"],
+        "outcome": ["exec-format-error", "runs-native"],
+        "message": ["exec format error", ""],
+        "suggestion_kind": ["replace", ""], "suggestion": ["image: mariadb", ""],
+    })
+    assert nb.suggestions_text(frame) == (
+        "db on vm: exec-format-error\n"
+        "  Docker says: exec format error\n"
+        "  suggestion (replace): image: mariadb"
+    )
+    assert nb.suggestions_text(frame.iloc[1:]) == "(no suggestions: every service runs)"
 
 
 # ------------------------------------------------------------------------------ setup
