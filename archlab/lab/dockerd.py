@@ -115,7 +115,8 @@ APT_HINT = "install Debian's Docker Engine 20.10: apt-get install --no-install-r
 #: Where runc, containerd and docker-init live on Debian; dockerd finds them on PATH.
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _LOG_TAIL_LINES = 15
-_SOCKET_MAX = 100  # sun_path holds 108 bytes; containerd's socket is deeper than ours
+_MAX_TMP_LEN = 40  # sun_path holds 108 bytes: <tmp>/archlab-dockerd-XXXXXXXX/exec/containerd/
+#                   containerd.sock.ttrpc is the deepest socket, 64 bytes past <tmp>
 
 
 def daemon_flags(root: Path) -> list[str]:
@@ -351,7 +352,7 @@ class DockerDaemon:
         self.dockerd_path, self.docker_path = check_can_run(self._dockerd_arg,
                                                             self._docker_arg)
         base = tempfile.gettempdir()
-        if len(base) > _SOCKET_MAX - 60:
+        if len(base) > _MAX_TMP_LEN:
             base = "/tmp"  # a unix socket path must stay short
         root = Path(tempfile.mkdtemp(prefix="archlab-dockerd-", dir=base))
         (root / "daemon.json").write_text("{}\n")
