@@ -1,0 +1,386 @@
+"""Benchmark ``archlab.survey`` against skopeo and against the registry's own ceiling.
+
+What it does, all on 127.0.0.1 inside a temporary directory:
+
+1. starts Debian's docker-registry and pushes five images (a 3-platform manifest list, an
+   amd64-only list, an OCI index with attestations, a schema2 and an OCI single-arch image)
+   under ``--tags`` tags, round-robin (after the first push of each, a tag is one manifest PUT);
+2. **archlab cold**: ``survey()`` of every tag in a fresh process with an empty cache;
+3. **archlab warm**: the same, again, with the cache the cold run left;
+4. **skopeo sequential**: ``skopeo inspect --raw --tls-verify=false docker://...`` one tag after
+   another, on ``--skopeo-sample`` tags spread over the set, extrapolated to all tags (labelled
+   so in the table);
+5. **skopeo xargs -P 8**: the same command over *every* tag, 8 at a time;
+6. **registry ceiling**: a minimal ``httpx.AsyncClient`` loop, ``--parallel`` GETs in flight, of
+   one manifest by digest, as many requests as there are tags.
+
+Requests per tag come from the registry's access log (``RegistryServer.requests_since``) and,
+for archlab, from the client's own counter; peak RSS is the survey process's own
+(``getrusage`` ``ru_maxrss`` and ``VmHWM``), which is why archlab runs in a subprocess. Both
+the time of the survey call alone and the wall time of the whole process (interpreter start-up
+and imports included, as ``archlab survey`` at a terminal would feel) are printed; the ratios
+use the survey call and are printed for the whole process too.
+
+Run::
+
+    .venv/bin/python benchmarks/survey_bench.py                  # 1000 tags, 50 sampled
+    .venv/bin/python benchmarks/survey_bench.py --tags 200 --skopeo-sample 20 --no-write
+    .venv/bin/python benchmarks/survey_bench.py --check          # exit 1 if a target is missed
+
+The report goes to ``benchmarks/results/survey-<date>.txt`` (unless ``--no-write``), headed by
+a description of the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+REPO = "bench/survey"
+KINDS = ("list", "amd64only", "index", "schema2", "oci")
+SINGLE_ARCH = ("schema2", "oci")
+TARGET_VS_SEQUENTIAL = 20.0
+TARGET_VS_XARGS = 3.0
+TARGET_CEILING_SHARE = 0.5
+TARGET_RSS_MB = 300.0
+SKOPEO = ["skopeo", "inspect", "--raw", "--tls-verify=false"]
+SKOPEO_CACHE = Path("/var/lib/containers/cache/blob-info-cache-v1.boltdb")
+
+
+# ---------------------------------------------------------------------------------------------
+# The child: one survey in a process of its own, so its RSS is its own
+
+
+def child(args: argparse.Namespace) -> None:
+    t0 = time.perf_counter()
+    import pandas  # noqa: F401 - survey imports it on first use: count it as an import
+
+    from archlab.cache import ContentCache, TagIndex
+    from archlab.registry import RegistryClient
+    from archlab.survey import survey
+
+    refs = Path(args.refs).read_text().split()
+    t1 = time.perf_counter()
+    blobs = Path(args.cache) / "blobs"
+    with RegistryClient(cache=ContentCache(blobs), tag_index=TagIndex(blobs),
+                        use_docker_config=False, per_host=args.parallel) as reg:
+        t2 = time.perf_counter()
+        result = survey(refs, client=reg, progress=False, max_per_host=args.parallel)
+        t3 = time.perf_counter()
+    status = Path("/proc/self/status").read_text()
+    hwm = next((int(line.split()[1]) for line in status.splitlines()
+                if line.startswith("VmHWM:")), 0)
+    print(json.dumps({
+        "import_s": t1 - t0, "client_s": t2 - t1, "survey_s": t3 - t2,
+        "refs": result.stats.refs, "errors": result.stats.errors,
+        "requests": result.stats.requests,
+        "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "vmhwm_kb": hwm,
+    }))
+
+
+def run_child(mode: str, cache: Path, refs_file: Path, parallel: int) -> dict:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", mode, "--cache", str(cache), "--refs",
+         str(refs_file), "--parallel", str(parallel)],
+        capture_output=True, text=True, timeout=600, check=False,
+        env={**os.environ, "DOCKER_CONFIG": str(cache / "no-docker-config")},
+    )
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"survey child ({mode}) failed:\n{done.stderr}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["wall_s"] = wall
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Setting up the registry
+
+
+def push_tags(host: str, n: int, tmp: Path) -> dict[str, str]:
+    """Push the five images under ``n`` tags; returns {tag: kind}."""
+    from archlab.lab.images import BuiltIndex, build_index
+    from archlab.lab.publish import push_image, push_index
+    from archlab.reference import parse_reference
+    from archlab.registry import AsyncRegistryClient
+    from tests.corpus import AMD64, ARM64, ARMV7, make_image
+
+    built = {
+        "list": build_index([make_image(AMD64), make_image(ARM64), make_image(ARMV7)]),
+        "amd64only": build_index([make_image(AMD64)]),
+        "index": build_index([make_image(AMD64, True), make_image(ARM64, True)], oci=True,
+                             attestations=True),
+        "schema2": make_image(AMD64),
+        "oci": make_image(ARM64, oci=True),
+    }
+    tags = {f"t{i:05d}": KINDS[i % len(KINDS)] for i in range(n)}
+
+    async def push() -> None:
+        async with AsyncRegistryClient(cache=False, tag_index=False, use_docker_config=False,
+                                       per_host=16) as aio:
+            for kind, b in built.items():  # children and blobs once per image
+                ref = parse_reference(f"{host}/{REPO}:seed-{kind}")
+                if isinstance(b, BuiltIndex):
+                    await push_index(aio, ref, b)
+                else:
+                    await push_image(aio, ref, b)
+            # One at a time: distribution 2.8 can answer MANIFEST_BLOB_UNKNOWN when a list is
+            # verified while another PUT rewrites the child it names (the same bytes).
+            for tag, kind in tags.items():
+                m = built[kind].manifest
+                await aio.push_manifest(parse_reference(f"{host}/{REPO}:{tag}"), m.data,
+                                        m.media_type)
+
+    asyncio.run(push())
+    return tags
+
+
+# ---------------------------------------------------------------------------------------------
+# The others
+
+
+def skopeo_sequential(refs: list[str]) -> float:
+    start = time.perf_counter()
+    for ref in refs:
+        subprocess.run([*SKOPEO, f"docker://{ref}"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True, timeout=60)
+    return time.perf_counter() - start
+
+
+def skopeo_xargs(refs: list[str], parallel: int) -> float:
+    text = "".join(f"docker://{r}\n" for r in refs)
+    start = time.perf_counter()
+    subprocess.run(["xargs", "-P", str(parallel), "-n", "1", *SKOPEO], input=text.encode(),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=1800)
+    return time.perf_counter() - start
+
+
+def ceiling(url: str, count: int, parallel: int) -> float:
+    """Seconds for ``count`` GETs of one manifest, ``parallel`` in flight, one pooled client."""
+    import httpx
+
+    from archlab import manifests
+
+    async def go() -> float:
+        limits = httpx.Limits(max_connections=parallel, max_keepalive_connections=parallel)
+        async with httpx.AsyncClient(limits=limits) as http:
+            headers = {"Accept": ", ".join(manifests.ACCEPT_ALL)}
+            (await http.get(url, headers=headers)).raise_for_status()  # warm the pool
+            left = count
+            start = time.perf_counter()
+
+            async def worker() -> None:
+                nonlocal left
+                while left > 0:
+                    left -= 1
+                    (await http.get(url, headers=headers)).raise_for_status()
+
+            await asyncio.gather(*(worker() for _ in range(parallel)))
+            return time.perf_counter() - start
+
+    return asyncio.run(go())
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def by_method(log) -> Counter:
+    out: Counter = Counter()
+    for r in log:
+        kind = "manifest" if "/manifests/" in r.path else "blob" if "/blobs/" in r.path else "other"
+        out[(r.method, kind)] += 1
+    return out
+
+
+def machine() -> list[str]:
+    import httpx
+    import pandas
+
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor() or "?")
+    mem = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")),
+               "?")
+
+    def version(cmd: list[str]) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10,
+                                  check=False).stdout.strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "not available"
+
+    load = os.getloadavg()
+    return [
+        f"date:      {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"machine:   {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {cpu}, "
+        f"{mem} memory, {platform.system()} {platform.release()}",
+        f"load:      {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15 min, before the run)",
+        f"python:    {platform.python_version()}; httpx {httpx.__version__}, "
+        f"pandas {pandas.__version__}",
+        f"registry:  {version(['docker-registry', '--version'])}",
+        f"skopeo:    {version(['skopeo', '--version'])}",
+    ]
+
+
+def fmt_row(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                     for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+
+def table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [fmt_row(r, widths) for r in rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tags", type=int, default=1000, help="tags to create and survey")
+    ap.add_argument("--skopeo-sample", type=int, default=50,
+                    help="tags for the sequential skopeo loop (extrapolated to all)")
+    ap.add_argument("--parallel", type=int, default=8,
+                    help="archlab per-host concurrency, xargs -P, ceiling concurrency")
+    ap.add_argument("--no-skopeo", action="store_true", help="skip both skopeo runs")
+    ap.add_argument("--no-write", action="store_true", help="print only; no results file")
+    ap.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    ap.add_argument("--child", choices=("cold", "warm"), help=argparse.SUPPRESS)
+    ap.add_argument("--cache", help=argparse.SUPPRESS)
+    ap.add_argument("--refs", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        child(args)
+        return 0
+
+    from archlab.lab.server import RegistryServer
+
+    header = machine()
+    n = args.tags
+    skopeo_left = SKOPEO_CACHE.exists()
+    tmp = Path(tempfile.mkdtemp(prefix="archlab-survey-bench-"))
+    try:
+        with RegistryServer(storage=tmp / "storage") as srv:
+            t0 = time.perf_counter()
+            tags = push_tags(srv.host, n, tmp)
+            push_s = time.perf_counter() - t0
+            refs = [f"{srv.host}/{REPO}:{t}" for t in tags]
+            refs_file = tmp / "refs.txt"
+            refs_file.write_text("\n".join(refs) + "\n")
+            cache = tmp / "cache"
+
+            mark = srv.log_mark()
+            cold = run_child("cold", cache, refs_file, args.parallel)
+            cold_log = by_method(srv.requests_since(mark))
+            mark = srv.log_mark()
+            warm = run_child("warm", cache, refs_file, args.parallel)
+            warm_log = by_method(srv.requests_since(mark))
+
+            seq_s = xargs_s = None
+            sample: list[str] = []
+            if not args.no_skopeo:
+                k = max(1, min(args.skopeo_sample, n))
+                sample = [refs[i * n // k] for i in range(k)]
+                seq_s = skopeo_sequential(sample) * n / k
+                mark = srv.log_mark()
+                xargs_s = skopeo_xargs(refs, args.parallel)
+                xargs_log = by_method(srv.requests_since(mark))
+
+            list_tag = next(t for t, k in tags.items() if k == "list")
+            ceil_s = ceiling(f"{srv.url}/v2/{REPO}/manifests/{list_tag}", n, args.parallel)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not skopeo_left and SKOPEO_CACHE.exists():  # skopeo's own cache, if it made one
+            SKOPEO_CACHE.unlink()
+
+    singles = sum(1 for k in tags.values() if k in SINGLE_ARCH)
+    distinct_configs = len({k for k in tags.values() if k in SINGLE_ARCH})
+    cold_req = sum(cold_log.values())
+    cold_rps = cold_req / cold["survey_s"]
+    ceil_rps = n / ceil_s
+    rss_mb = max(cold["vmhwm_kb"], warm["vmhwm_kb"]) / 1024
+
+    def per_tag(log: Counter, method: str) -> str:
+        return f"{sum(v for (m, _), v in log.items() if m == method) / n:.3f}"
+
+    rows = [["run", "seconds", "tags/s", "req/s", "HEAD/tag", "GET/tag", "peak RSS MB"]]
+    for name, res, log in (("archlab cold (empty cache)", cold, cold_log),
+                           ("archlab warm (same cache)", warm, warm_log)):
+        rows.append([name, f"{res['survey_s']:.2f}", f"{n / res['survey_s']:.0f}",
+                     f"{sum(log.values()) / res['survey_s']:.0f}", per_tag(log, "HEAD"),
+                     per_tag(log, "GET"), f"{res['vmhwm_kb'] / 1024:.0f}"])
+    for name, res in (("  same, whole process", cold), ("  (warm) whole process", warm)):
+        rows.append([name, f"{res['wall_s']:.2f}", f"{n / res['wall_s']:.0f}", "", "", "", ""])
+    if seq_s is not None and xargs_s is not None:
+        rows.append([f"skopeo sequential (est. from {len(sample)})", f"{seq_s:.2f}",
+                     f"{n / seq_s:.0f}", f"{n / seq_s:.0f}", "0", "1", ""])
+        rows.append([f"skopeo xargs -P {args.parallel}", f"{xargs_s:.2f}", f"{n / xargs_s:.0f}",
+                     f"{sum(xargs_log.values()) / xargs_s:.0f}", per_tag(xargs_log, "HEAD"),
+                     per_tag(xargs_log, "GET"), ""])
+    rows.append([f"registry ceiling (httpx, {args.parallel} in flight)", f"{ceil_s:.2f}",
+                 "", f"{ceil_rps:.0f}", "0", "1", ""])
+
+    def verdict(ok: bool) -> str:
+        return "ok" if ok else "MISSED"
+
+    expected_cold = {("HEAD", "manifest"): 1, ("GET", "manifest"): n,
+                     ("GET", "blob"): distinct_configs}
+    targets = [["target", "measured", "result"]]
+    targets.append([
+        "cold: 1 GET/tag + 1 GET per distinct config (+1 rate-limit HEAD)",
+        f"{cold_log[('GET', 'manifest')]} manifest GET, {cold_log[('GET', 'blob')]} config GET,"
+        f" {cold_log[('HEAD', 'manifest')]} HEAD", verdict(dict(cold_log) == expected_cold)])
+    targets.append(["warm: 1 HEAD/tag, 0 GET",
+                    f"{warm_log[('HEAD', 'manifest')]} HEAD, "
+                    f"{sum(v for (m, _), v in warm_log.items() if m == 'GET')} GET",
+                    verdict(dict(warm_log) == {("HEAD", "manifest"): n})])
+    if seq_s is not None and xargs_s is not None:
+        r_seq, r_x = seq_s / cold["survey_s"], xargs_s / cold["survey_s"]
+        w_seq, w_x = seq_s / cold["wall_s"], xargs_s / cold["wall_s"]
+        targets.append([f"cold >= {TARGET_VS_SEQUENTIAL:.0f}x sequential skopeo",
+                        f"{r_seq:.1f}x (whole process {w_seq:.1f}x)",
+                        verdict(r_seq >= TARGET_VS_SEQUENTIAL)])
+        targets.append([f"cold >= {TARGET_VS_XARGS:.0f}x xargs -P {args.parallel} skopeo",
+                        f"{r_x:.1f}x (whole process {w_x:.1f}x)", verdict(r_x >= TARGET_VS_XARGS)])
+    targets.append(["cold req/s >= half the registry ceiling",
+                    f"{cold_rps:.0f} / {ceil_rps:.0f} = {cold_rps / ceil_rps:.2f}",
+                    verdict(cold_rps / ceil_rps >= TARGET_CEILING_SHARE)])
+    targets.append([f"peak RSS < {TARGET_RSS_MB:.0f} MB", f"{rss_mb:.0f} MB",
+                    verdict(rss_mb < TARGET_RSS_MB)])
+
+    after = os.getloadavg()
+    lines = [*header, f"load after: {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}", "",
+             f"{n} tags of {REPO} ({singles} single-arch, {distinct_configs} distinct configs), "
+             f"pushed in {push_s:.1f} s; archlab per-host concurrency {args.parallel}",
+             f"archlab imports {cold['import_s']:.2f} s, client {cold['client_s']:.2f} s "
+             "(the whole-process rows include them and interpreter start-up)",
+             f"client counter, cold: {cold['requests']}; warm: {warm['requests']}",
+             "", *table(rows), "", *table(targets), ""]
+    report = "\n".join(lines)
+    print(report)
+    if not args.no_write:
+        out = ROOT / "benchmarks" / "results" / f"survey-{dt.date.today().isoformat()}.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report)
+        print(f"written to {out.relative_to(ROOT)}")
+    missed = any(r[2] == "MISSED" for r in targets[1:])
+    return 1 if (args.check and missed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
