@@ -93,8 +93,10 @@ __all__ = [
     "lab_client",
     "lab_facts",
     "lab_ref",
+    "lab_refs",
     "lab_snapshot",
     "media_types_frame",
+    "new_axes",
     "normalization_frame",
     "outcome",
     "outcome_grid",
@@ -209,7 +211,9 @@ def lab_snapshot(*, layers: bool = False) -> Snapshot:
     from archlab.lab import scenarios
     from archlab.snapshot import Answer, load_snapshot
 
-    snap = load_snapshot(LAB_SNAPSHOT)
+    # Named by its place in the checkout, not its absolute path: the name appears in the
+    # "not in snapshot ..." message of a reference the snapshot lacks.
+    snap = replace(load_snapshot(LAB_SNAPSHOT), source=Path("data/snapshots/lab"))
     if not layers:
         return snap
     answers = list(snap.answers)
@@ -248,6 +252,13 @@ def lab_client(*, layers: bool = False, live: bool = False, **kwargs: Any) -> Re
     from archlab.snapshot import replay_client
 
     return replay_client(lab_snapshot(layers=layers), **kwargs)
+
+
+def lab_refs(*, oci: bool = False) -> list[str]:
+    """Every lab scenario's reference on the lab host, in the scenarios' order."""
+    from archlab.lab import scenarios
+
+    return [lab_ref(name, oci=oci) for name in scenarios.SCENARIO_NAMES]
 
 
 def scenarios_frame(names: Sequence[str] | None = None, *, oci: bool = False) -> pd.DataFrame:
@@ -389,6 +400,17 @@ def _check_row(what: str, named: str, data: bytes) -> dict[str, object]:
     computed = digests.compute(data)
     return {"document": what, "bytes": len(data), "named by": named,
             "sha256 of the bytes": computed, "match": computed == named}
+
+
+def new_axes(width: float, height: float, *, title: str | None = None) -> Any:
+    """A fresh figure of ``width`` x ``height`` inches and its one Axes (optionally titled),
+    for the plotting functions that take ``ax=``: tall tables need a tall figure."""
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=(width, height))
+    if title:
+        ax.set_title(title)
+    return ax
 
 
 def plot_timelines(df: pd.DataFrame, refs: Sequence[str]) -> Any:

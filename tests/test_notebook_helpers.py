@@ -71,6 +71,20 @@ def test_lab_ref_unknown_name_names_the_scenarios():
         nb.lab_ref("postgres")
 
 
+def test_lab_refs_follow_the_scenarios():
+    refs = nb.lab_refs()
+    assert len(refs) == len(scenarios.SCENARIO_NAMES)
+    assert refs[2] == "127.0.0.1:5000/lab/mysql:5.7"
+    assert nb.lab_refs(oci=True)[2] == "127.0.0.1:5000/lab/mysql-oci:5.7"
+
+
+def test_missing_reference_names_the_snapshot_without_an_absolute_path(reg):
+    with pytest.raises(NotFoundError) as err:
+        reg.get_manifest("127.0.0.1:5000/lab/postgres:latest")
+    assert "not in snapshot data/snapshots/lab (recorded on " in str(err.value)
+    assert str(nb.ROOT) not in str(err.value)
+
+
 def test_lab_client_replays_the_snapshot(reg):
     got = inspect(nb.lab_ref("mysql"), client=reg)
     assert got.kind == "list"
@@ -174,6 +188,16 @@ def test_digest_checks(reg, name, documents):
     assert frame["document"].tolist() == documents
     assert frame["match"].all()
     assert (frame["named by"] == frame["sha256 of the bytes"]).all()
+
+
+def test_new_axes_has_the_size_and_title_asked_for():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = nb.new_axes(5, 7, title="coverage")
+    assert tuple(ax.figure.get_size_inches()) == (5.0, 7.0)
+    assert ax.get_title() == "coverage"
+    matplotlib.pyplot.close(ax.figure)
 
 
 def test_plot_timelines_shares_one_time_axis():
