@@ -1130,11 +1130,14 @@ def cmd_survey(args: argparse.Namespace) -> int:
     refs = list(dict.fromkeys(refs))
     platforms_ = tuple(args.platforms or DEFAULT_PLATFORMS)
 
-    from archlab.registry import RegistryClient
+    import contextlib
 
-    with RegistryClient(insecure=args.insecure, per_host=args.max_per_host,
-                        cache=False if args.no_cache else None,
-                        tag_index=False if args.no_cache else None) as reg:
+    from archlab.cli import _print_trace, client_from_args
+
+    with client_from_args(args, per_host=args.max_per_host) as reg, \
+            contextlib.ExitStack() as stack:
+        if getattr(args, "trace", False):
+            stack.callback(_print_trace, stack.enter_context(reg.trace()))
         result = survey(refs, platforms_, client=reg, progress=args.progress,
                         results_path=args.resume, max_per_host=args.max_per_host,
                         rule=args.rule, budget=args.budget)
@@ -1157,7 +1160,10 @@ def _print_summary(result: SurveyResult) -> None:
     if len(failed):
         print("errors:", file=sys.stderr)
         for row in failed.itertuples(index=False):
-            print(f"  {row.input}: {row.error}", file=sys.stderr)
+            # Registry errors already start with the reference; say it once.
+            named = row.error.startswith(row.input) or (
+                not _missing(row.ref) and row.error.startswith(row.ref))
+            print(f"  {row.error}" if named else f"  {row.input}: {row.error}", file=sys.stderr)
     for note in s.notes:
         print(f"note: {note}", file=sys.stderr)
     methods = s.by_method()

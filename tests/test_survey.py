@@ -582,3 +582,17 @@ def test_cli_refusal_is_one_line(corpus, registry, tmp_path, capsys, cache_env):
     _, err = capsys.readouterr()
     assert code == 1
     assert err.startswith("archlab: this survey needs 5 counted manifest GETs")
+
+
+def test_cli_surveys_a_recorded_snapshot_offline(tmp_path, capsys, cache_env):
+    lab = Path(__file__).resolve().parent.parent / "data" / "snapshots" / "lab"
+    if not (lab / "index.json").exists():
+        pytest.skip("no recorded lab snapshot in this checkout")
+    refs = [f"127.0.0.1:5000/lab/{name}" for name in ("busybox:latest", "mysql:5.7", "golang")]
+    code = main(["survey", "--snapshot", str(lab), *refs, "--platform", "linux/arm64",
+                 "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    # the story's three cases: a list with arm64, an amd64-only list, a single-arch amd64 image
+    assert [ln.split() for ln in out.splitlines()[1:]] == [
+        [refs[0], "list", "✓"], [refs[1], "list", "✗"], [refs[2], "single", "✗"]]
