@@ -76,8 +76,10 @@ How it talks to registries
 * **Resumable.** With ``results_path``, every finished reference is appended as one JSON line
   the moment it is known. A rerun with the same path skips references already there, so an
   interrupted survey (Ctrl-C, a lost connection, a spent budget) resumes where it stopped and
-  ends with the same frame as an uninterrupted one. Transient failures (unreachable host, 429,
-  5xx, spent budget) are not written, so the rerun retries them.
+  ends with the same frame as an uninterrupted one. Failures that a rerun may not meet again
+  (unreachable host, 401/403 before a ``docker login``, 429, 5xx, spent budget) are not
+  written, so the rerun retries them; a malformed reference or a missing tag is an answer and
+  is kept.
 * **Progress.** A tqdm bar on stderr when it is a terminal, a widget in Jupyter; nothing when
   output is piped, unless ``progress="always"``.
 
@@ -123,6 +125,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from archlab.errors import (
     ArchlabError,
+    AuthError,
     InvalidReferenceError,
     NotFoundError,
     PlatformError,
@@ -203,7 +206,8 @@ class RefResult:
 
     input: str
     rows: tuple[Mapping[str, Any], ...]
-    #: Not written to the results file, so a rerun tries again (unreachable, 429, 5xx, budget).
+    #: Not written to the results file, so a rerun tries again (unreachable, 401/403, 429, 5xx,
+    #: budget).
     transient: bool = False
 
     @property
@@ -363,7 +367,8 @@ def _error_result(text: str, ref: Reference | None, exc: BaseException | str,
 
 
 def _is_transient(exc: ArchlabError) -> bool:
-    if isinstance(exc, (RegistryUnreachableError, RateLimitError)):
+    """Failures a rerun may not meet again: a network, a limit, or a login that can change."""
+    if isinstance(exc, (RegistryUnreachableError, RateLimitError, AuthError)):
         return True
     status = getattr(exc, "status", None)
     return isinstance(exc, RegistryError) and status is not None and status >= 500
@@ -574,8 +579,8 @@ class _Engine:
                                              config_platform))
         except RegistryUnreachableError as exc:
             self.dead_hosts.setdefault(
-                host, f"{exc} (not retried for this reference: an earlier one failed so)"
-            )
+                host, f"{exc} (not tried again for this reference: an earlier one to this "
+                      "host could not connect either)")
             return _error_result(text, ref, exc, transient=True)
         except ArchlabError as exc:
             return _error_result(text, ref, exc, transient=_is_transient(exc))
@@ -765,7 +770,8 @@ async def survey_async(
     engine = _Engine(client, allowance)
     for host, exc in probe_errors.items():
         if isinstance(exc, RegistryUnreachableError):  # learnt once: no need to retry per ref
-            engine.dead_hosts[host] = f"{exc} (not retried per reference: the probe failed so)"
+            engine.dead_hosts[host] = (f"{exc} (not tried for this reference: the rate-limit "
+                                       "probe of this host could not connect)")
     fresh: dict[str, RefResult] = {}
     writer = _Writer(path)
     bar = _progress_bar(progress, len(texts), len(done))

@@ -268,9 +268,14 @@ def test_missing_unreachable_unauthorized_and_malformed_become_rows(
         f"{htpasswd_registry.host}/lab/private:1",
         "Not//A:Reference",
     ]
+    path = tmp_path / "r.jsonl"
     with client(tmp_path) as reg:
-        got = survey.survey(texts(refs) + bad, PLATFORMS, client=reg, progress=False)
+        got = survey.survey(texts(refs) + bad, PLATFORMS, client=reg, progress=False,
+                            results_path=path)
     assert got.stats.refs == 10 and got.stats.errors == 5
+    # answers are kept; what a rerun may see differently (network, login) is retried by it
+    kept = {json.loads(line)["input"] for line in path.read_text().splitlines()}
+    assert kept == {*texts(refs), bad[0], bad[4]}
     per_input = got.frame.drop_duplicates("input").set_index("input")["error_type"]
     assert per_input[bad].tolist() == [
         "NotFoundError", "RegistryUnreachableError", "RegistryUnreachableError", "AuthError",
