@@ -331,7 +331,8 @@ class AsyncRegistryClient:
         media_type = _content_type(resp)
         if not digest:
             # Some registries omit the header on HEAD; fall back to GET (Docker does too).
-            fetched = await self.get_manifest(ref)
+            # Straight to the wire: get_manifest would HEAD again for a tag it knows.
+            fetched = await self._get_manifest_remote(ref, manifests.ACCEPT_ALL)
             return Resolved(ref, fetched.digest, fetched.media_type, len(fetched.raw))
         digests.validate(digest)
         if ref.digest and digest != ref.digest:
@@ -677,7 +678,7 @@ class AsyncRegistryClient:
                     "check the host name, the network, or that the registry is running",
                     url=str(url),
                 ) from exc
-            self._note_rate_limit(host, resp)
+            self._note_rate_limit(host, resp, kind)
             self._trace(request, resp, kind)
             status = resp.status_code
             if status == 401 and not auth_tried:
@@ -756,10 +757,15 @@ class AsyncRegistryClient:
         raise AuthError(f"{what}: registry {host} wants unsupported auth scheme "
                         f"{challenge.scheme!r}", status=401)
 
-    def _note_rate_limit(self, host: str, resp: httpx.Response) -> None:
+    def _note_rate_limit(self, host: str, resp: httpx.Response, kind: str) -> None:
+        if kind != "manifest" or resp.status_code >= 500:
+            return  # only manifest answers carry the pull budget
         limit = RateLimit.from_headers(resp.headers)
         if limit is not None:
             self.rate_limits[host] = limit
+        else:
+            # Docker Hub: "with no headers, the image or user is unlimited". Forget old ones.
+            self.rate_limits.pop(host, None)
 
     def _backoff_delay(self, attempt: int) -> float:
         base = self.backoff * (2 ** (attempt - 1))

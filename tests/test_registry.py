@@ -464,3 +464,33 @@ def test_trace_shows_the_exchanges_without_secrets(token_registry, tmp_path):
     assert frame["status"].tolist() == [401, 200]
     text = frame.to_string() + repr(log)
     assert token_registry.password not in text and "eyJ" not in text
+
+
+def test_head_without_digest_falls_back_to_one_get(registry, corpus, tmp_path):
+    """A registry that omits Docker-Content-Digest on HEAD: one GET, not a loop of HEADs."""
+    refs, built = corpus
+
+    with FaultProxy(registry.url) as proxy:
+        ref = parse_reference(f"{proxy.host}/{refs['list'].repository}:list")
+        with client(tmp_path) as reg:
+            reg.get_manifest(ref)  # the tag is now known: the next look starts with a HEAD
+        head = proxy.add(method="HEAD", path_contains="/manifests/", status=200,
+                         headers={"Content-Type": manifests.DOCKER_MANIFEST_LIST})
+        with client(tmp_path) as reg:
+            got = reg.get_manifest(ref)
+    assert head.used == 1
+    assert got.digest == built["list"].manifest.digest
+    assert proxy.count("GET", "/manifests/") == 2  # the first look, then the one fallback
+
+
+def test_rate_limit_forgotten_when_headers_stop(registry, corpus, tmp_path):
+    refs, _ = corpus
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(path_contains="/manifests/", times=1,
+                  headers={"ratelimit-limit": "100;w=21600", "ratelimit-remaining": "5;w=21600"})
+        ref = parse_reference(f"{proxy.host}/{refs['list'].repository}:list")
+        with client(tmp_path) as reg:
+            reg.resolve(ref)
+            assert reg.aio.rate_limits[proxy.host].remaining == 5
+            reg.resolve(ref)
+            assert proxy.host not in reg.aio.rate_limits
