@@ -334,7 +334,7 @@ def test_chosen_port_in_use_is_named(registry_binary) -> None:
 
 def test_port_taken_after_the_check_is_still_named(registry_binary, monkeypatch) -> None:
     # Bound without SO_REUSEADDR and not listening: the registry's bind fails at once.
-    monkeypatch.setattr(server_mod, "_port_is_free", lambda port: True)
+    monkeypatch.setattr(server_mod, "port_is_free", lambda port: True)
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))
         port = other.getsockname()[1]

@@ -91,6 +91,7 @@ from archlab.lab.server import (
     build_config,
     find_free_port,
     find_registry_binary,
+    port_is_free,
 )
 from archlab.reference import Reference, parse_reference
 from archlab.registry import AsyncRegistryClient, RegistryClient
@@ -270,18 +271,6 @@ def _log_tail(path: Path, lines: int = 12) -> str:
     return "\n".join(text[-lines:]) or "(log is empty)"
 
 
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-        return True
-
-
 def _spawn(binary: Path, config: Path, log: Path, env: dict[str, str], detach: bool) -> tuple[
     int, subprocess.Popen | None
 ]:
@@ -319,7 +308,7 @@ def _start(
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     for _ in range(1 if port is not None else _START_ATTEMPTS):
         chosen = port if port is not None else find_free_port()
-        if not _port_free(chosen):
+        if not port_is_free(chosen):
             if port is None:
                 continue
             raise LabError(
@@ -592,7 +581,7 @@ def up(
             where = Path(storage).expanduser() if storage is not None else (
                 Path(state.storage) if state is not None else default_storage())
             want = port
-            if want is None and state is not None and _port_free(state.port):
+            if want is None and state is not None and port_is_free(state.port):
                 want = state.port  # keep the references printed last time valid
             state, proc = _start(want, where, reg_binary, detach=not foreground)
             _write_state(state)

@@ -282,7 +282,7 @@ def find_free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _port_is_free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
     # SO_REUSEADDR as Go's listener uses it: only a live listener makes the port "in use",
     # not TIME_WAIT leftovers of an earlier run.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -444,7 +444,7 @@ class RegistryServer:
         self.stop()  # a registry that died on its own still holds temp dirs
         binary = find_registry_binary(self._binary)
         if self._want_port is not None:
-            if not _port_is_free(self._want_port):
+            if not port_is_free(self._want_port):
                 raise LabError(self._port_in_use(self._want_port))
             self._start_once(binary, self._want_port)
             return self
