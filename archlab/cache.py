@@ -79,10 +79,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
-import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -143,6 +144,37 @@ class CachedBlob:
 
     def __repr__(self) -> str:
         return f"CachedBlob(<{len(self.data)} bytes>, media_type={self.media_type!r})"
+
+
+_temp_counter = itertools.count()
+
+
+def _write_atomic(path: Path, data: bytes) -> int:
+    """Write ``data`` to a unique temp file beside ``path``, then rename it into place.
+
+    A reader sees the old file or the new one, never half of one; two processes writing the
+    same name both succeed. The temp name (pid, thread, counter) is unique without the random
+    probing of ``tempfile.mkstemp``, and the directory is created only when missing: a survey
+    writes one hint per tag, so this path is hot.
+    """
+    tmp = path.parent / f"{_TEMP_PREFIX}{os.getpid()}-{threading.get_ident()}-{next(_temp_counter)}"
+    for attempt in (1, 2):
+        try:
+            f = open(tmp, "xb")  # noqa: SIM115 - closed below, after the write
+            break
+        except FileNotFoundError:
+            if attempt == 2:  # another process keeps deleting the tree (clear()) under us
+                raise
+            path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return len(data)
 
 
 class ContentCache:
@@ -234,23 +266,7 @@ class ContentCache:
         return True
 
     def _write_atomic(self, path: Path, data: bytes) -> int:
-        for attempt in (1, 2):
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX)
-                break
-            except FileNotFoundError:
-                if attempt == 2:  # another process keeps deleting the tree (clear()) under us
-                    raise
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        return len(data)
+        return _write_atomic(path, data)
 
     # --- housekeeping -------------------------------------------------------------------
 
@@ -394,17 +410,8 @@ class TagIndex:
             "media_type": media_type,
             "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        path = self._path(registry, repository, tag)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(record, f, sort_keys=True)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        _write_atomic(self._path(registry, repository, tag),
+                      json.dumps(record, sort_keys=True).encode())
 
     def recall(self, registry: str, repository: str, tag: str) -> tuple[str, str | None] | None:
         """``(digest, media_type)`` last remembered for the tag, or None. Confirm with a HEAD."""
