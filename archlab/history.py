@@ -436,7 +436,9 @@ def plot_coverage_heatmap(
 
     if ax is None:
         height = max(2.0, 0.3 * len(wide) + 1.2)
-        _, ax = plt.subplots(figsize=(1.0 + 0.9 * max(len(wide.columns), 1), height))
+        # Row labels (image:tag) and the legend need room of their own beside the cells.
+        width = max(6.0, 3.5 + 0.9 * max(len(wide.columns), 1))
+        _, ax = plt.subplots(figsize=(width, height))
     values = np.array(
         [[np.nan if pd.isna(v) else float(bool(v)) for v in row] for row in wide.to_numpy()],
         dtype=float,
