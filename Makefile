@@ -24,8 +24,10 @@ lint: $(STAMP)
 test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest tests notebooks --nbval -n 2 --dist loadfile -p no:cacheprovider
 
+# JupyterLab listens on loopback only; as root (containers, CI boxes) it needs --allow-root.
 lab: $(STAMP) system-deps
-	$(BIN)/jupyter lab --notebook-dir=notebooks notebooks/00-Start-Here.ipynb
+	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks \
+		$(if $(filter 0,$(shell id -u)),--allow-root) 00-Start-Here.ipynb
 
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/lab_up.py
