@@ -35,6 +35,13 @@ credsStore/credHelpers, as `docker login` left them.
 """
 
 
+def text_table(rows: Sequence[Sequence[str]]) -> str:
+    """Rows as left-aligned columns two spaces apart (the first row is the header)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 def _add_client_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--insecure", action="append", default=[], metavar="HOST[:PORT]",
                    help="allow plain HTTP to this non-loopback registry (repeatable)")

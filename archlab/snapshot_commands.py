@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 
 from archlab import digests
 
@@ -36,12 +35,6 @@ A snapshot holds manifests (by tag and by digest) and configs exactly as served,
 (unless --include-layers), never credentials or tokens. In Python,
 archlab.snapshot.replay_client("snap/") answers the same requests offline.
 """
-
-
-def _table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                     for r in rows) + "\n"
 
 
 def _short(digest: str | None) -> str:
@@ -58,7 +51,9 @@ def cmd_record(args: argparse.Namespace) -> int:
     for r in summary.refs:
         detail = r.error if r.error else ", ".join(r.platforms) or "-"
         rows.append((r.ref, r.kind or "error", _short(r.digest), detail))
-    sys.stdout.write(_table(rows))
+    from archlab.cli import text_table  # at call time: cli imports this module
+
+    sys.stdout.write(text_table(rows))
     print(summary.line())
     for why in summary.skipped:
         print(f"not recorded: {why}")
@@ -88,7 +83,9 @@ def cmd_show(args: argparse.Namespace) -> int:
                      a.media_type or "-", _short(a.digest),
                      "-" if a.size is None else str(a.size)))
     print()
-    sys.stdout.write(_table(rows))
+    from archlab.cli import text_table  # at call time: cli imports this module
+
+    sys.stdout.write(text_table(rows))
     return 0
 
 

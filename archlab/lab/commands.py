@@ -49,12 +49,6 @@ State: $ARCHLAB_STATE_DIR (default: the user state dir)/lab.json. Storage persis
 """
 
 
-def _table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 def _platforms_text(texts: Sequence[str]) -> str:
     if len(texts) <= 2:
         return ", ".join(texts)
@@ -90,7 +84,9 @@ def _print_up(result: UpResult) -> None:
     for s in result.scenarios:
         rows.append((s.ref(st.host), s.kind, _platforms_text(s.platform_texts),
                      digests.short(s.digest)))
-    sys.stdout.write(_table(rows))
+    from archlab.cli import text_table  # at call time: cli imports this module
+
+    sys.stdout.write(text_table(rows))
     print()
     summary = result.summary
     print(f"pushed {summary.references} references in {summary.seconds:.2f} s: {summary.line()}")
@@ -144,7 +140,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print()
     rows = [("REFERENCE", "STATE", "DIGEST")]
     rows += [(s.ref(state.host), where, digests.short(s.digest)) for s, where in st.scenarios]
-    sys.stdout.write(_table(rows))
+    from archlab.cli import text_table  # at call time: cli imports this module
+
+    sys.stdout.write(text_table(rows))
     return 0
 
 
