@@ -27,7 +27,7 @@ test: $(STAMP) system-deps lint
 # JupyterLab listens on loopback only; as root (containers, CI boxes) it needs --allow-root.
 lab: $(STAMP) system-deps
 	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks \
-		$(if $(filter 0,$(shell id -u)),--allow-root) 00-Start-Here.ipynb
+		$(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00-Start-Here.ipynb
 
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/lab_up.py
