@@ -3,7 +3,9 @@
 Every subcommand is a thin shell around a library function; errors that archlab raises on
 purpose are printed as one line (``archlab: <what went wrong and how to fix it>``) with a
 non-zero exit code, never as a traceback. Exit codes: 0 success, 1 a failure archlab explains,
-2 bad usage.
+2 bad usage, 3 from ``archlab lab status`` when the lab registry is not running (as a service's
+``status`` does). ``archlab simulate`` exits 0 after a successful prediction and prints the exit
+status Docker would have.
 """
 
 from __future__ import annotations
