@@ -23,7 +23,8 @@ request) and does, for every registry it meets:
   :attr:`AsyncRegistryClient.rate_limits`.
 * **Stay safe.** TLS verification is always on. Plain HTTP is used only for loopback registries
   (``127.0.0.0/8``, ``::1``, ``localhost``: Docker's own default insecure range) or hosts you name
-  in ``insecure=``.
+  in ``insecure=``; the same rule holds for the token realm a registry names, since the
+  token request carries your password.
 
 Content negotiation: archlab sends one ``Accept`` header naming every manifest type it reads
 (like containerd). Pass ``accept=`` to :meth:`AsyncRegistryClient.get_manifest` to see what a
@@ -751,11 +752,31 @@ class AsyncRegistryClient:
                 )
             return
         if challenge.scheme == "bearer":
+            self._check_realm(host, challenge.realm)
             # Our scope says what we need; a challenge without one (e.g. /v2/) takes its own.
             await self.tokens.get(self._http, challenge, scope or challenge.scope, creds)
             return
         raise AuthError(f"{what}: registry {host} wants unsupported auth scheme "
                         f"{challenge.scheme!r}", status=401)
+
+    def _check_realm(self, host: str, realm: str) -> None:
+        """The token request carries the password or refresh token: the same plain-HTTP rule
+        as for the registry, applied to the realm the registry names."""
+        if not realm:
+            return  # TokenCache explains a missing realm
+        try:
+            url = httpx.URL(realm)
+        except httpx.InvalidURL:
+            raise AuthError(f"registry {host} sent an unusable token realm {realm!r}",
+                            status=401) from None
+        realm_host = url.netloc.decode("ascii", "replace")
+        if url.scheme != "http" or is_loopback_host(realm_host) or self._insecure_all \
+                or realm_host.lower() in self._insecure_hosts:
+            return
+        raise InsecureTransportError(
+            f"registry {host} asks for a token from {realm}: refusing to send credentials over "
+            f"plain HTTP to a non-loopback host; pass insecure=[{realm_host!r}] to allow it"
+        )
 
     def _note_rate_limit(self, host: str, resp: httpx.Response, kind: str) -> None:
         if kind != "manifest" or resp.status_code >= 500:

@@ -494,3 +494,33 @@ def test_rate_limit_forgotten_when_headers_stop(registry, corpus, tmp_path):
             assert reg.aio.rate_limits[proxy.host].remaining == 5
             reg.resolve(ref)
             assert proxy.host not in reg.aio.rate_limits
+
+
+@pytest.mark.parametrize(("realm", "insecure", "refused"), [
+    ("http://auth.example/token", (), True),
+    ("http://auth.example/token", ("auth.example",), False),
+    ("http://127.0.0.1:9/token", (), False),
+    ("https://auth.example/token", (), False),
+])
+def test_plain_http_token_realm_needs_the_same_opt_in(tmp_path, realm, insecure, refused):
+    """The token request carries the password: a registry must not lure it onto plain HTTP."""
+    import httpx
+
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if request.url.host == "registry.example":
+            return httpx.Response(401, headers={
+                "www-authenticate": f'Bearer realm="{realm}",service="reg"'})
+        return httpx.Response(403)  # the token endpoint: any refusal ends the test
+
+    creds = Credentials("alice", "s3cret")
+    expected = InsecureTransportError if refused else AuthError
+    with client(tmp_path, transport=httpx.MockTransport(answer), retries=0, insecure=insecure,
+                credentials={"registry.example": creds}) as reg, pytest.raises(expected) as err:
+        reg.get_manifest("registry.example/a/b:c")
+    assert any(u.startswith(realm) for u in seen) is not refused
+    assert "s3cret" not in str(err.value)
+    if refused:
+        assert "insecure=['auth.example']" in str(err.value)
