@@ -118,12 +118,12 @@ the line is marked ``approximate``.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import io
 import json
 import posixpath
 import re
 import tarfile
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -1366,6 +1366,9 @@ def predictions_frame(predictions: Iterable[Prediction]) -> pd.DataFrame:
 
 #: Cap on one layer :func:`gather_facts` fetches with ``layers=True`` (lab layers are ~10 KiB).
 MAX_LAYER_BYTES: Final = 64 * 1024 * 1024
+#: Cap on what one such layer may unpack to (file sizes plus a 512-byte header each).
+MAX_LAYER_UNPACKED_BYTES: Final = 256 * 1024 * 1024
+_TAR_HEADER_BYTES: Final = 512
 
 
 async def gather_facts(ref: Reference | str, client: AsyncRegistryClient, *,
@@ -1440,22 +1443,38 @@ def _is_tar(media_type: str) -> bool:
     return media_type.endswith(("tar+gzip", "tar.gzip", "tar"))
 
 
-def _layer_files(data: bytes) -> dict[str, bytes | None]:
-    raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+def _layer_files(data: bytes, max_unpacked: int = MAX_LAYER_UNPACKED_BYTES
+                 ) -> dict[str, bytes | None]:
+    # Stream the tar through the decompressor and count as we go: a verified digest only says
+    # the registry meant these bytes, and 64 MiB of gzip can unpack to 64 GiB.
     out: dict[str, bytes | None] = {}
-    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
-        for member in tar:
-            name = member.name.lstrip("./")
-            if member.isfile():
-                f = tar.extractfile(member)
-                out[name] = f.read() if f is not None else None
-            elif member.issym():
-                target = posixpath.normpath(posixpath.join(posixpath.dirname(name),
-                                                           member.linkname)).lstrip("/")
-                out[name] = out.get(target)
-            else:
-                out[name] = None
+    unpacked = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+            for member in tar:
+                unpacked += _TAR_HEADER_BYTES + member.size
+                if unpacked > max_unpacked:
+                    raise ManifestError(
+                        f"a layer unpacks to more than {max_unpacked} bytes; refusing to read "
+                        "further (facts from layers are meant for small images)")
+                _add_member(out, tar, member)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise ManifestError(f"a layer is not a readable tar or tar+gzip archive: {exc}") from None
     return out
+
+
+def _add_member(out: dict[str, bytes | None], tar: tarfile.TarFile,
+                member: tarfile.TarInfo) -> None:
+    name = member.name.lstrip("./")
+    if member.isfile():
+        f = tar.extractfile(member)
+        out[name] = f.read() if f is not None else None
+    elif member.issym():
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(name),
+                                                   member.linkname)).lstrip("/")
+        out[name] = out.get(target)
+    else:
+        out[name] = None
 
 
 def _image_facts(img: BuiltImage, ref: Reference, outputs: Mapping[str, Sequence[str]] | None

@@ -2073,3 +2073,43 @@ def test_schema1_refused_from_26(version, start):
     p = simulate_pull(_schema1_facts(), engine("multipass-ubuntu-arm64", version))
     assert p.exit_code == 1 and p.stderr_lines[0].startswith(start)
     assert p.lines[-1].approximate  # the notice continues beyond what the spec quotes
+
+
+# ---------------------------------------------------------------------------------------------
+# reading layers for gather_facts(layers=True): what a registry sends is bounded
+
+
+def _tar(files: dict[str, bytes], *, gz: bool) -> bytes:
+    import gzip
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(buf.getvalue()) if gz else buf.getvalue()
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_layer_files_reads_a_small_layer(gz):
+    from archlab.simulate import _layer_files
+
+    files = _layer_files(_tar({"./bin/hello": b"\x7fELF", "etc/x": b"x"}, gz=gz))
+    assert files == {"bin/hello": b"\x7fELF", "etc/x": b"x"}
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    # 2 MiB of zeros gzip to ~2 KiB: a decompression bomb in miniature.
+    (_tar({"big": bytes(2 * 1024 * 1024)}, gz=True), "unpacks to more than"),
+    (_tar({f"f{i}": b"" for i in range(3000)}, gz=True), "unpacks to more than"),
+    (b"\x1f\x8b not really gzip", "not a readable tar"),
+    (b"plain junk" * 100, "not a readable tar"),
+])
+def test_layer_files_refuses_bombs_and_junk(data, message):
+    from archlab.simulate import _layer_files
+
+    with pytest.raises(ManifestError, match=message):
+        _layer_files(data, max_unpacked=1024 * 1024)
