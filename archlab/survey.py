@@ -267,7 +267,7 @@ def read_refs(source: str | os.PathLike[str] | Iterable[str]) -> list[str]:
     if isinstance(source, str) and not os.path.isfile(source):
         lines: Iterable[str] = [source]
     elif isinstance(source, (str, os.PathLike)):
-        lines = Path(source).read_text(encoding="utf-8").splitlines()
+        lines = _read_ref_file(Path(source))
     else:
         lines = source
     out: dict[str, None] = {}
@@ -277,6 +277,18 @@ def read_refs(source: str | os.PathLike[str] | Iterable[str]) -> list[str]:
         if text:
             out.setdefault(text, None)
     return list(out)
+
+
+def _read_ref_file(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InvalidReferenceError(
+            f"{path} is not a text file of references (bad byte at offset {exc.start}); give "
+            "one reference per line in UTF-8"
+        ) from None
+    except OSError as exc:
+        raise InvalidReferenceError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def rules_for(rule: str) -> Rules:
@@ -1132,6 +1144,13 @@ def cmd_survey(args: argparse.Namespace) -> int:
         return 2
     refs: list[str] = []
     for item in args.inputs:
+        if not os.path.isfile(item) and item.startswith(("/", ".", "~")):
+            # No reference starts so: this was meant as a file of references.
+            what = "not a regular file" if os.path.exists(item) else "no such file"
+            raise InvalidReferenceError(
+                f"{item}: {what} (and not a reference); give a file of references, one "
+                "per line, or the references themselves"
+            )
         refs.extend(read_refs(Path(item) if os.path.isfile(item) else [item]))
     refs = list(dict.fromkeys(refs))
     platforms_ = tuple(args.platforms or DEFAULT_PLATFORMS)

@@ -601,3 +601,16 @@ def test_cli_surveys_a_recorded_snapshot_offline(tmp_path, capsys, cache_env):
     # the story's three cases: a list with arm64, an amd64-only list, a single-arch amd64 image
     assert [ln.split() for ln in out.splitlines()[1:]] == [
         [refs[0], "list", "✓"], [refs[1], "list", "✗"], [refs[2], "single", "✗"]]
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda d: (d / "bin.txt").write_bytes(b"mysql:5.7\n\xff\xfe\n") and d / "bin.txt",
+     "is not a text file of references (bad byte at offset 10)"),
+    (lambda d: d / "missing.txt", "missing.txt: no such file (and not a reference)"),
+    (lambda d: d, "not a regular file (and not a reference)"),
+])
+def test_cli_bad_reference_file_is_one_line(tmp_path, capsys, cache_env, make, expected):
+    code = main(["survey", str(make(tmp_path)), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert err.startswith("archlab: ") and expected in err and err.count("\n") == 1
