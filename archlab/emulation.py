@@ -458,6 +458,8 @@ def extract_file_from_layer(
 
     dest = Path(dest_dir).joinpath(*parts)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.is_symlink():  # never write through a link that already sits in dest_dir
+        dest.unlink()
     dest.write_bytes(content)
     dest.chmod(info.mode & 0o777)
     return dest

@@ -299,6 +299,8 @@ class AsyncRegistryClient:
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             transport=transport,
             verify=True,
+            # Every hop, redirects included, must obey the plain-HTTP rule, not just the first.
+            event_hooks={"request": [self._refuse_plain_http]},
         )
         self.tokens = TokenCache()
         self._challenge_for_host: dict[str, Challenge] = {}
@@ -502,6 +504,17 @@ class AsyncRegistryClient:
 
     # ------------------------------------------------------------------ internals
 
+    async def _refuse_plain_http(self, request: httpx.Request) -> None:
+        host = request.url.netloc.decode("ascii", "replace")
+        if request.url.scheme == "http" and not self._plain_http_allowed(host):
+            raise InsecureTransportError(
+                f"refusing plain HTTP to {host} (reached via {request.url}): pass "
+                f"insecure=[{host!r}] to allow it", url=str(request.url),
+            )
+
+    def _plain_http_allowed(self, host: str) -> bool:
+        return is_loopback_host(host) or self._insecure_all or host.lower() in self._insecure_hosts
+
     def _tag_known(self, ref: Reference) -> bool:
         assert self.tag_index is not None
         return self.tag_index.recall(ref.registry, ref.repository, ref.tag or "latest") is not None
@@ -554,9 +567,7 @@ class AsyncRegistryClient:
         return f"{self._scheme(host)}://{host}"
 
     def _scheme(self, host: str) -> str:
-        if is_loopback_host(host) or self._insecure_all or host.lower() in self._insecure_hosts:
-            return "http"
-        return "https"
+        return "http" if self._plain_http_allowed(host) else "https"
 
     def _semaphore(self, host: str) -> asyncio.Semaphore:
         sem = self._semaphores.get(host)
@@ -645,9 +656,7 @@ class AsyncRegistryClient:
     ) -> httpx.Response:
         """One logical request: scheme check, auth, retries, rate-limit capture, errors."""
         url = httpx.URL(str(url))
-        if url.scheme == "http" and not (
-            is_loopback_host(host) or self._insecure_all or host.lower() in self._insecure_hosts
-        ):
+        if url.scheme == "http" and not self._plain_http_allowed(host):
             raise InsecureTransportError(
                 f"refusing plain HTTP to {host}: pass insecure=[{host!r}] to allow it"
             )
@@ -770,8 +779,7 @@ class AsyncRegistryClient:
             raise AuthError(f"registry {host} sent an unusable token realm {realm!r}",
                             status=401) from None
         realm_host = url.netloc.decode("ascii", "replace")
-        if url.scheme != "http" or is_loopback_host(realm_host) or self._insecure_all \
-                or realm_host.lower() in self._insecure_hosts:
+        if url.scheme != "http" or self._plain_http_allowed(realm_host):
             return
         raise InsecureTransportError(
             f"registry {host} asks for a token from {realm}: refusing to send credentials over "

@@ -423,3 +423,14 @@ def test_host_profile_given_as_platform_objects(tmp_path):
         {platforms.Platform("linux", "arm64", "v8")},
     )
     assert (result.mode, result.stdout) == ("emulated", "hello from linux/arm64\n")
+
+
+def test_extract_never_writes_through_an_existing_symlink(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep me")
+    dest = tmp_path / "out"
+    (dest / "etc").mkdir(parents=True)
+    (dest / "etc" / "motd").symlink_to(victim)  # planted before the extraction
+    out = extract_file_from_layer(make_layer(LAYER), "etc/motd", dest)
+    assert victim.read_bytes() == b"keep me"
+    assert not out.is_symlink() and out.read_bytes() == b"hi\n"

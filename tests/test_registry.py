@@ -524,3 +524,16 @@ def test_plain_http_token_realm_needs_the_same_opt_in(tmp_path, realm, insecure,
     assert "s3cret" not in str(err.value)
     if refused:
         assert "insecure=['auth.example']" in str(err.value)
+
+
+def test_redirect_to_plain_http_elsewhere_is_refused(registry, corpus, tmp_path):
+    """The plain-HTTP rule holds for every hop: a loopback registry redirecting a manifest to
+    a non-loopback http:// host is refused before anything is sent there."""
+    refs, _ = corpus
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(method="GET", path_contains="/manifests/", status=307,
+                  headers={"Location": "http://registry.example/v2/x/manifests/list"})
+        ref = parse_reference(f"{proxy.host}/{refs['list'].repository}:list")
+        with client(tmp_path) as reg, pytest.raises(InsecureTransportError) as err:
+            reg.get_manifest(ref)
+    assert "refusing plain HTTP to registry.example" in str(err.value)
