@@ -532,10 +532,15 @@ def load_compose(
                           warnings=tuple(warnings))
 
 
-def _text(path: Path, line: int, service: str, key: str, value: Any) -> str | None:
+def _text(
+    path: Path, line: int, service: str, key: str, value: Any, *, numbers: bool = True
+) -> str | None:
+    """A scalar as text. ``numbers=False`` for keys compose's schema types as strings only
+    (``image``, ``platform``): ``image: 5`` is refused there, not looked up as library/5."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    allowed = (str, int, float) if numbers else (str,)
+    if isinstance(value, bool) or not isinstance(value, allowed):
         raise ComposeError(f"{path}:{line}: service \"{service}\": {key} must be a string, got "
                            f"{type(value).__name__}")
     return str(value)
@@ -552,8 +557,9 @@ def _service(path: Path, name: str, spec: Any, raw: Any, line: int,
     def ln(*keys: str) -> int:
         return lines.get(at + keys, line)
 
-    image = _text(path, ln("image"), name, "image", spec.get("image"))
-    platform = _text(path, ln("platform"), name, "platform", spec.get("platform"))
+    image = _text(path, ln("image"), name, "image", spec.get("image"), numbers=False)
+    platform = _text(path, ln("platform"), name, "platform", spec.get("platform"),
+                     numbers=False)
     build = None
     if "build" in spec and spec["build"] is not None:
         build = _build(path, name, spec["build"], ln("build"), ln, env)

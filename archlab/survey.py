@@ -1151,7 +1151,13 @@ def cmd_survey(args: argparse.Namespace) -> int:
                 f"{item}: {what} (and not a reference); give a file of references, one "
                 "per line, or the references themselves"
             )
-        refs.extend(read_refs(Path(item) if os.path.isfile(item) else [item]))
+        found = read_refs(Path(item) if os.path.isfile(item) else [item])
+        if not found:
+            raise InvalidReferenceError(
+                f"{item}: holds no references (only blank lines or # comments); put one "
+                "reference per line, e.g. mysql:5.7"
+            )
+        refs.extend(found)
     refs = list(dict.fromkeys(refs))
     platforms_ = tuple(args.platforms or DEFAULT_PLATFORMS)
 

@@ -608,6 +608,8 @@ def test_cli_surveys_a_recorded_snapshot_offline(tmp_path, capsys, cache_env):
      "is not a text file of references (bad byte at offset 10)"),
     (lambda d: d / "missing.txt", "missing.txt: no such file (and not a reference)"),
     (lambda d: d, "not a regular file (and not a reference)"),
+    (lambda d: (d / "empty.txt").write_text("# nothing yet\n\n") and d / "empty.txt",
+     "empty.txt: holds no references (only blank lines or # comments)"),
 ])
 def test_cli_bad_reference_file_is_one_line(tmp_path, capsys, cache_env, make, expected):
     code = main(["survey", str(make(tmp_path)), "--no-progress"])
