@@ -469,12 +469,28 @@ def _entry_name(name: str) -> str:
     return posixpath.normpath("/" + name).lstrip("/")
 
 
+def _through_linked_parent(entries: dict[str, tarfile.TarInfo], name: str) -> str | None:
+    """``name`` with its first symlinked parent directory replaced by the link's target."""
+    parts = name.split("/")
+    for i in range(1, len(parts)):
+        prefix = "/".join(parts[:i])
+        info = entries.get(prefix)
+        if info is not None and info.issym():
+            base = "/" if info.linkname.startswith("/") else "/" + posixpath.dirname(prefix)
+            return _entry_name(posixpath.join(base, info.linkname, *parts[i:]))
+    return None
+
+
 def _resolve(entries: dict[str, tarfile.TarInfo], wanted: str, member: str) -> tarfile.TarInfo:
     name = wanted
     for _ in range(_MAX_SYMLINK_HOPS):
         info = entries.get(name)
         if info is None:
-            raise LabError(f"{member!r} is not in the layer (looked for {name!r})")
+            through = _through_linked_parent(entries, name)
+            if through is None:
+                raise LabError(f"{member!r} is not in the layer (looked for {name!r})")
+            name = through  # e.g. bin/busybox via bin -> usr/bin (merged /usr)
+            continue
         if info.isreg():
             return info
         if info.issym():

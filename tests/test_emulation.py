@@ -434,3 +434,23 @@ def test_extract_never_writes_through_an_existing_symlink(tmp_path):
     out = extract_file_from_layer(make_layer(LAYER), "etc/motd", dest)
     assert victim.read_bytes() == b"keep me"
     assert not out.is_symlink() and out.read_bytes() == b"hi\n"
+
+
+@pytest.mark.parametrize("link", ["usr/bin", "/usr/bin"])
+def test_extract_follows_a_symlinked_parent_directory(tmp_path, link):
+    """Merged /usr: bin -> usr/bin, so bin/busybox lives at usr/bin/busybox."""
+    layer = make_layer([
+        ("usr/bin/busybox", HELLO_ARM64, 0o755, None, tarfile.REGTYPE),
+        ("bin", None, 0o777, link, tarfile.SYMTYPE),
+    ])
+    out = extract_file_from_layer(layer, "bin/busybox", tmp_path)
+    assert out.read_bytes() == HELLO_ARM64
+
+
+def test_extract_symlinked_parent_still_cannot_escape(tmp_path):
+    layer = make_layer([
+        ("etc/motd", b"hi\n", 0o644, None, tarfile.REGTYPE),
+        ("bin", None, 0o777, "../../../etc", tarfile.SYMTYPE),
+    ])
+    out = extract_file_from_layer(layer, "bin/motd", tmp_path)  # ".." stops at the root
+    assert out == tmp_path / "bin" / "motd" and out.read_bytes() == b"hi\n"
