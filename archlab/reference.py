@@ -239,6 +239,22 @@ def _looks_like_registry(first: str) -> bool:
     return "." in first or ":" in first or first == "localhost" or first != first.lower()
 
 
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost``, ``127.x.y.z`` and ``::1`` (bare or ``[::1]``), with or without a
+    port. Names are not resolved. The registry client uses the same rule for plain HTTP."""
+    name = host
+    if name.startswith("["):
+        name = name[1 : name.find("]")]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def split_docker_domain(name: str) -> tuple[str, str]:
     """Split a name into ``(registry, rest)`` the way Docker's ``splitDockerDomain`` does.
 
@@ -369,16 +385,7 @@ class Reference:
         (its default insecure ranges are 127.0.0.0/8 and ::1/128). Names other than
         ``localhost`` are not resolved, so ``myhost.local`` is False even if it is local.
         """
-        if self.registry.startswith("["):
-            host = self.registry[1 : self.registry.index("]")]
-        else:
-            host = self.registry.partition(":")[0]
-        if host.lower() == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback_host(self.registry)
 
     @property
     def pinned(self) -> bool:

@@ -47,7 +47,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import ipaddress
 import random
 import threading
 import time
@@ -74,7 +73,7 @@ from archlab.errors import (
     RegistryUnreachableError,
     TooLargeError,
 )
-from archlab.reference import Reference, parse_reference
+from archlab.reference import Reference, is_loopback_host, parse_reference
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,21 +103,6 @@ def exchanges_frame(exchanges: Iterable[Exchange]) -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame([e.as_row() for e in exchanges])
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost``, ``127.x.y.z`` and ``::1``, with or without a port."""
-    name = host
-    if name.startswith("["):
-        name = name[1 : name.find("]")]
-    elif name.count(":") == 1:
-        name = name.split(":", 1)[0]
-    if name.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
