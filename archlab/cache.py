@@ -20,6 +20,7 @@ How do I use it?
     tags = TagIndex()                                # "mysql:5.7 was sha256:… last time"
     tags.remember("registry-1.docker.io", "library/mysql", "5.7", digest, content_type)
     tags.recall("registry-1.docker.io", "library/mysql", "5.7")   # (digest, media_type) or None
+    tags.flush()                                     # hints are written in batches
 
 Where it lives
 --------------
@@ -31,7 +32,8 @@ path                                         what
 ``<base>/blobs/sha256/ab/ab12…``             the exact bytes; their sha256 is the file name
 ``<base>/blobs/sha256/ab/ab12….meta.json``   ``{"digest", "media_type", "size"}``: manifests
                                              must come back with their media type
-``<base>/tags/<sha256 of key>.json``         one tag hint: registry, repository, tag, digest
+``<base>/tags/<sha256 of repo>.json``        tag hints of one repository: tag → digest,
+                                             media type, when
 ===========================================  ==============================================
 
 ``ContentCache(root)`` takes the ``blobs`` directory; ``TagIndex(root)`` takes the same one and
@@ -385,14 +387,32 @@ class TagIndex:
     """Remembers which digest a tag resolved to last time. A hint for a HEAD to confirm.
 
     ``root`` is the blob directory of the :class:`ContentCache` it goes with (default: the same
-    default). The hints live in its sibling ``tags`` directory, one small JSON file per tag.
-    The file is named by the sha256 of ``registry/repository:tag``, so any tag spelling gives a
-    safe file name. Keys are compared exactly as given: use one spelling of each registry.
+    default). The hints live in its sibling ``tags`` directory, one JSON file per *repository*
+    (named by the sha256 of ``registry/repository``, so any spelling gives a safe file name),
+    holding every tag of it that archlab has seen. Keys are compared exactly as given: use one
+    spelling of each registry.
+
+    Reads load a repository's file once, then answer from memory. Writes are batched, because
+    a survey learns one hint per tag and a file per tag cost more than the request it saved:
+    :meth:`remember` and :meth:`forget` change memory, and :meth:`flush` merges the changes
+    into the files (re-reading each first, so two processes keep each other's hints; per tag
+    the later ``recorded_at`` wins). A flush happens by itself every ``flush_every`` changes
+    and after ``flush_seconds``; the registry client flushes when it closes. Hints that never
+    reach the disk (a killed process) cost one GET next time, never a wrong answer.
     """
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(
+        self, root: Path | None = None, *, flush_every: int = 512, flush_seconds: float = 2.0
+    ) -> None:
         blobs = Path(root) if root is not None else default_cache_dir() / "blobs"
         self.directory = Path(os.path.abspath(blobs)).parent / "tags"
+        self.flush_every = flush_every
+        self.flush_seconds = flush_seconds
+        self._lock = threading.RLock()  # a client may be shared with a sync wrapper's thread
+        self._loaded: dict[tuple[str, str], dict[str, dict]] = {}
+        self._changed: dict[tuple[str, str], dict[str, dict | None]] = {}  # None: forgotten
+        self._pending = 0
+        self._first_pending: float | None = None
 
     def __repr__(self) -> str:
         return f"TagIndex(directory={str(self.directory)!r})"
@@ -403,41 +423,98 @@ class TagIndex:
         """Record that ``registry/repository:tag`` resolved to ``digest`` just now."""
         parse_digest(digest)
         record = {
-            "registry": registry,
-            "repository": repository,
-            "tag": tag,
             "digest": digest,
             "media_type": media_type,
-            "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "recorded_at": datetime.now(UTC).isoformat(timespec="microseconds"),
         }
-        _write_atomic(self._path(registry, repository, tag),
-                      json.dumps(record, sort_keys=True).encode())
+        self._change(registry, repository, tag, record)
 
     def recall(self, registry: str, repository: str, tag: str) -> tuple[str, str | None] | None:
         """``(digest, media_type)`` last remembered for the tag, or None. Confirm with a HEAD."""
-        try:
-            record = json.loads(self._path(registry, repository, tag).read_bytes())
-        except (FileNotFoundError, ValueError):
-            return None  # an unreadable hint is no hint
-        if not isinstance(record, dict) or [
-            record.get("registry"), record.get("repository"), record.get("tag")
-        ] != [registry, repository, tag]:
+        with self._lock:
+            record = self._tags(registry, repository).get(tag)
+        if record is None:
             return None
-        digest, media_type = record.get("digest"), record.get("media_type")
-        try:
-            parse_digest(digest)
-        except InvalidReferenceError:
-            return None
-        return digest, media_type if isinstance(media_type, str) else None
+        return record["digest"], record["media_type"]
 
     def forget(self, registry: str, repository: str, tag: str) -> bool:
         """Drop the hint (say, after the registry answered 404). True if there was one."""
-        try:
-            self._path(registry, repository, tag).unlink()
-        except FileNotFoundError:
-            return False
+        with self._lock:
+            if tag not in self._tags(registry, repository):
+                return False
+            self._change(registry, repository, tag, None)
         return True
 
-    def _path(self, registry: str, repository: str, tag: str) -> Path:
-        key = f"{registry}/{repository}:{tag}"
+    def flush(self) -> int:
+        """Write the changes made since the last flush; returns how many tags they touched."""
+        with self._lock:
+            changed, self._changed = self._changed, {}
+            self._pending, self._first_pending = 0, None
+            count = 0
+            for (registry, repository), tags in changed.items():
+                merged = self._read(registry, repository)
+                for tag, record in tags.items():
+                    if record is None:
+                        merged.pop(tag, None)
+                    elif tag not in merged or merged[tag]["recorded_at"] <= record["recorded_at"]:
+                        merged[tag] = record
+                document = {"registry": registry, "repository": repository,
+                            "tags": dict(sorted(merged.items()))}
+                _write_atomic(self._path(registry, repository),
+                              json.dumps(document, sort_keys=True).encode())
+                self._loaded[(registry, repository)] = merged
+                count += len(tags)
+            return count
+
+    def _change(self, registry: str, repository: str, tag: str, record: dict | None) -> None:
+        with self._lock:
+            tags = self._tags(registry, repository)
+            if record is None:
+                tags.pop(tag, None)
+            else:
+                tags[tag] = record
+            self._changed.setdefault((registry, repository), {})[tag] = record
+            self._pending += 1
+            now = time.monotonic()
+            if self._first_pending is None:
+                self._first_pending = now
+            if (self._pending >= self.flush_every
+                    or now - self._first_pending >= self.flush_seconds):
+                self.flush()
+
+    def _tags(self, registry: str, repository: str) -> dict[str, dict]:
+        key = (registry, repository)
+        tags = self._loaded.get(key)
+        if tags is None:
+            tags = self._loaded[key] = self._read(registry, repository)
+        return tags
+
+    def _read(self, registry: str, repository: str) -> dict[str, dict]:
+        """The file's valid hints; anything damaged in it is no hint."""
+        try:
+            document = json.loads(self._path(registry, repository).read_bytes())
+        except (FileNotFoundError, ValueError):
+            return {}
+        if not isinstance(document, dict) or [
+            document.get("registry"), document.get("repository")
+        ] != [registry, repository] or not isinstance(document.get("tags"), dict):
+            return {}
+        return {tag: record for tag, record in document["tags"].items()
+                if isinstance(tag, str) and _valid_hint(record)}
+
+    def _path(self, registry: str, repository: str) -> Path:
+        key = f"{registry}/{repository}"
         return self.directory / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
+
+
+def _valid_hint(record: object) -> bool:
+    if not isinstance(record, dict):
+        return False
+    media_type, recorded_at = record.get("media_type"), record.get("recorded_at")
+    if not (media_type is None or isinstance(media_type, str)) or not isinstance(recorded_at, str):
+        return False
+    try:
+        parse_digest(record.get("digest"))
+    except InvalidReferenceError:
+        return False
+    return True

@@ -297,7 +297,11 @@ class AsyncRegistryClient:
         self.exchanges: list[Exchange] | None = None
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        try:
+            if self.tag_index is not None:
+                self.tag_index.flush()  # hints are batched: write what this client learnt
+        finally:
+            await self._http.aclose()
 
     async def __aenter__(self) -> AsyncRegistryClient:
         return self

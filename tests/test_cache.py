@@ -383,15 +383,59 @@ def test_tag_index_overwrite_keeps_the_latest(tmp_path):
     tags.remember("ghcr.io", "org/app", "latest", D1, LIST_TYPE)
     tags.remember("ghcr.io", "org/app", "latest", D2, MANIFEST_TYPE)
     assert tags.recall("ghcr.io", "org/app", "latest") == (D2, MANIFEST_TYPE)
-    assert len(list((tmp_path / "tags").iterdir())) == 1
+    tags.flush()
+    assert TagIndex(tmp_path / "blobs").recall("ghcr.io", "org/app", "latest") == (
+        D2, MANIFEST_TYPE)
 
 
-def test_tag_index_is_persistent_and_lives_beside_blobs(tmp_path):
-    TagIndex(tmp_path / "blobs").remember("ghcr.io", "org/app", "v1", D1, None)
+def test_tag_index_is_one_file_per_repository_beside_blobs(tmp_path):
+    tags = TagIndex(tmp_path / "blobs")
+    tags.remember("ghcr.io", "org/app", "v1", D1, None)
+    tags.remember("ghcr.io", "org/app", "v2", D2, LIST_TYPE)
+    tags.remember("ghcr.io", "org/other", "v1", D2, None)
+    assert tags.flush() == 3
     assert TagIndex(tmp_path / "blobs").recall("ghcr.io", "org/app", "v1") == (D1, None)
-    (path,) = (tmp_path / "tags").iterdir()
-    assert path.name == hashlib.sha256(b"ghcr.io/org/app:v1").hexdigest() + ".json"
+    assert TagIndex(tmp_path / "blobs").recall("ghcr.io", "org/app", "v2") == (D2, LIST_TYPE)
+    names = sorted(p.name for p in (tmp_path / "tags").iterdir())
+    assert names == sorted(hashlib.sha256(k).hexdigest() + ".json"
+                           for k in (b"ghcr.io/org/app", b"ghcr.io/org/other"))
     assert not (tmp_path / "blobs").exists()
+
+
+def test_tag_index_writes_in_batches(tmp_path):
+    tags = TagIndex(tmp_path / "blobs", flush_every=3, flush_seconds=3600)
+    tags.remember("ghcr.io", "org/app", "v1", D1, None)
+    tags.remember("ghcr.io", "org/app", "v2", D1, None)
+    assert not (tmp_path / "tags").exists()  # nothing written per tag
+    tags.remember("ghcr.io", "org/app", "v3", D1, None)  # the third change flushes
+    fresh = TagIndex(tmp_path / "blobs")
+    assert [fresh.recall("ghcr.io", "org/app", t) for t in ("v1", "v2", "v3")] == [(D1, None)] * 3
+    assert tags.flush() == 0  # nothing left to write
+
+
+def test_tag_index_flushes_after_flush_seconds(tmp_path, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("archlab.cache.time.monotonic", lambda: clock[0])
+    tags = TagIndex(tmp_path / "blobs", flush_every=1000, flush_seconds=2.0)
+    tags.remember("ghcr.io", "org/app", "v1", D1, None)
+    assert not (tmp_path / "tags").exists()
+    clock[0] += 2.5
+    tags.remember("ghcr.io", "org/app", "v2", D2, None)
+    assert TagIndex(tmp_path / "blobs").recall("ghcr.io", "org/app", "v1") == (D1, None)
+
+
+def test_two_writers_keep_each_others_hints(tmp_path):
+    one, two = TagIndex(tmp_path / "blobs"), TagIndex(tmp_path / "blobs")
+    one.remember("ghcr.io", "org/app", "v1", D1, None)
+    one.remember("ghcr.io", "org/app", "same", D1, None)
+    two.remember("ghcr.io", "org/app", "v2", D2, None)
+    two.remember("ghcr.io", "org/app", "same", D2, None)  # later: it wins
+    one.flush()
+    two.flush()
+    fresh = TagIndex(tmp_path / "blobs")
+    assert fresh.recall("ghcr.io", "org/app", "v1") == (D1, None)
+    assert fresh.recall("ghcr.io", "org/app", "v2") == (D2, None)
+    assert fresh.recall("ghcr.io", "org/app", "same") == (D2, None)
 
 
 @pytest.mark.parametrize(
@@ -406,29 +450,60 @@ def test_tag_index_is_persistent_and_lives_beside_blobs(tmp_path):
 def test_tag_index_keys_do_not_collide(tmp_path, other):
     tags = TagIndex(tmp_path / "blobs")
     tags.remember("ghcr.io", "org/app", "v1", D1, LIST_TYPE)
+    tags.flush()
     assert tags.recall(*other) is None
+    assert TagIndex(tmp_path / "blobs").recall(*other) is None
 
 
 def test_tag_index_forget(tmp_path):
     tags = TagIndex(tmp_path / "blobs")
     tags.remember("ghcr.io", "org/app", "v1", D1, LIST_TYPE)
+    tags.remember("ghcr.io", "org/app", "v2", D1, LIST_TYPE)
+    tags.flush()
     assert tags.forget("ghcr.io", "org/app", "v1") is True
     assert tags.recall("ghcr.io", "org/app", "v1") is None
     assert tags.forget("ghcr.io", "org/app", "v1") is False
+    tags.flush()
+    fresh = TagIndex(tmp_path / "blobs")
+    assert fresh.recall("ghcr.io", "org/app", "v1") is None
+    assert fresh.recall("ghcr.io", "org/app", "v2") == (D1, LIST_TYPE)
 
 
-def test_tag_index_ignores_damaged_hints(tmp_path):
+@pytest.mark.parametrize("damage", [
+    '{"digest": "sha256:tr',
+    "[]",
+    '{"registry": "ghcr.io", "repository": "org/app", "tags": []}',
+    '{"registry": "quay.io", "repository": "org/app", "tags": {}}',
+])
+def test_tag_index_ignores_a_damaged_file(tmp_path, damage):
     tags = TagIndex(tmp_path / "blobs")
     tags.remember("ghcr.io", "org/app", "v1", D1, LIST_TYPE)
+    tags.flush()
     (path,) = (tmp_path / "tags").iterdir()
-    path.write_text('{"digest": "sha256:tr')
-    assert tags.recall("ghcr.io", "org/app", "v1") is None
+    path.write_text(damage)
+    assert TagIndex(tmp_path / "blobs").recall("ghcr.io", "org/app", "v1") is None
+
+
+def test_tag_index_ignores_a_damaged_hint_and_keeps_the_rest(tmp_path):
+    tags = TagIndex(tmp_path / "blobs")
+    tags.remember("ghcr.io", "org/app", "v1", D1, LIST_TYPE)
+    tags.remember("ghcr.io", "org/app", "v2", D2, LIST_TYPE)
+    tags.flush()
+    (path,) = (tmp_path / "tags").iterdir()
+    document = json.loads(path.read_text())
+    document["tags"]["v1"]["digest"] = "sha256:tr"
+    path.write_text(json.dumps(document))
+    fresh = TagIndex(tmp_path / "blobs")
+    assert fresh.recall("ghcr.io", "org/app", "v1") is None
+    assert fresh.recall("ghcr.io", "org/app", "v2") == (D2, LIST_TYPE)
 
 
 def test_tag_index_refuses_a_bad_digest(tmp_path):
+    tags = TagIndex(tmp_path / "blobs")
     with pytest.raises(InvalidReferenceError):
-        TagIndex(tmp_path / "blobs").remember("ghcr.io", "org/app", "v1", "latest", None)
-    assert not (tmp_path / "tags").exists() or list((tmp_path / "tags").iterdir()) == []
+        tags.remember("ghcr.io", "org/app", "v1", "latest", None)
+    assert tags.flush() == 0
+    assert not (tmp_path / "tags").exists()
 
 
 # --- where the cache lives ------------------------------------------------------------------
@@ -445,6 +520,7 @@ def test_archlab_cache_dir_is_honoured(tmp_path, monkeypatch):
     assert (base / "blobs" / "sha256").is_dir()
     tags = TagIndex()
     tags.remember("ghcr.io", "org/app", "v1", sha(data), None)
+    tags.flush()
     assert [p.parent for p in (base / "tags").iterdir()] == [base / "tags"]
 
 
