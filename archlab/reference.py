@@ -110,6 +110,7 @@ here in plain Python, with one error message per rule.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, replace
@@ -239,6 +240,7 @@ def _looks_like_registry(first: str) -> bool:
     return "." in first or ":" in first or first == "localhost" or first != first.lower()
 
 
+@functools.lru_cache(maxsize=256)  # asked on every request and every redirect hop
 def is_loopback_host(host: str) -> bool:
     """True for ``localhost``, ``127.x.y.z`` and ``::1`` (bare or ``[::1]``), with or without a
     port. Names are not resolved. The registry client uses the same rule for plain HTTP."""
@@ -412,6 +414,9 @@ class Reference:
         return replace(self, digest=digest)
 
 
+# A survey parses each of its references several times (plan, queue, request); the result is
+# an immutable value, so a bounded memo is safe. Errors are not memoised: they raise again.
+@functools.lru_cache(maxsize=4096)
 def parse_reference(text: str, *, default_tag: str | None = DEFAULT_TAG) -> Reference:
     """Parse and normalize ``text`` as ``docker pull`` would.
 
