@@ -43,6 +43,7 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self.rules: list[Rule] = []
         self.seen: list[tuple[str, str, int]] = []
+        self.request_headers: list[dict[str, str]] = []  # as received, lower-cased names
         self._lock = threading.Lock()
         self._client = httpx.Client(timeout=10)
         proxy = self
@@ -86,6 +87,7 @@ class FaultProxy:
 
     def _serve(self, h: BaseHTTPRequestHandler, body: bytes) -> None:
         method, path = h.command, h.path
+        self.request_headers.append({k.lower(): v for k, v in h.headers.items()})
         rule = self._rule_for(method, path)
         if rule is not None and rule.status is not None:
             payload = rule.body or b""

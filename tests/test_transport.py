@@ -1,0 +1,219 @@
+"""``archlab.transport``: which HTTP engine runs under httpx, and that both keep the same promises
+(TLS verified, no cookies kept, identical survey results against the real registry)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from httpx_aiohttp import AiohttpTransport
+
+from archlab import survey
+from archlab.errors import ArchlabError, RegistryUnreachableError
+from archlab.reference import parse_reference
+from archlab.registry import AsyncRegistryClient
+from archlab.transport import ENGINE_ENV, default_transport, engine_choice
+from tests.corpus import client
+from tests.faultproxy import FaultProxy
+
+ENGINES = ("aiohttp", "httpx")
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request, monkeypatch) -> str:
+    """Runs the test once per engine, chosen the way a user would: the environment variable."""
+    monkeypatch.setenv(ENGINE_ENV, request.param)
+    return request.param
+
+
+# --- the rules -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, "aiohttp"),
+    ({"HTTPS_PROXY": "http://proxy.example:3128"}, "httpx"),
+    ({"http_proxy": "http://proxy.example:3128"}, "httpx"),
+    ({"ALL_PROXY": "socks5://proxy.example:1080"}, "httpx"),
+    ({"HTTPS_PROXY": ""}, "aiohttp"),  # set but empty: no proxy, as httpx reads it
+    ({"NO_PROXY": "*"}, "aiohttp"),
+    ({ENGINE_ENV: "httpx"}, "httpx"),
+    ({ENGINE_ENV: " AIOHTTP "}, "aiohttp"),
+    ({ENGINE_ENV: "aiohttp", "HTTPS_PROXY": "http://proxy.example:3128"}, "aiohttp"),
+])
+def test_engine_choice(env, expected):
+    assert engine_choice(env) == expected
+
+
+def test_an_unknown_engine_is_an_error_naming_the_variable_and_the_choices():
+    with pytest.raises(ArchlabError) as err:
+        engine_choice({ENGINE_ENV: "curl"})
+    assert str(err.value) == (
+        "ARCHLAB_HTTP_ENGINE='curl' is not an HTTP engine archlab knows; "
+        "use one of: aiohttp, httpx")
+
+
+def test_the_client_uses_the_chosen_engine(engine):
+    async def transport() -> httpx.AsyncBaseTransport:
+        async with AsyncRegistryClient(cache=False, tag_index=False,
+                                       use_docker_config=False) as aio:
+            return aio._http._transport
+
+    expected = {"aiohttp": AiohttpTransport, "httpx": httpx.AsyncHTTPTransport}[engine]
+    assert isinstance(asyncio.run(transport()), expected)
+
+
+def test_a_proxy_in_the_environment_falls_back_to_httpx(monkeypatch):
+    monkeypatch.delenv(ENGINE_ENV, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert default_transport(max_connections=4) is None  # None: httpx's own, proxies honoured
+
+
+# --- TLS: verified by both engines -------------------------------------------------------------
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "archlab test registry")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_server(tmp_path) -> Iterator[tuple[str, Path]]:
+    """An HTTPS endpoint on 127.0.0.1 answering ``/v2/`` like a registry, with a self-signed
+    certificate; yields its URL and the certificate."""
+    cert, key = _self_signed(tmp_path)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/v2/", cert
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _get(url: str) -> httpx.Response:
+    async def go() -> httpx.Response:
+        async with httpx.AsyncClient(transport=default_transport(max_connections=2)) as http:
+            return await http.get(url)
+
+    return asyncio.run(go())
+
+
+def test_an_untrusted_certificate_is_refused(engine, tls_server, monkeypatch):
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    url, _ = tls_server
+    with pytest.raises(httpx.ConnectError) as err:
+        _get(url)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(err.value)
+
+
+def test_a_certificate_trusted_through_ssl_cert_file_is_accepted(engine, tls_server, monkeypatch):
+    url, cert = tls_server
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    assert _get(url).json() == {}
+
+
+# --- cookies: never kept -------------------------------------------------------------------
+
+
+def test_no_cookie_is_kept_or_sent_back(engine, registry, corpus, tmp_path):
+    refs, _ = corpus
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(path_contains="/manifests/", headers={
+            "Set-Cookie": "session=planted-secret; Path=/"})
+        ref = parse_reference(f"{proxy.host}/{refs['list'].repository}:list")
+        with client(tmp_path, cache=False, tag_index=False) as reg:
+            reg.resolve(ref)
+            reg.resolve(ref)
+        assert len(proxy.request_headers) == 2
+        assert [h.get("cookie") for h in proxy.request_headers] == [None, None]
+
+
+# --- the same answers ----------------------------------------------------------------------
+
+
+def test_both_engines_survey_the_registry_to_the_same_frame(registry, corpus, tmp_path,
+                                                             monkeypatch):
+    refs, _ = corpus
+    texts = [str(r) for r in refs.values()] + [f"{registry.host}/no/such:tag"]
+    frames = {}
+    for name in ENGINES:
+        monkeypatch.setenv(ENGINE_ENV, name)
+        with client(tmp_path / name) as reg:
+            assert isinstance(reg.aio._http._transport, AiohttpTransport) == (name == "aiohttp")
+            got = survey.survey(texts, client=reg, progress=False)
+        frames[name] = got.frame.drop(columns=["seconds"], errors="ignore")
+    assert len(frames["aiohttp"]) > len(texts)
+    assert frames["aiohttp"]["error"].notna().sum() == 1
+    assert frames["aiohttp"].equals(frames["httpx"])
+
+
+def test_an_untrusted_registry_certificate_fails_at_once_with_the_fix(engine, tls_server,
+                                                                     monkeypatch):
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    url, _ = tls_server
+    host = httpx.URL(url).netloc.decode()
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async def ping() -> None:
+        async with AsyncRegistryClient(cache=False, tag_index=False, use_docker_config=False,
+                                       sleep=sleep) as aio:
+            await aio._send("GET", host, url, kind="ping", headers={})
+
+    with pytest.raises(RegistryUnreachableError) as err:
+        asyncio.run(ping())
+    assert str(err.value) == (
+        f"registry {host} presented a TLS certificate that is not trusted (self-signed "
+        "certificate); if it is signed by a private CA, point SSL_CERT_FILE at that CA's "
+        "certificate (PEM)")
+    assert sleeps == []  # not retried: a certificate does not get better by waiting
