@@ -84,6 +84,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -102,6 +103,7 @@ DEFAULT_MAX_BYTES = 256 * 2**20
 ALGORITHMS = {"sha256": 64, "sha512": 128}
 """Digest algorithms the cache accepts, with the length of their hex encoding."""
 
+_LOWER_HEX = re.compile("[0-9a-f]+")
 _LOW_WATER = 0.9  # evict down to this fraction, so one put does not trigger eviction after another
 _TEMP_PREFIX = ".tmp-"
 _META_SUFFIX = ".meta.json"
@@ -120,12 +122,7 @@ def parse_digest(digest: str) -> tuple[str, str]:
     """Split ``sha256:<hex>`` into ``("sha256", "<hex>")``, checking algorithm and length."""
     algorithm, sep, encoded = str(digest).partition(":")
     length = ALGORITHMS.get(algorithm)
-    if (
-        not sep
-        or length is None
-        or len(encoded) != length
-        or any(c not in "0123456789abcdef" for c in encoded)
-    ):
+    if not sep or length is None or len(encoded) != length or not _LOWER_HEX.fullmatch(encoded):
         raise InvalidReferenceError(
             f"not a content digest: {digest!r}; expected 'sha256:' followed by 64 lowercase "
             "hex digits (or 'sha512:' and 128)"

@@ -202,7 +202,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import cmp_to_key
+from functools import cmp_to_key, lru_cache
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 from urllib.parse import unquote
@@ -461,6 +461,7 @@ def normalize_arch(
     return arch, variant
 
 
+@lru_cache(maxsize=1024)  # a survey normalizes the same few platforms for every manifest
 def normalize(p: Platform, rules: Rules = CURRENT_RULES, *, goos: str = DAEMON_OS) -> Platform:
     """containerd's Normalize for ``rules`` (see the table in the module docstring)."""
     arch, variant = normalize_arch(p.architecture, p.variant, rules)

@@ -112,6 +112,7 @@ For a tag that is not a version (``alpine``), the tags that contain it as a word
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -143,7 +144,7 @@ if TYPE_CHECKING:
 
     from archlab import manifests
     from archlab.budget import Allowance, Estimate
-    from archlab.platforms import Platform, Rules
+    from archlab.platforms import Matcher, Platform, Rules
     from archlab.registry import AsyncRegistryClient, Fetched, RegistryClient
 
 # The command line imports this module to register ``archlab survey``: everything heavy
@@ -426,29 +427,52 @@ def _text(v: Any) -> str:
 
 
 def _outcome(rows: Sequence[Mapping[str, Any]], wanted: Platform, rule: str) -> str:
-    from archlab import platforms
-
     first = rows[0]
     if not _missing(first.get("error")):
         return "error"
-    rules = rules_for(rule)
-    exact = platforms.exact(wanted, rules)
-    if first.get("kind") in ("single", "schema1"):
-        p = _platform_of(first)
-        if p is not None and exact.match(p):
-            return "native"
-        if p is not None and rule != "exact" and platforms.only(wanted, rules).match(p):
-            return "compatible"
-        return "mismatch"
-    images = [_platform_of(r) for r in rows
-              if r.get("is_attestation") is not True and not _missing(r.get("entry_digest"))]
-    if rule == "exact":
-        return "native" if any(p is not None and exact.match(p) for p in images) else "missing"
-    found = platforms.match_entries(images, wanted, rules)
-    if not found:
-        return "missing"
-    chosen = images[found[0]]
-    return "native" if chosen is not None and exact.match(chosen) else "compatible"
+    return _Judge.of(wanted, rule).outcome(rows)
+
+
+@dataclass(frozen=True)
+class _Judge:
+    """The matchers for one wanted platform under one rule, built once per survey column."""
+
+    wanted: Platform
+    rule: str
+    rules: Rules
+    exact: Matcher
+    only: Matcher
+
+    @staticmethod
+    @functools.lru_cache(maxsize=64)
+    def of(wanted: Platform, rule: str) -> _Judge:
+        from archlab import platforms
+
+        rules = rules_for(rule)
+        return _Judge(wanted, rule, rules, platforms.exact(wanted, rules),
+                      platforms.only(wanted, rules))
+
+    def outcome(self, rows: Sequence[Mapping[str, Any]]) -> str:
+        from archlab import platforms
+
+        rule, rules, wanted, exact = self.rule, self.rules, self.wanted, self.exact
+        first = rows[0]
+        if first.get("kind") in ("single", "schema1"):
+            p = _platform_of(first)
+            if p is not None and exact.match(p):
+                return "native"
+            if p is not None and rule != "exact" and self.only.match(p):
+                return "compatible"
+            return "mismatch"
+        images = [_platform_of(r) for r in rows
+                  if r.get("is_attestation") is not True and not _missing(r.get("entry_digest"))]
+        if rule == "exact":
+            return "native" if any(p is not None and exact.match(p) for p in images) else "missing"
+        found = platforms.match_entries(images, wanted, rules)
+        if not found:
+            return "missing"
+        chosen = images[found[0]]
+        return "native" if chosen is not None and exact.match(chosen) else "compatible"
 
 
 def _grouped(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
