@@ -5,14 +5,23 @@ What it does, all on 127.0.0.1 inside a temporary directory:
 1. starts Debian's docker-registry and pushes five images (a 3-platform manifest list, an
    amd64-only list, an OCI index with attestations, a schema2 and an OCI single-arch image)
    under ``--tags`` tags, round-robin (after the first push of each, a tag is one manifest PUT);
-2. **archlab cold**: ``survey()`` of every tag in a fresh process with an empty cache;
+2. **archlab cold**: ``survey()`` of every tag in a fresh process with an empty cache,
+   ``--parallel`` (16) references in flight, with the default HTTP engine (aiohttp under
+   httpx); then again with httpx's own engine (see ``archlab/transport.py``), and with the
+   library's polite default of 8 in flight;
 3. **archlab warm**: the same, again, with the cache the cold run left;
 4. **skopeo sequential**: ``skopeo inspect --raw --tls-verify=false docker://...`` one tag after
    another, on ``--skopeo-sample`` tags spread over the set, extrapolated to all tags (labelled
    so in the table);
-5. **skopeo xargs -P 8**: the same command over *every* tag, 8 at a time;
-6. **registry ceiling**: a minimal ``httpx.AsyncClient`` loop, ``--parallel`` GETs in flight, of
-   one manifest by digest, as many requests as there are tags.
+5. **skopeo xargs -P 8**: the same command over *every* tag, 8 at a time
+   (``--skopeo-parallel``);
+6. **registry ceiling**: ``wrk`` (Debian package ``wrk``), ``--parallel`` connections, GETs of
+   one manifest for 5 s: a load tool in C, so the number is the registry's, not a client's.
+   A minimal ``httpx.AsyncClient`` loop is printed beside it; without wrk it is the ceiling;
+7. **the CPU bound**: the registry's CPU time per request during the cold run
+   (``/proc/<pid>/stat``) and archlab's per tag. Client and registry share the machine's
+   cores, so ``cores / (registry + client)`` is a rate no schedule can beat, and the line after
+   it says how little CPU per tag a client may spend to reach 20x sequential skopeo.
 
 Requests per tag come from the registry's access log (``RegistryServer.requests_since``) and,
 for archlab, from the client's own counter; peak RSS is the survey process's own
@@ -73,33 +82,39 @@ def child(args: argparse.Namespace) -> None:
     from archlab.cache import ContentCache, TagIndex
     from archlab.registry import RegistryClient
     from archlab.survey import survey
+    from archlab.transport import engine_choice
 
     refs = Path(args.refs).read_text().split()
     t1 = time.perf_counter()
     blobs = Path(args.cache) / "blobs"
     with RegistryClient(cache=ContentCache(blobs), tag_index=TagIndex(blobs),
                         use_docker_config=False, per_host=args.parallel) as reg:
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         result = survey(refs, client=reg, progress=False, max_per_host=args.parallel)
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), time.process_time()
+        engine = engine_choice()
     status = Path("/proc/self/status").read_text()
     hwm = next((int(line.split()[1]) for line in status.splitlines()
                 if line.startswith("VmHWM:")), 0)
     print(json.dumps({
-        "import_s": t1 - t0, "client_s": t2 - t1, "survey_s": t3 - t2,
+        "import_s": t1 - t0, "client_s": t2 - t1, "survey_s": t3 - t2, "cpu_s": c3 - c2,
+        "engine": engine,
         "refs": result.stats.refs, "errors": result.stats.errors,
         "requests": result.stats.requests,
         "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "vmhwm_kb": hwm,
     }))
 
 
-def run_child(mode: str, cache: Path, refs_file: Path, parallel: int) -> dict:
+def run_child(mode: str, cache: Path, refs_file: Path, parallel: int,
+              engine: str | None = None) -> dict:
+    env = {**os.environ, "DOCKER_CONFIG": str(cache / "no-docker-config")}
+    if engine is not None:
+        env["ARCHLAB_HTTP_ENGINE"] = engine
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, __file__, "--child", mode, "--cache", str(cache), "--refs",
          str(refs_file), "--parallel", str(parallel)],
-        capture_output=True, text=True, timeout=600, check=False,
-        env={**os.environ, "DOCKER_CONFIG": str(cache / "no-docker-config")},
+        capture_output=True, text=True, timeout=600, check=False, env=env,
     )
     wall = time.perf_counter() - start
     if done.returncode != 0:
@@ -169,6 +184,30 @@ def skopeo_xargs(refs: list[str], parallel: int) -> float:
     subprocess.run(["xargs", "-P", str(parallel), "-n", "1", *SKOPEO], input=text.encode(),
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=1800)
     return time.perf_counter() - start
+
+
+def wrk_ceiling(url: str, parallel: int, seconds: int = 5) -> float | None:
+    """Requests per second ``wrk`` gets for one manifest, ``parallel`` connections; None
+    when wrk is not installed. A load tool in C: what the registry can serve on this machine
+    when the client costs next to nothing."""
+    from archlab import manifests
+
+    if shutil.which("wrk") is None:
+        return None
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{parallel}", f"-d{seconds}s", "-H",
+         f"Accept: {', '.join(manifests.ACCEPT_ALL)}", url],
+        capture_output=True, text=True, timeout=seconds + 60, check=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("Requests/sec:"):
+            return float(line.split()[1])
+    raise SystemExit(f"wrk printed no Requests/sec line:\n{done.stdout}")
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ceiling(url: str, count: int, parallel: int) -> float:
@@ -255,8 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tags", type=int, default=1000, help="tags to create and survey")
     ap.add_argument("--skopeo-sample", type=int, default=50,
                     help="tags for the sequential skopeo loop (extrapolated to all)")
-    ap.add_argument("--parallel", type=int, default=8,
-                    help="archlab per-host concurrency, xargs -P, ceiling concurrency")
+    ap.add_argument("--parallel", type=int, default=16,
+                    help="archlab's --max-per-host and the ceiling's connections")
+    ap.add_argument("--skopeo-parallel", type=int, default=8, help="xargs -P for skopeo")
     ap.add_argument("--no-skopeo", action="store_true", help="skip both skopeo runs")
     ap.add_argument("--no-write", action="store_true", help="print only; no results file")
     ap.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
@@ -285,11 +325,16 @@ def main(argv: list[str] | None = None) -> int:
             cache = tmp / "cache"
 
             mark = srv.log_mark()
+            registry_cpu = process_cpu_s(srv.pid)
             cold = run_child("cold", cache, refs_file, args.parallel)
+            registry_cpu = process_cpu_s(srv.pid) - registry_cpu
             cold_log = by_method(srv.requests_since(mark))
             mark = srv.log_mark()
             warm = run_child("warm", cache, refs_file, args.parallel)
             warm_log = by_method(srv.requests_since(mark))
+            other_engine = run_child("cold", tmp / "cache-httpx", refs_file, args.parallel,
+                                     engine="httpx")
+            at_8 = run_child("cold", tmp / "cache-8", refs_file, 8)
 
             seq_s = xargs_s = None
             sample: list[str] = []
@@ -298,11 +343,13 @@ def main(argv: list[str] | None = None) -> int:
                 sample = [refs[i * n // k] for i in range(k)]
                 seq_s = skopeo_sequential(sample) * n / k
                 mark = srv.log_mark()
-                xargs_s = skopeo_xargs(refs, args.parallel)
+                xargs_s = skopeo_xargs(refs, args.skopeo_parallel)
                 xargs_log = by_method(srv.requests_since(mark))
 
             list_tag = next(t for t, k in tags.items() if k == "list")
-            ceil_s = ceiling(f"{srv.url}/v2/{REPO}/manifests/{list_tag}", n, args.parallel)
+            list_url = f"{srv.url}/v2/{REPO}/manifests/{list_tag}"
+            ceil_s = ceiling(list_url, n, args.parallel)
+            wrk_rps = wrk_ceiling(list_url, args.parallel)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if not skopeo_left and SKOPEO_CACHE.exists():  # skopeo's own cache, if it made one
@@ -312,7 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     distinct_configs = len({k for k in tags.values() if k in SINGLE_ARCH})
     cold_req = sum(cold_log.values())
     cold_rps = cold_req / cold["survey_s"]
-    ceil_rps = n / ceil_s
+    httpx_rps = n / ceil_s
+    ceil_rps = wrk_rps if wrk_rps is not None else httpx_rps
+    ceil_name = "wrk" if wrk_rps is not None else "the httpx loop (wrk not installed)"
     rss_mb = max(cold["vmhwm_kb"], warm["vmhwm_kb"]) / 1024
 
     def per_tag(log: Counter, method: str) -> str:
@@ -324,16 +373,25 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([name, f"{res['survey_s']:.2f}", f"{n / res['survey_s']:.0f}",
                      f"{sum(log.values()) / res['survey_s']:.0f}", per_tag(log, "HEAD"),
                      per_tag(log, "GET"), f"{res['vmhwm_kb'] / 1024:.0f}"])
+    for name, res in ((f"archlab cold, {other_engine['engine']} engine", other_engine),
+                      ("archlab cold, --max-per-host 8", at_8)):
+        rows.append([name, f"{res['survey_s']:.2f}", f"{n / res['survey_s']:.0f}",
+                     f"{sum(res['requests'].values()) / res['survey_s']:.0f}", "", "",
+                     f"{res['vmhwm_kb'] / 1024:.0f}"])
     for name, res in (("  same, whole process", cold), ("  (warm) whole process", warm)):
         rows.append([name, f"{res['wall_s']:.2f}", f"{n / res['wall_s']:.0f}", "", "", "", ""])
     if seq_s is not None and xargs_s is not None:
         rows.append([f"skopeo sequential (est. from {len(sample)})", f"{seq_s:.2f}",
                      f"{n / seq_s:.0f}", f"{n / seq_s:.0f}", "0", "1", ""])
-        rows.append([f"skopeo xargs -P {args.parallel}", f"{xargs_s:.2f}", f"{n / xargs_s:.0f}",
+        rows.append([f"skopeo xargs -P {args.skopeo_parallel}", f"{xargs_s:.2f}",
+                     f"{n / xargs_s:.0f}",
                      f"{sum(xargs_log.values()) / xargs_s:.0f}", per_tag(xargs_log, "HEAD"),
                      per_tag(xargs_log, "GET"), ""])
-    rows.append([f"registry ceiling (httpx, {args.parallel} in flight)", f"{ceil_s:.2f}",
-                 "", f"{ceil_rps:.0f}", "0", "1", ""])
+    if wrk_rps is not None:
+        rows.append([f"registry ceiling (wrk, {args.parallel} connections)", "", "",
+                     f"{wrk_rps:.0f}", "0", "1", ""])
+    rows.append([f"minimal httpx loop ({args.parallel} in flight)", f"{ceil_s:.2f}",
+                 "", f"{httpx_rps:.0f}", "0", "1", ""])
 
     def verdict(ok: bool) -> str:
         return "ok" if ok else "MISSED"
@@ -355,13 +413,30 @@ def main(argv: list[str] | None = None) -> int:
         targets.append([f"cold >= {TARGET_VS_SEQUENTIAL:.0f}x sequential skopeo",
                         f"{r_seq:.1f}x (whole process {w_seq:.1f}x)",
                         verdict(r_seq >= TARGET_VS_SEQUENTIAL)])
-        targets.append([f"cold >= {TARGET_VS_XARGS:.0f}x xargs -P {args.parallel} skopeo",
+        targets.append([f"cold >= {TARGET_VS_XARGS:.0f}x xargs -P {args.skopeo_parallel} skopeo",
                         f"{r_x:.1f}x (whole process {w_x:.1f}x)", verdict(r_x >= TARGET_VS_XARGS)])
-    targets.append(["cold req/s >= half the registry ceiling",
+    targets.append([f"cold req/s >= half the registry ceiling ({ceil_name})",
                     f"{cold_rps:.0f} / {ceil_rps:.0f} = {cold_rps / ceil_rps:.2f}",
                     verdict(cold_rps / ceil_rps >= TARGET_CEILING_SHARE)])
     targets.append([f"peak RSS < {TARGET_RSS_MB:.0f} MB", f"{rss_mb:.0f} MB",
                     verdict(rss_mb < TARGET_RSS_MB)])
+
+    cores = len(os.sched_getaffinity(0))
+    reg_ms = 1000 * registry_cpu / max(1, cold_req)
+    cli_ms = 1000 * cold["cpu_s"] / n
+    bound = cores / ((reg_ms + cli_ms) / 1000)
+    bound_lines = [
+        f"CPU per request in the cold run: registry {reg_ms:.2f} ms, archlab "
+        f"({cold['engine']} engine) {cli_ms:.2f} ms per tag, on {cores} cores shared by both:",
+        f"no schedule beats {cores} / ({reg_ms:.2f} + {cli_ms:.2f}) ms = {bound:.0f} tags/s; "
+        f"the cold run reached {n / cold['survey_s']:.0f} ({n / cold['survey_s'] / bound:.0%}).",
+    ]
+    if seq_s is not None:
+        need = TARGET_VS_SEQUENTIAL * n / seq_s
+        budget_ms = 1000 * cores / need - reg_ms
+        bound_lines.append(
+            f"{TARGET_VS_SEQUENTIAL:.0f}x sequential skopeo is {need:.0f} tags/s: even at full "
+            f"use of both cores the client may spend at most {budget_ms:.2f} ms of CPU per tag.")
 
     after = os.getloadavg()
     lines = [*header, f"load after: {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}", "",
@@ -370,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
              f"archlab imports {cold['import_s']:.2f} s, client {cold['client_s']:.2f} s "
              "(the whole-process rows include them and interpreter start-up)",
              f"client counter, cold: {cold['requests']}; warm: {warm['requests']}",
-             "", *table(rows), "", *table(targets), ""]
+             "", *table(rows), "", *bound_lines, "", *table(targets), ""]
     report = "\n".join(lines)
     print(report)
     if not args.no_write:
