@@ -475,9 +475,15 @@ class _Judge:
         return "native" if chosen is not None and exact.match(chosen) else "compatible"
 
 
+# What _outcome reads: converting only these columns to dicts is a third of the work.
+_OUTCOME_COLUMNS = ("input", "error", "kind", "os", "architecture", "variant", "os_version",
+                    "is_attestation", "entry_digest")
+
+
 def _grouped(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     groups: dict[str, list[dict[str, Any]]] = {}
-    for row in frame.to_dict("records"):
+    columns = [c for c in _OUTCOME_COLUMNS if c in frame.columns]
+    for row in frame[columns].to_dict("records"):
         groups.setdefault(row["input"], []).append(row)
     return groups
 

@@ -32,7 +32,7 @@ use the survey call and are printed for the whole process too.
 
 Run::
 
-    .venv/bin/python benchmarks/survey_bench.py                  # 1000 tags, 50 sampled
+    .venv/bin/python benchmarks/survey_bench.py                  # 1000 tags, 100 sampled
     .venv/bin/python benchmarks/survey_bench.py --tags 200 --skopeo-sample 20 --no-write
     .venv/bin/python benchmarks/survey_bench.py --check          # exit 1 if a target is missed
 
@@ -329,7 +329,7 @@ def measure_round(srv, refs: list[str], refs_file: Path, work: Path,
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tags", type=int, default=1000, help="tags to create and survey")
-    ap.add_argument("--skopeo-sample", type=int, default=50,
+    ap.add_argument("--skopeo-sample", type=int, default=100,
                     help="tags for the sequential skopeo loop (extrapolated to all)")
     ap.add_argument("--parallel", type=int, default=16,
                     help="archlab's --max-per-host and the ceiling's connections")
