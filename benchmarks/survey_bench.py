@@ -62,7 +62,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 REPO = "bench/survey"
-KINDS = ("list", "amd64only", "index", "schema2", "oci")
+KINDS = ("list", "amd64only", "index", "schema2", "oci")  # tests/corpus.py's, in its order
 SINGLE_ARCH = ("schema2", "oci")
 TARGET_VS_SEQUENTIAL = 20.0
 TARGET_VS_XARGS = 3.0
@@ -131,20 +131,13 @@ def run_child(mode: str, cache: Path, refs_file: Path, parallel: int,
 
 def push_tags(host: str, n: int, tmp: Path) -> dict[str, str]:
     """Push the five images under ``n`` tags; returns {tag: kind}."""
-    from archlab.lab.images import BuiltIndex, build_index
+    from archlab.lab.images import BuiltIndex
     from archlab.lab.publish import push_image, push_index
     from archlab.reference import parse_reference
     from archlab.registry import AsyncRegistryClient
-    from tests.corpus import AMD64, ARM64, ARMV7, make_image
+    from tests.corpus import build_corpus
 
-    built = {
-        "list": build_index([make_image(AMD64), make_image(ARM64), make_image(ARMV7)]),
-        "amd64only": build_index([make_image(AMD64)]),
-        "index": build_index([make_image(AMD64, True), make_image(ARM64, True)], oci=True,
-                             attestations=True),
-        "schema2": make_image(AMD64),
-        "oci": make_image(ARM64, oci=True),
-    }
+    built = build_corpus()
     tags = {f"t{i:05d}": KINDS[i % len(KINDS)] for i in range(n)}
 
     async def push() -> None:

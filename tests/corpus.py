@@ -34,12 +34,13 @@ def client(tmp_path: Path, **kw: object) -> RegistryClient:
     return RegistryClient(**kw)
 
 
-def push_corpus(
-    host: str, repo_name: str, tmp_path: Path
-) -> tuple[dict[str, Reference], dict[str, BuiltImage | BuiltIndex]]:
-    refs = {key: parse_reference(f"{host}/{repo_name}:{key}")
-            for key in ("list", "amd64only", "index", "schema2", "oci")}
-    built: dict[str, BuiltImage | BuiltIndex] = {
+KINDS = ("list", "amd64only", "index", "schema2", "oci")
+"""One of every manifest kind a survey meets; the single-arch ones are the last two."""
+
+
+def build_corpus() -> dict[str, BuiltImage | BuiltIndex]:
+    """The corpus images by kind (reproducible: the same digests on every call)."""
+    return {
         "list": build_index([make_image(AMD64), make_image(ARM64), make_image(ARMV7)]),
         "amd64only": build_index([make_image(AMD64)]),
         "index": build_index([make_image(AMD64, True), make_image(ARM64, True)], oci=True,
@@ -47,6 +48,13 @@ def push_corpus(
         "schema2": make_image(AMD64),
         "oci": make_image(ARM64, oci=True),
     }
+
+
+def push_corpus(
+    host: str, repo_name: str, tmp_path: Path
+) -> tuple[dict[str, Reference], dict[str, BuiltImage | BuiltIndex]]:
+    refs = {key: parse_reference(f"{host}/{repo_name}:{key}") for key in KINDS}
+    built = build_corpus()
 
     async def push(aio: AsyncRegistryClient) -> None:
         for key, ref in refs.items():
