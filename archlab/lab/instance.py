@@ -88,6 +88,8 @@ from archlab.lab.server import (
     INSTANCE_HEADER,
     MISSING_BINARY_HINT,
     RegistryServer,
+    address,
+    base_url,
     build_config,
     find_free_port,
     find_registry_binary,
@@ -158,11 +160,11 @@ class LabState:
 
     @property
     def host(self) -> str:
-        return f"{HOST}:{self.port}"
+        return address(self.port)
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return base_url(self.port)
 
 
 def _state_path() -> Path:

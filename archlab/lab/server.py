@@ -135,6 +135,8 @@ __all__ = [
     "RegistryAuth",
     "RegistryServer",
     "TokenAuth",
+    "address",
+    "base_url",
     "build_config",
     "find_free_port",
     "find_registry_binary",
@@ -275,6 +277,16 @@ def build_config(
     return config
 
 
+def address(port: int) -> str:
+    """``127.0.0.1:PORT``: how a lab registry on ``port`` is named in an image reference."""
+    return f"{HOST}:{port}"
+
+
+def base_url(port: int) -> str:
+    """The lab registry's base URL: plain HTTP, which only loopback gets by default."""
+    return f"http://{address(port)}"
+
+
 def find_free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -396,11 +408,11 @@ class RegistryServer:
     @property
     def host(self) -> str:
         """``127.0.0.1:PORT``, the registry part of an image reference."""
-        return f"{HOST}:{self.port}"
+        return address(self.port)
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return base_url(self.port)
 
     @property
     def pid(self) -> int | None:
