@@ -250,6 +250,7 @@ def by_method(log) -> Counter:
 
 
 def machine() -> list[str]:
+    import aiohttp
     import httpx
     import pandas
 
@@ -273,8 +274,8 @@ def machine() -> list[str]:
         f"machine:   {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {cpu}, "
         f"{mem} memory, {platform.system()} {platform.release()}",
         f"load:      {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15 min, before the run)",
-        f"python:    {platform.python_version()}; httpx {httpx.__version__}, "
-        f"pandas {pandas.__version__}",
+        f"python:    {platform.python_version()}; httpx {httpx.__version__}, aiohttp "
+        f"{aiohttp.__version__}, pandas {pandas.__version__}",
         f"registry:  {version(['docker-registry', '--version'])}",
         f"skopeo:    {version(['skopeo', '--version'])}",
     ]
