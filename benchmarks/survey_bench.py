@@ -17,7 +17,8 @@ What it does, all on 127.0.0.1 inside a temporary directory:
    (``--skopeo-parallel``);
 6. **registry ceiling**: ``wrk`` (Debian package ``wrk``), ``--parallel`` connections, GETs of
    one manifest for 5 s: a load tool in C, so the number is the registry's, not a client's.
-   A minimal ``httpx.AsyncClient`` loop is printed beside it; without wrk it is the ceiling;
+   Bare client loops are printed beside it (aiohttp alone, httpx on archlab's aiohttp engine,
+   httpx on its own), with their CPU per request; without wrk the httpx one is the ceiling;
 7. **the CPU bound**: the registry's CPU time per request during the cold run
    (``/proc/<pid>/stat``) and archlab's per tag. Client and registry share the machine's
    cores, so ``cores / (registry + client)`` is a rate no schedule can beat, and the line after
@@ -204,28 +205,50 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def ceiling(url: str, count: int, parallel: int) -> float:
-    """Seconds for ``count`` GETs of one manifest, ``parallel`` in flight, one pooled client."""
+def bare_loop(url: str, count: int, parallel: int, how: str) -> tuple[float, float]:
+    """``count`` GETs of one manifest, ``parallel`` in flight, by the bare client ``how``
+    (``httpx``: httpx's own engine; ``httpx+aiohttp``: archlab's engine; ``aiohttp``: aiohttp
+    alone). Returns (seconds, CPU seconds): what a request costs before archlab does anything."""
     import httpx
 
     from archlab import manifests
+    from archlab.transport import default_transport
 
-    async def go() -> float:
+    headers = {"Accept": ", ".join(manifests.ACCEPT_ALL)}
+
+    async def drive(get) -> tuple[float, float]:
+        await get()  # warm the pool
+        left = count
+        start, cpu = time.perf_counter(), time.process_time()
+
+        async def worker() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                await get()
+
+        await asyncio.gather(*(worker() for _ in range(parallel)))
+        return time.perf_counter() - start, time.process_time() - cpu
+
+    async def go() -> tuple[float, float]:
+        if how == "aiohttp":
+            import aiohttp
+
+            async with aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=parallel)) as session:
+                async def get() -> None:
+                    async with session.get(url, headers=headers) as resp:
+                        resp.raise_for_status()
+                        await resp.read()
+
+                return await drive(get)
+        transport = default_transport(max_connections=parallel) if how == "httpx+aiohttp" else None
         limits = httpx.Limits(max_connections=parallel, max_keepalive_connections=parallel)
-        async with httpx.AsyncClient(limits=limits) as http:
-            headers = {"Accept": ", ".join(manifests.ACCEPT_ALL)}
-            (await http.get(url, headers=headers)).raise_for_status()  # warm the pool
-            left = count
-            start = time.perf_counter()
+        async with httpx.AsyncClient(limits=limits, transport=transport) as http:
+            async def get() -> None:
+                (await http.get(url, headers=headers)).raise_for_status()
 
-            async def worker() -> None:
-                nonlocal left
-                while left > 0:
-                    left -= 1
-                    (await http.get(url, headers=headers)).raise_for_status()
-
-            await asyncio.gather(*(worker() for _ in range(parallel)))
-            return time.perf_counter() - start
+            return await drive(get)
 
     return asyncio.run(go())
 
@@ -234,6 +257,7 @@ def ceiling(url: str, count: int, parallel: int) -> float:
 # Report
 
 
+BARE_LOOPS = ("aiohttp", "httpx+aiohttp", "httpx")
 CEILING_TAG = "seed-list"  # the load runs GET this tag, which no survey asks for
 
 
@@ -315,7 +339,8 @@ def measure_round(srv, refs: list[str], refs_file: Path, work: Path,
         mark = srv.log_mark()
         out["xargs_s"] = skopeo_xargs(refs, args.skopeo_parallel)
         out["xargs_log"] = by_method(srv.requests_since(mark))
-    out["ceil_s"] = ceiling(list_url, len(refs), args.parallel)
+    for how in BARE_LOOPS:
+        out[f"bare {how}"] = bare_loop(list_url, len(refs), args.parallel, how)
     out["wrk_rps"] = wrk_ceiling(list_url, args.parallel)
     return out
 
@@ -393,7 +418,9 @@ def main(argv: list[str] | None = None) -> int:
         seq_s, xargs_s = med(lambda r: r["seq_s"]), med(lambda r: r["xargs_s"])
         xargs_log = rounds[0]["xargs_log"]
         sample = [None] * rounds[0]["sample"]
-    ceil_s = med(lambda r: r["ceil_s"])
+    bare = {how: (med(lambda r, h=how: r[f"bare {h}"][0]),
+                  med(lambda r, h=how: r[f"bare {h}"][1])) for how in BARE_LOOPS}
+    ceil_s = bare["httpx"][0]
     wrk_rps = None if rounds[0]["wrk_rps"] is None else med(lambda r: r["wrk_rps"])
     cold_req = sum(cold_log.values())
     cold_rps = cold_req / cold["survey_s"]
@@ -428,8 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     if wrk_rps is not None:
         rows.append([f"registry ceiling (wrk, {args.parallel} connections)", "", "",
                      f"{wrk_rps:.0f}", "0", "1", ""])
-    rows.append([f"minimal httpx loop ({args.parallel} in flight)", f"{ceil_s:.2f}",
-                 "", f"{httpx_rps:.0f}", "0", "1", ""])
+    for how in BARE_LOOPS:
+        rows.append([f"bare {how} loop ({args.parallel} in flight)", f"{bare[how][0]:.2f}",
+                     "", f"{n / bare[how][0]:.0f}", "0", "1", ""])
 
     def verdict(ok: bool) -> str:
         return "ok" if ok else "MISSED"
@@ -470,6 +498,9 @@ def main(argv: list[str] | None = None) -> int:
     cli_ms = 1000 * cold["cpu_s"] / n
     bound = cores / ((reg_ms + cli_ms) / 1000)
     bound_lines = [
+        "client CPU per request: bare loops "
+        + ", ".join(f"{how} {1000 * bare[how][1] / n:.2f} ms" for how in BARE_LOOPS)
+        + f"; archlab's survey {cli_ms:.2f} ms per tag (parsing, verifying, caching, rows)",
         f"CPU per request in the cold run: registry {reg_ms:.2f} ms, archlab "
         f"({cold['engine']} engine) {cli_ms:.2f} ms per tag, on {cores} cores shared by both:",
         f"no schedule beats {cores} / ({reg_ms:.2f} + {cli_ms:.2f}) ms = {bound:.0f} tags/s; "
