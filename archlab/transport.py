@@ -92,7 +92,8 @@ def default_transport(
 @functools.lru_cache(maxsize=4)
 def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
     """httpx's own verifying context (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), built once
-    per setting: loading the CA bundle takes about 50 ms, more than 20 survey requests."""
+    per setting: loading the CA bundle takes about 50 ms, more than 20 survey requests. The
+    arguments are only the cache key; httpx reads the same variables itself."""
     return httpx.create_ssl_context(verify=True, trust_env=True)
 
 

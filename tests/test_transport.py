@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -158,6 +159,42 @@ def test_a_certificate_trusted_through_ssl_cert_file_is_accepted(engine, tls_ser
     url, cert = tls_server
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     assert _get(url).json() == {}
+
+
+# --- errors: the kinds httpx's own engine raises -----------------------------------------------
+
+
+def test_a_refused_connection_is_a_connect_error(engine):
+    with socket.socket() as probe:  # a port that was free a moment ago: nobody listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(httpx.ConnectError):
+        _get(f"http://127.0.0.1:{port}/v2/")
+
+
+def test_a_server_that_hangs_up_is_a_remote_protocol_error(engine):
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def hang_up() -> None:  # every connection: read the request, close without an answer
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(httpx.RemoteProtocolError):
+            _get(f"http://127.0.0.1:{server.getsockname()[1]}/v2/")
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
 
 
 # --- cookies: never kept -------------------------------------------------------------------
