@@ -855,6 +855,8 @@ async def survey_async(
         engine.manifests.cancel()
         engine.configs.cancel()
         writer.close()
+        if client.tag_index is not None:  # like the results: on disk when the survey returns
+            client.tag_index.flush()
         if bar is not None:
             bar.close()
 

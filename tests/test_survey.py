@@ -307,6 +307,17 @@ def test_cold_is_one_get_per_tag_and_warm_one_head_per_tag(corpus, registry, tmp
     pd.testing.assert_frame_equal(first.frame, second.frame)
 
 
+def test_a_survey_leaves_its_tag_hints_on_disk_before_the_client_closes(corpus, tmp_path):
+    refs, built = corpus
+    with client(tmp_path) as reg:
+        survey.survey(texts(refs), client=reg, progress=False, check_rate_limit=False)
+        # Another process, reading the same cache while this client is still open:
+        other = TagIndex(tmp_path / "cache" / "blobs")
+        assert {key: other.recall(r.registry, r.repository, r.tag)[0]
+                for key, r in refs.items()} == {key: b.manifest.digest
+                                                for key, b in built.items()}
+
+
 def test_cold_with_rate_limit_probe_adds_one_head(corpus, registry, tmp_path, registry_requests):
     refs, _ = corpus
     with client(tmp_path) as reg, registry_requests(registry.server) as seen:
