@@ -24,7 +24,7 @@ The rules
 ======================================  ===================================================
 situation                               engine
 ======================================  ===================================================
-default                                 aiohttp, through the ``httpx-aiohttp`` adapter
+default                                 aiohttp, through :class:`AiohttpTransport`
 a proxy set in the environment          httpx's own, which honours ``HTTP(S)_PROXY``,
 (``HTTP_PROXY``, ``HTTPS_PROXY``,       ``ALL_PROXY`` and ``NO_PROXY`` exactly as httpx
 ``ALL_PROXY``, any case)                documents; the aiohttp engine is not given them
@@ -44,6 +44,7 @@ import functools
 import os
 import ssl
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import httpx
 
@@ -73,77 +74,127 @@ def default_transport(
     """A transport for :class:`httpx.AsyncClient`, or None for httpx's own (see the rules)."""
     if engine_choice() == "httpx":
         return None
-    import aiohttp
-
-    limits = httpx.Limits(max_connections=max_connections, keepalive_expiry=keepalive_expiry)
     tls = _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-
-    def session() -> aiohttp.ClientSession:
-        # Built inside the running loop (aiohttp sessions belong to one), on the first request.
-        connector = aiohttp.TCPConnector(limit=max_connections,
-                                         keepalive_timeout=keepalive_expiry, ssl=tls)
-        # trust_env=False: no proxy settings (see the rules) and no ~/.netrc credentials.
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                     trust_env=False)
-
-    return _aiohttp_transport_class()(limits=limits, client=session)
+    return AiohttpTransport(max_connections=max_connections, keepalive_expiry=keepalive_expiry,
+                            tls=tls)
 
 
 @functools.lru_cache(maxsize=4)
 def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
     """httpx's own verifying context (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), built once
     per setting: loading the CA bundle takes about 50 ms, more than 20 survey requests. The
-    arguments are only the cache key; httpx reads the same variables itself."""
+    arguments are only the cache key (a file changed in place is read again by a new process);
+    httpx reads the same variables itself."""
     return httpx.create_ssl_context(verify=True, trust_env=True)
 
 
-def _remapped(exc: httpx.TransportError) -> httpx.TransportError:
-    """The httpx error httpx's own transport would have raised for the aiohttp error behind
-    ``exc``. The adapter reports every connection failure, a refused port or an untrusted
-    certificate alike, as ConnectTimeout; callers that tell them apart need the real kind."""
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """httpx's transport interface on aiohttp's HTTP/1.1 client.
+
+    Written here rather than taken from the ``httpx-aiohttp`` adapter, which re-quoted URLs
+    (a ``%2F`` in a signed storage URL came out as ``/``, breaking its signature), reported a
+    refused port and an untrusted certificate alike as ConnectTimeout, and let a malformed
+    response escape as a raw aiohttp error. Here the URL goes out byte for byte as httpx
+    built it, every aiohttp failure becomes the httpx error httpx's own engine raises for it,
+    and a client used from a new event loop gets a new session (a session belongs to one).
+    """
+
+    def __init__(self, *, max_connections: int, keepalive_expiry: float,
+                 tls: ssl.SSLContext) -> None:
+        self._max_connections = max_connections
+        self._keepalive_expiry = keepalive_expiry
+        self._tls = tls
+        self._session: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _session_here(self) -> Any:
+        import aiohttp
+
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._loop is not loop or self._session.closed:
+            if self._session is not None and not self._session.closed:
+                # Its loop is closed (a second asyncio.run), so it cannot be awaited closed;
+                # its pooled sockets go with it when it is collected.
+                self._session.detach()
+            connector = aiohttp.TCPConnector(limit=self._max_connections,
+                                             keepalive_timeout=self._keepalive_expiry,
+                                             ssl=self._tls)
+            # trust_env=False: no proxy settings (see the rules) and no ~/.netrc credentials.
+            self._session = aiohttp.ClientSession(
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
+                auto_decompress=False,  # httpx decodes, so caps and digests see what it sees
+            )
+            self._loop = loop
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import aiohttp
+        import yarl
+
+        timeout = request.extensions.get("timeout", {})
+        body = await request.aread()
+        headers = [(k, v) for k, v in request.headers.multi_items()
+                   if k.lower() != "transfer-encoding"]  # the body is in memory: aiohttp sizes it
+        try:
+            response = await self._session_here().request(
+                request.method, yarl.URL(str(request.url), encoded=True), headers=headers,
+                data=body or None, allow_redirects=False,  # httpx follows, checking each hop
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout.get("connect"),
+                                              sock_read=timeout.get("read"),
+                                              connect=timeout.get("pool")),
+                server_hostname=request.extensions.get("sni_hostname"),
+            )
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _as_httpx(exc) from exc
+        return httpx.Response(
+            response.status, headers=response.raw_headers, stream=_Body(response),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1",
+                        "reason_phrase": (response.reason or "").encode("ascii", "replace")},
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, response: Any) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        import aiohttp
+
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _as_httpx(exc) from exc
+
+    async def aclose(self) -> None:
+        self._response.release()  # back to the pool if read to the end, else closed
+
+
+def _as_httpx(exc: BaseException) -> httpx.TransportError:
+    """The httpx error httpx's own engine raises where aiohttp raised ``exc``."""
     import aiohttp
 
-    cause = exc.__cause__
-    if isinstance(cause, aiohttp.ServerDisconnectedError):
-        return httpx.RemoteProtocolError(str(cause) or "server disconnected")
-    if isinstance(cause, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
-        return exc
-    if isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ClientSSLError):
-        return httpx.ConnectError(str(cause))
-    if isinstance(cause, aiohttp.ClientConnectionError) and isinstance(exc, httpx.ConnectTimeout):
-        return httpx.ReadError(str(cause))
-    return exc
-
-
-@functools.cache  # built on first use: aiohttp is imported only when a request is to be sent
-def _aiohttp_transport_class() -> type[httpx.AsyncBaseTransport]:
-    """The adapter, with its errors turned into the ones httpx's own transport raises."""
-    from httpx_aiohttp import AiohttpTransport
-
-    class Stream(httpx.AsyncByteStream):
-        def __init__(self, inner: httpx.AsyncByteStream) -> None:
-            self._inner = inner
-
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            try:
-                async for chunk in self._inner:
-                    yield chunk
-            except httpx.TransportError as exc:
-                raise _remapped(exc) from exc.__cause__
-
-        async def aclose(self) -> None:
-            await self._inner.aclose()
-
-    class Transport(AiohttpTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            try:
-                response = await super().handle_async_request(request)
-            except httpx.TransportError as exc:
-                raise _remapped(exc) from exc.__cause__
-            response.stream = Stream(response.stream)
-            return response
-
-    return Transport
+    text = str(exc) or type(exc).__name__
+    kinds: list[tuple[type[BaseException] | tuple[type[BaseException], ...],
+                      type[httpx.TransportError]]] = [
+        (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+        (TimeoutError, httpx.ReadTimeout),  # aiohttp's ServerTimeoutError is one too
+        ((aiohttp.ClientConnectorError, aiohttp.ClientSSLError), httpx.ConnectError),
+        ((aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError,
+          aiohttp.ClientResponseError), httpx.RemoteProtocolError),
+        (aiohttp.InvalidUrlClientError, httpx.UnsupportedProtocol),
+        ((aiohttp.ClientOSError, aiohttp.ClientConnectionError), httpx.ReadError),
+    ]
+    for aiohttp_kind, httpx_kind in kinds:
+        if isinstance(exc, aiohttp_kind):
+            return httpx_kind(text)
+    return httpx.TransportError(text)
 
 
 def _environment_proxies(env: Mapping[str, str]) -> bool:
@@ -153,4 +204,4 @@ def _environment_proxies(env: Mapping[str, str]) -> bool:
     return bool(names & {"http_proxy", "https_proxy", "all_proxy"})
 
 
-__all__ = ["ENGINES", "ENGINE_ENV", "default_transport", "engine_choice"]
+__all__ = ["ENGINES", "ENGINE_ENV", "AiohttpTransport", "default_transport", "engine_choice"]

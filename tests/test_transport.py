@@ -19,13 +19,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from httpx_aiohttp import AiohttpTransport
 
 from archlab import survey
 from archlab.errors import ArchlabError, RegistryUnreachableError
 from archlab.reference import parse_reference
 from archlab.registry import AsyncRegistryClient
-from archlab.transport import ENGINE_ENV, default_transport, engine_choice
+from archlab.transport import ENGINE_ENV, AiohttpTransport, default_transport, engine_choice
 from tests.corpus import client
 from tests.faultproxy import FaultProxy
 
@@ -172,29 +171,92 @@ def test_a_refused_connection_is_a_connect_error(engine):
         _get(f"http://127.0.0.1:{port}/v2/")
 
 
-def test_a_server_that_hangs_up_is_a_remote_protocol_error(engine):
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
+class _RawServer:
+    """A TCP server on 127.0.0.1 that reads each request and answers ``reply`` (raw bytes,
+    b"" to hang up), on every connection; ``requests`` holds what it read."""
 
-    def hang_up() -> None:  # every connection: read the request, close without an answer
-        while not stop.is_set():
+    def __init__(self, reply: bytes) -> None:
+        self.reply = reply
+        self.requests: list[bytes] = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._server.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
             try:
-                conn, _ = server.accept()
+                conn, _ = self._server.accept()
             except TimeoutError:
                 continue
             with conn:
-                conn.recv(65536)
+                conn.settimeout(5)
+                self.requests.append(conn.recv(65536))
+                if self.reply:
+                    conn.sendall(self.reply)
 
-    thread = threading.Thread(target=hang_up, daemon=True)
-    thread.start()
+    def __enter__(self) -> _RawServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._server.close()
+
+
+def test_a_server_that_hangs_up_is_a_remote_protocol_error(engine):
+    with _RawServer(b"") as server, pytest.raises(httpx.RemoteProtocolError):
+        _get(f"http://{server.host}/v2/")
+
+
+@pytest.mark.parametrize("reply", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",  # body cut short
+    b"SPDY/9 banana\r\n\r\n",  # not a status line
+    b"HTTP/1.1 200 OK\r\nBad Header Line\r\n\r\n",  # not a header
+], ids=["truncated", "status-line", "header-line"])
+def test_a_malformed_answer_is_a_remote_protocol_error(engine, reply):
+    with _RawServer(reply) as server, pytest.raises(httpx.RemoteProtocolError):
+        response = _get(f"http://{server.host}/v2/")
+        response.read()
+
+
+def test_a_survey_of_a_host_that_answers_garbage_finishes_with_error_rows(engine, tmp_path):
+    with _RawServer(b"SPDY/9 banana\r\n\r\n") as server:
+        host = server.host
+        texts = [f"{host}/org/app:1", f"{host}/org/app:2"]
+        with client(tmp_path, retries=0) as reg:
+            got = survey.survey(texts, client=reg, progress=False, check_rate_limit=False)
+    errors = got.frame.set_index("input").loc[texts, "error"]
+    assert errors.notna().all()
+    assert all(f"cannot reach registry {host}" in e for e in errors)
+
+
+def test_the_url_goes_out_byte_for_byte(engine):
+    # A signed storage URL (Docker Hub's blob redirects) must not be re-quoted: %2F stays.
+    path = "/v2/blob?sig=ab%2Fcd%3D%3D&k=%7E%41&x=a+b"
+    with _RawServer(b"HTTP/1.1 204 No Content\r\n\r\n") as server:
+        assert _get(f"http://{server.host}{path}").status_code == 204
+    assert server.requests[0].split(b"\r\n", 1)[0] == f"GET {path} HTTP/1.1".encode()
+
+
+def test_one_client_serves_two_event_loops(registry, corpus):
+    refs, built = corpus
+
+    async def fetch(aio: AsyncRegistryClient) -> str:
+        return (await aio.get_manifest(refs["list"])).digest
+
+    aio = AsyncRegistryClient(cache=False, tag_index=False, use_docker_config=False)
+    assert isinstance(aio._http._transport, AiohttpTransport)
     try:
-        with pytest.raises(httpx.RemoteProtocolError):
-            _get(f"http://127.0.0.1:{server.getsockname()[1]}/v2/")
+        assert asyncio.run(fetch(aio)) == built["list"].manifest.digest
+        assert asyncio.run(fetch(aio)) == built["list"].manifest.digest  # a new loop
     finally:
-        stop.set()
-        thread.join(5)
-        server.close()
+        asyncio.run(aio.aclose())
 
 
 # --- cookies: never kept -------------------------------------------------------------------
