@@ -88,12 +88,18 @@ import re
 import shutil
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import platformdirs
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: see _file_lock
+    fcntl = None  # type: ignore[assignment]
 
 from archlab.errors import DigestMismatchError, InvalidReferenceError
 
@@ -389,13 +395,17 @@ class TagIndex:
     holding every tag of it that archlab has seen. Keys are compared exactly as given: use one
     spelling of each registry.
 
-    Reads load a repository's file once, then answer from memory. Writes are batched, because
-    a survey learns one hint per tag and a file per tag cost more than the request it saved:
-    :meth:`remember` and :meth:`forget` change memory, and :meth:`flush` merges the changes
-    into the files (re-reading each first, so two processes keep each other's hints; per tag
-    the later ``recorded_at`` wins). A flush happens by itself every ``flush_every`` changes
-    and after ``flush_seconds``; the registry client flushes when it closes. Hints that never
-    reach the disk (a killed process) cost one GET next time, never a wrong answer.
+    Reads answer from memory, after one read of the repository's file, and read it again
+    when another process has rewritten it since (one ``stat`` per recall tells). Writes are
+    batched, because a survey learns one hint per tag and a file per tag cost more than the
+    request it saved: :meth:`remember` and :meth:`forget` change memory, and :meth:`flush`
+    merges the changes into the files. A flush takes the repository's lock file, re-reads the
+    file and merges tag by tag, the later ``recorded_at`` winning (a forget is timestamped
+    too), so processes flushing at once keep each other's hints. A flush happens by itself
+    at the change that makes ``flush_every`` pending, or the first change after
+    ``flush_seconds``; a survey flushes when it returns and the registry client when it
+    closes. Hints that never reach the disk (a killed process) cost one GET next time, never
+    a wrong answer.
     """
 
     def __init__(
@@ -406,8 +416,11 @@ class TagIndex:
         self.flush_every = flush_every
         self.flush_seconds = flush_seconds
         self._lock = threading.RLock()  # a client may be shared with a sync wrapper's thread
-        self._loaded: dict[tuple[str, str], dict[str, dict]] = {}
-        self._changed: dict[tuple[str, str], dict[str, dict | None]] = {}  # None: forgotten
+        # Per repository: the tags as this process knows them, and the file's (mtime, size)
+        # when they were read, to notice another process's flush.
+        self._loaded: dict[tuple[str, str], tuple[dict[str, dict], tuple[int, int] | None]] = {}
+        # Per repository and tag: the change not yet flushed; a forget has digest None.
+        self._changed: dict[tuple[str, str], dict[str, dict]] = {}
         self._pending = 0
         self._first_pending: float | None = None
 
@@ -419,12 +432,8 @@ class TagIndex:
     ) -> None:
         """Record that ``registry/repository:tag`` resolved to ``digest`` just now."""
         parse_digest(digest)
-        record = {
-            "digest": digest,
-            "media_type": media_type,
-            "recorded_at": datetime.now(UTC).isoformat(timespec="microseconds"),
-        }
-        self._change(registry, repository, tag, record)
+        self._change(registry, repository, tag,
+                     {"digest": digest, "media_type": media_type, "recorded_at": _now()})
 
     def recall(self, registry: str, repository: str, tag: str) -> tuple[str, str | None] | None:
         """``(digest, media_type)`` last remembered for the tag, or None. Confirm with a HEAD."""
@@ -439,37 +448,51 @@ class TagIndex:
         with self._lock:
             if tag not in self._tags(registry, repository):
                 return False
-            self._change(registry, repository, tag, None)
+            self._change(registry, repository, tag,
+                         {"digest": None, "media_type": None, "recorded_at": _now()})
         return True
 
     def flush(self) -> int:
-        """Write the changes made since the last flush; returns how many tags they touched."""
+        """Write the changes made since the last flush; returns how many tags they touched.
+        See :func:`flush_or_warn` for callers that must not fail because of it.
+
+        A repository whose file cannot be written keeps its changes for the next flush; the
+        first such error is raised after the others are written.
+        """
         with self._lock:
             changed, self._changed = self._changed, {}
             self._pending, self._first_pending = 0, None
             count = 0
-            for (registry, repository), tags in changed.items():
-                merged = self._read(registry, repository)
-                for tag, record in tags.items():
-                    if record is None:
-                        merged.pop(tag, None)
-                    elif tag not in merged or merged[tag]["recorded_at"] <= record["recorded_at"]:
-                        merged[tag] = record
-                document = {"registry": registry, "repository": repository,
-                            "tags": dict(sorted(merged.items()))}
-                _write_atomic(self._path(registry, repository),
-                              json.dumps(document, sort_keys=True).encode())
-                self._loaded[(registry, repository)] = merged
+            failure: OSError | None = None
+            for key, tags in changed.items():
+                try:
+                    self._merge_into_file(key, tags)
+                except OSError as exc:
+                    failure = failure or exc
+                    for tag, record in tags.items():  # keep them, unless changed again since
+                        self._changed.setdefault(key, {}).setdefault(tag, record)
+                    self._pending += len(tags)
+                    continue
                 count += len(tags)
+            if failure is not None:
+                raise failure
             return count
 
-    def _change(self, registry: str, repository: str, tag: str, record: dict | None) -> None:
+    def _merge_into_file(self, key: tuple[str, str], tags: dict[str, dict]) -> None:
+        registry, repository = key
+        path = self._path(registry, repository)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with _file_lock(path.with_suffix(".lock")):
+            merged = self._read(registry, repository)
+            _apply(merged, tags)
+            document = {"registry": registry, "repository": repository,
+                        "tags": dict(sorted(merged.items()))}
+            _write_atomic(path, json.dumps(document, sort_keys=True).encode())
+            self._loaded[key] = (merged, _stamp(path))
+
+    def _change(self, registry: str, repository: str, tag: str, record: dict) -> None:
         with self._lock:
-            tags = self._tags(registry, repository)
-            if record is None:
-                tags.pop(tag, None)
-            else:
-                tags[tag] = record
+            _apply(self._tags(registry, repository), {tag: record})
             self._changed.setdefault((registry, repository), {})[tag] = record
             self._pending += 1
             now = time.monotonic()
@@ -477,20 +500,29 @@ class TagIndex:
                 self._first_pending = now
             if (self._pending >= self.flush_every
                     or now - self._first_pending >= self.flush_seconds):
-                self.flush()
+                # Not the place to fail a request: what could not be written stays pending
+                # for the next flush, whose caller hears of it.
+                with contextlib.suppress(OSError):
+                    self.flush()
 
     def _tags(self, registry: str, repository: str) -> dict[str, dict]:
+        """This process's view: the file as last read (again if it changed), plus the changes
+        not flushed yet."""
         key = (registry, repository)
-        tags = self._loaded.get(key)
-        if tags is None:
-            tags = self._loaded[key] = self._read(registry, repository)
+        stamp = _stamp(self._path(registry, repository))
+        loaded = self._loaded.get(key)
+        if loaded is not None and loaded[1] == stamp:
+            return loaded[0]
+        tags = self._read(registry, repository)
+        _apply(tags, self._changed.get(key, {}))
+        self._loaded[key] = (tags, stamp)
         return tags
 
     def _read(self, registry: str, repository: str) -> dict[str, dict]:
         """The file's valid hints; anything damaged in it is no hint."""
         try:
             document = json.loads(self._path(registry, repository).read_bytes())
-        except (FileNotFoundError, ValueError):
+        except (OSError, ValueError):
             return {}
         if not isinstance(document, dict) or [
             document.get("registry"), document.get("repository")
@@ -502,6 +534,57 @@ class TagIndex:
     def _path(self, registry: str, repository: str) -> Path:
         key = f"{registry}/{repository}"
         return self.directory / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
+
+
+def flush_or_warn(index: TagIndex | None) -> None:
+    """Flush ``index``; a write that fails is a warning, not an error. For closing paths (a
+    client closing, a survey returning) where an exception would hide the one that matters."""
+    if index is None:
+        return
+    try:
+        index.flush()
+    except OSError as exc:
+        warnings.warn(f"tag hints not saved in {index.directory}: {exc}; the next look at "
+                      "those tags costs a GET instead of a HEAD", RuntimeWarning, stacklevel=2)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _apply(tags: dict[str, dict], changes: dict[str, dict]) -> None:
+    """Per tag, the later ``recorded_at`` wins; a winning forget (digest None) removes it."""
+    for tag, record in changes.items():
+        current = tags.get(tag)
+        if current is not None and current["recorded_at"] > record["recorded_at"]:
+            continue
+        if record["digest"] is None:
+            tags.pop(tag, None)
+        else:
+            tags[tag] = record
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:  # missing, or the directory is not one: no hints, never an error
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes for one read-merge-write (flock where there is
+    one; elsewhere, two simultaneous flushes can lose hints, which costs GETs, not answers)."""
+    if fcntl is None:
+        yield
+        return
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _valid_hint(record: object) -> bool:

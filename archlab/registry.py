@@ -60,7 +60,7 @@ import httpx
 
 from archlab import digests, manifests
 from archlab.auth import Challenge, TokenCache, basic_header, parse_challenge, repository_scope
-from archlab.cache import ContentCache, TagIndex
+from archlab.cache import ContentCache, TagIndex, flush_or_warn
 from archlab.credentials import Credentials
 from archlab.credentials import resolve as resolve_credentials
 from archlab.errors import (
@@ -323,11 +323,8 @@ class AsyncRegistryClient:
         self.exchanges: list[Exchange] | None = None
 
     async def aclose(self) -> None:
-        try:
-            if self.tag_index is not None:
-                self.tag_index.flush()  # hints are batched: write what this client learnt
-        finally:
-            await self._http.aclose()
+        flush_or_warn(self.tag_index)  # hints are batched: write what this client learnt
+        await self._http.aclose()
 
     async def __aenter__(self) -> AsyncRegistryClient:
         return self

@@ -789,6 +789,7 @@ async def survey_async(
     import asyncio
 
     from archlab.budget import estimate, plan, read_rate_limits
+    from archlab.cache import flush_or_warn
 
     if max_per_host < 1:
         raise RegistryError(f"max_per_host must be 1 or more, got {max_per_host}")
@@ -855,8 +856,7 @@ async def survey_async(
         engine.manifests.cancel()
         engine.configs.cancel()
         writer.close()
-        if client.tag_index is not None:  # like the results: on disk when the survey returns
-            client.tag_index.flush()
+        flush_or_warn(client.tag_index)  # like the results: on disk when the survey returns
         if bar is not None:
             bar.close()
 

@@ -12,7 +12,13 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from archlab.cache import CachedBlob, ContentCache, TagIndex, default_cache_dir
+from archlab.cache import (
+    CachedBlob,
+    ContentCache,
+    TagIndex,
+    default_cache_dir,
+    flush_or_warn,
+)
 from archlab.errors import DigestMismatchError, InvalidReferenceError
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -396,7 +402,7 @@ def test_tag_index_is_one_file_per_repository_beside_blobs(tmp_path):
     assert tags.flush() == 3
     assert TagIndex(tmp_path / "blobs").recall("ghcr.io", "org/app", "v1") == (D1, None)
     assert TagIndex(tmp_path / "blobs").recall("ghcr.io", "org/app", "v2") == (D2, LIST_TYPE)
-    names = sorted(p.name for p in (tmp_path / "tags").iterdir())
+    names = sorted(p.name for p in (tmp_path / "tags").glob("*.json"))
     assert names == sorted(hashlib.sha256(k).hexdigest() + ".json"
                            for k in (b"ghcr.io/org/app", b"ghcr.io/org/other"))
     assert not (tmp_path / "blobs").exists()
@@ -430,12 +436,80 @@ def test_two_writers_keep_each_others_hints(tmp_path):
     one.remember("ghcr.io", "org/app", "same", D1, None)
     two.remember("ghcr.io", "org/app", "v2", D2, None)
     two.remember("ghcr.io", "org/app", "same", D2, None)  # later: it wins
-    one.flush()
     two.flush()
+    one.flush()  # flushed last, but its "same" is older: it must not overwrite
     fresh = TagIndex(tmp_path / "blobs")
     assert fresh.recall("ghcr.io", "org/app", "v1") == (D1, None)
     assert fresh.recall("ghcr.io", "org/app", "v2") == (D2, None)
     assert fresh.recall("ghcr.io", "org/app", "same") == (D2, None)
+    assert one.recall("ghcr.io", "org/app", "same") == (D2, None)  # it sees the merge too
+
+
+def test_an_older_forget_does_not_remove_a_newer_hint(tmp_path):
+    one, two = TagIndex(tmp_path / "blobs"), TagIndex(tmp_path / "blobs")
+    one.remember("ghcr.io", "org/app", "v1", D1, None)
+    one.flush()
+    assert two.recall("ghcr.io", "org/app", "v1") == (D1, None)
+    two.forget("ghcr.io", "org/app", "v1")  # earlier...
+    one.remember("ghcr.io", "org/app", "v1", D2, None)  # ...than this
+    one.flush()
+    two.flush()
+    assert TagIndex(tmp_path / "blobs").recall("ghcr.io", "org/app", "v1") == (D2, None)
+
+
+def test_a_reader_sees_another_processes_flush(tmp_path):
+    reader, writer = TagIndex(tmp_path / "blobs"), TagIndex(tmp_path / "blobs")
+    assert reader.recall("ghcr.io", "org/app", "v1") is None  # loads the (missing) file
+    writer.remember("ghcr.io", "org/app", "v1", D1, LIST_TYPE)
+    writer.flush()
+    assert reader.recall("ghcr.io", "org/app", "v1") == (D1, LIST_TYPE)
+
+
+def _remember_many(root: str, worker: int, count: int, start: multiprocessing.Event) -> None:
+    tags = TagIndex(Path(root), flush_every=10**9, flush_seconds=10**9)
+    for i in range(count):
+        tags.remember("ghcr.io", "org/app", f"w{worker}-{i}", D1, None)
+    start.wait(10)
+    tags.flush()
+
+
+def test_processes_flushing_at_once_lose_no_hint(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    start = ctx.Event()
+    workers = [ctx.Process(target=_remember_many, args=(str(tmp_path / "blobs"), w, 200, start))
+               for w in range(6)]
+    for w in workers:
+        w.start()
+    start.set()
+    for w in workers:
+        w.join(30)
+        assert w.exitcode == 0
+    fresh = TagIndex(tmp_path / "blobs")
+    kept = [fresh.recall("ghcr.io", "org/app", f"w{w}-{i}") for w in range(6) for i in range(200)]
+    assert kept.count((D1, None)) == 1200
+
+
+def test_a_flush_that_cannot_write_keeps_its_changes_and_writes_the_rest(tmp_path):
+    tags = TagIndex(tmp_path / "blobs")
+    tags.remember("ghcr.io", "org/app", "v1", D1, None)
+    tags.remember("ghcr.io", "org/other", "v1", D2, None)
+    blocked = tags._path("ghcr.io", "org/app")
+    blocked.mkdir(parents=True)  # a directory where the file must go: the rename fails
+    with pytest.raises(OSError):
+        tags.flush()
+    assert TagIndex(tmp_path / "blobs").recall("ghcr.io", "org/other", "v1") == (D2, None)
+    blocked.rmdir()
+    assert tags.flush() == 1  # the kept change, written now
+    assert TagIndex(tmp_path / "blobs").recall("ghcr.io", "org/app", "v1") == (D1, None)
+
+
+def test_flush_or_warn_turns_a_failed_write_into_a_warning(tmp_path):
+    (tmp_path / "tags").write_text("not a directory")
+    tags = TagIndex(tmp_path / "blobs")
+    tags.remember("ghcr.io", "org/app", "v1", D1, None)  # its own flush fails quietly
+    with pytest.warns(RuntimeWarning, match="tag hints not saved in .*tags"):
+        flush_or_warn(tags)
+    flush_or_warn(None)  # no index: nothing to do
 
 
 @pytest.mark.parametrize(
@@ -479,7 +553,7 @@ def test_tag_index_ignores_a_damaged_file(tmp_path, damage):
     tags = TagIndex(tmp_path / "blobs")
     tags.remember("ghcr.io", "org/app", "v1", D1, LIST_TYPE)
     tags.flush()
-    (path,) = (tmp_path / "tags").iterdir()
+    (path,) = (tmp_path / "tags").glob("*.json")
     path.write_text(damage)
     assert TagIndex(tmp_path / "blobs").recall("ghcr.io", "org/app", "v1") is None
 
@@ -489,7 +563,7 @@ def test_tag_index_ignores_a_damaged_hint_and_keeps_the_rest(tmp_path):
     tags.remember("ghcr.io", "org/app", "v1", D1, LIST_TYPE)
     tags.remember("ghcr.io", "org/app", "v2", D2, LIST_TYPE)
     tags.flush()
-    (path,) = (tmp_path / "tags").iterdir()
+    (path,) = (tmp_path / "tags").glob("*.json")
     document = json.loads(path.read_text())
     document["tags"]["v1"]["digest"] = "sha256:tr"
     path.write_text(json.dumps(document))
@@ -521,7 +595,7 @@ def test_archlab_cache_dir_is_honoured(tmp_path, monkeypatch):
     tags = TagIndex()
     tags.remember("ghcr.io", "org/app", "v1", sha(data), None)
     tags.flush()
-    assert [p.parent for p in (base / "tags").iterdir()] == [base / "tags"]
+    assert [p.parent for p in (base / "tags").glob("*.json")] == [base / "tags"]
 
 
 def test_default_location_is_the_platform_user_cache_dir(monkeypatch):
