@@ -448,8 +448,23 @@ class AsyncRegistryClient:
         return tags
 
     async def ping(self, host: str) -> httpx.Response:
-        """``GET /v2/``: is this a registry, and what challenge does it send?"""
-        return await self._send("GET", host, "/v2/", kind="ping", headers={})
+        """``GET /v2/`` without credentials: is this a registry, and what challenge does it
+        send? 200 for an open registry, 401 with its ``WWW-Authenticate`` otherwise; the
+        response is returned as it came, whatever its status."""
+        url = f"{self._base_url(host)}/v2/"
+        request = self._http.build_request("GET", url)
+        try:
+            async with self._semaphore(host):
+                self.requests.add("GET", "ping")
+                resp = await self._http.send(request)
+        except httpx.TransportError as exc:
+            self._trace(request, None, "ping", str(exc))
+            raise RegistryUnreachableError(
+                f"cannot reach registry {host} ({_describe_transport_error(exc)}); "
+                "check the host name, the network, or that the registry is running", url=url,
+            ) from exc
+        self._trace(request, resp, "ping")
+        return resp
 
     # ------------------------------------------------------------------ push (the lab uses it)
 

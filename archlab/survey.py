@@ -1105,7 +1105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="results file (JSON lines): skip what it holds, append what is new")
     p.add_argument("--max-per-host", type=int, default=8, metavar="N",
                    help="references in flight per registry host (default: 8, gentle on public "
-                        "registries; 16 surveys a registry of your own faster)")
+                        "registries; more hides round trips to a distant registry of your own)")
     bar = p.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_const", const="always",
                      default=True, help="always show the progress bar")

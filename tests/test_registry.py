@@ -22,6 +22,7 @@ from archlab.errors import (
     TooLargeError,
 )
 from archlab.lab.publish import push_image
+from archlab.lab.server import find_free_port
 from archlab.reference import parse_reference
 from archlab.registry import RateLimit, is_loopback_host
 from tests.corpus import AMD64, ARM64, client
@@ -537,3 +538,24 @@ def test_redirect_to_plain_http_elsewhere_is_refused(registry, corpus, tmp_path)
         with client(tmp_path) as reg, pytest.raises(InsecureTransportError) as err:
             reg.get_manifest(ref)
     assert "refusing plain HTTP to registry.example" in str(err.value)
+
+
+def test_ping_shows_each_registry_kind_and_its_challenge(registry, htpasswd_registry,
+                                                         token_registry, tmp_path):
+    with client(tmp_path, cache=False, tag_index=False) as reg:
+        open_ = reg.ping(registry.host)
+        basic = reg.ping(htpasswd_registry.host)
+        bearer = reg.ping(token_registry.host)
+        assert reg.aio.requests.counts == {("GET", "ping"): 3}  # no token was fetched
+    assert open_.status_code == 200
+    assert (basic.status_code, basic.headers["www-authenticate"].split()[0]) == (401, "Basic")
+    assert bearer.status_code == 401
+    assert bearer.headers["www-authenticate"].startswith('Bearer realm="')
+
+
+def test_ping_of_a_dead_port_says_the_registry_cannot_be_reached(tmp_path):
+    port = find_free_port()
+    with client(tmp_path, cache=False, tag_index=False) as reg, \
+            pytest.raises(RegistryUnreachableError) as err:
+        reg.ping(f"127.0.0.1:{port}")
+    assert str(err.value).startswith(f"cannot reach registry 127.0.0.1:{port} (")

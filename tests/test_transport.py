@@ -50,7 +50,6 @@ def engine(request, monkeypatch) -> str:
     ({"NO_PROXY": "*"}, "aiohttp"),
     ({ENGINE_ENV: "httpx"}, "httpx"),
     ({ENGINE_ENV: " AIOHTTP "}, "aiohttp"),
-    ({ENGINE_ENV: "aiohttp", "HTTPS_PROXY": "http://proxy.example:3128"}, "aiohttp"),
 ])
 def test_engine_choice(env, expected):
     assert engine_choice(env) == expected
@@ -62,6 +61,16 @@ def test_an_unknown_engine_is_an_error_naming_the_variable_and_the_choices():
     assert str(err.value) == (
         "ARCHLAB_HTTP_ENGINE='curl' is not an HTTP engine archlab knows; "
         "use one of: aiohttp, httpx")
+
+
+def test_forcing_aiohttp_past_a_proxy_is_an_error_not_a_bypass():
+    with pytest.raises(ArchlabError) as err:
+        engine_choice({ENGINE_ENV: "aiohttp", "HTTPS_PROXY": "http://proxy.example:3128",
+                       "no_proxy": "localhost"})
+    assert str(err.value) == (
+        "ARCHLAB_HTTP_ENGINE=aiohttp, but a proxy is set in the environment (HTTPS_PROXY) and "
+        "archlab's aiohttp engine does not use proxies: unset ARCHLAB_HTTP_ENGINE (httpx's "
+        "engine is then chosen and honours the proxy) or the proxy")
 
 
 def test_the_client_uses_the_chosen_engine(engine):
