@@ -114,6 +114,7 @@ _LOW_WATER = 0.9  # evict down to this fraction, so one put does not trigger evi
 _TEMP_PREFIX = ".tmp-"
 _META_SUFFIX = ".meta.json"
 _STALE_SECONDS = 3600  # leftovers older than this belong to a writer that died
+_RECHECK_SECONDS = 0.5  # how stale another process's flush may look to a reader (hints only)
 
 
 def default_cache_dir() -> Path:
@@ -396,14 +397,14 @@ class TagIndex:
     spelling of each registry.
 
     Reads answer from memory, after one read of the repository's file, and read it again
-    when another process has rewritten it since (one ``stat`` per recall tells). Writes are
-    batched, because a survey learns one hint per tag and a file per tag cost more than the
-    request it saved: :meth:`remember` and :meth:`forget` change memory, and :meth:`flush`
-    merges the changes into the files. A flush takes the repository's lock file, re-reads the
-    file and merges tag by tag, the later ``recorded_at`` winning (a forget is timestamped
-    too), so processes flushing at once keep each other's hints. A flush happens by itself
-    at the change that makes ``flush_every`` pending, or the first change after
-    ``flush_seconds``; a survey flushes when it returns and the registry client when it
+    when another process has rewritten it since (a ``stat`` at most every half second tells).
+    Writes are batched, because a survey learns one hint per tag and a file per tag cost more
+    than the request it saved: :meth:`remember` and :meth:`forget` change memory, and
+    :meth:`flush` merges the changes into the files. A flush takes the repository's lock
+    file, re-reads the file and merges tag by tag, the later ``recorded_at`` winning (a forget
+    is timestamped too), so processes flushing at once keep each other's hints. A flush
+    happens by itself at the change that makes ``flush_every`` pending, or the first change
+    after ``flush_seconds``; a survey flushes when it returns and the registry client when it
     closes. Hints that never reach the disk (a killed process) cost one GET next time, never
     a wrong answer.
     """
@@ -416,9 +417,11 @@ class TagIndex:
         self.flush_every = flush_every
         self.flush_seconds = flush_seconds
         self._lock = threading.RLock()  # a client may be shared with a sync wrapper's thread
-        # Per repository: the tags as this process knows them, and the file's (mtime, size)
-        # when they were read, to notice another process's flush.
+        # Per repository: the tags as this process knows them, the file's (mtime, size) when
+        # they were read (to notice another process's flush), and when that was last checked.
         self._loaded: dict[tuple[str, str], tuple[dict[str, dict], tuple[int, int] | None]] = {}
+        self._checked: dict[tuple[str, str], float] = {}
+        self._paths: dict[tuple[str, str], Path] = {}
         # Per repository and tag: the change not yet flushed; a forget has digest None.
         self._changed: dict[tuple[str, str], dict[str, dict]] = {}
         self._pending = 0
@@ -509,8 +512,12 @@ class TagIndex:
         """This process's view: the file as last read (again if it changed), plus the changes
         not flushed yet."""
         key = (registry, repository)
-        stamp = _stamp(self._path(registry, repository))
         loaded = self._loaded.get(key)
+        now = time.monotonic()
+        if loaded is not None and now - self._checked.get(key, 0.0) < _RECHECK_SECONDS:
+            return loaded[0]
+        self._checked[key] = now
+        stamp = _stamp(self._path(registry, repository))
         if loaded is not None and loaded[1] == stamp:
             return loaded[0]
         tags = self._read(registry, repository)
@@ -532,8 +539,11 @@ class TagIndex:
                 if isinstance(tag, str) and _valid_hint(record)}
 
     def _path(self, registry: str, repository: str) -> Path:
-        key = f"{registry}/{repository}"
-        return self.directory / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
+        path = self._paths.get((registry, repository))
+        if path is None:
+            name = hashlib.sha256(f"{registry}/{repository}".encode()).hexdigest()
+            path = self._paths[(registry, repository)] = self.directory / f"{name}.json"
+        return path
 
 
 def flush_or_warn(index: TagIndex | None) -> None:

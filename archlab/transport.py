@@ -110,6 +110,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, *, max_connections: int, keepalive_expiry: float,
                  tls: ssl.SSLContext) -> None:
+        import aiohttp  # noqa: F401 - now, with the client, not inside the first request
+        import yarl  # noqa: F401
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._tls = tls

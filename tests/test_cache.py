@@ -457,11 +457,15 @@ def test_an_older_forget_does_not_remove_a_newer_hint(tmp_path):
     assert TagIndex(tmp_path / "blobs").recall("ghcr.io", "org/app", "v1") == (D2, None)
 
 
-def test_a_reader_sees_another_processes_flush(tmp_path):
+def test_a_reader_sees_another_processes_flush_within_a_second(tmp_path, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("archlab.cache.time.monotonic", lambda: clock[0])
     reader, writer = TagIndex(tmp_path / "blobs"), TagIndex(tmp_path / "blobs")
     assert reader.recall("ghcr.io", "org/app", "v1") is None  # loads the (missing) file
     writer.remember("ghcr.io", "org/app", "v1", D1, LIST_TYPE)
     writer.flush()
+    assert reader.recall("ghcr.io", "org/app", "v1") is None  # not looked again yet
+    clock[0] += 1.0
     assert reader.recall("ghcr.io", "org/app", "v1") == (D1, LIST_TYPE)
 
 
