@@ -426,53 +426,37 @@ def _text(v: Any) -> str:
     return "" if _missing(v) else str(v)
 
 
+@functools.lru_cache(maxsize=64)  # one entry per survey column, not one per reference
+def _matchers(wanted: Platform, rule: str) -> tuple[Rules, Matcher, Matcher]:
+    from archlab import platforms
+
+    rules = rules_for(rule)
+    return rules, platforms.exact(wanted, rules), platforms.only(wanted, rules)
+
+
 def _outcome(rows: Sequence[Mapping[str, Any]], wanted: Platform, rule: str) -> str:
+    from archlab import platforms
+
     first = rows[0]
     if not _missing(first.get("error")):
         return "error"
-    return _Judge.of(wanted, rule).outcome(rows)
-
-
-@dataclass(frozen=True)
-class _Judge:
-    """The matchers for one wanted platform under one rule, built once per survey column."""
-
-    wanted: Platform
-    rule: str
-    rules: Rules
-    exact: Matcher
-    only: Matcher
-
-    @staticmethod
-    @functools.lru_cache(maxsize=64)
-    def of(wanted: Platform, rule: str) -> _Judge:
-        from archlab import platforms
-
-        rules = rules_for(rule)
-        return _Judge(wanted, rule, rules, platforms.exact(wanted, rules),
-                      platforms.only(wanted, rules))
-
-    def outcome(self, rows: Sequence[Mapping[str, Any]]) -> str:
-        from archlab import platforms
-
-        rule, rules, wanted, exact = self.rule, self.rules, self.wanted, self.exact
-        first = rows[0]
-        if first.get("kind") in ("single", "schema1"):
-            p = _platform_of(first)
-            if p is not None and exact.match(p):
-                return "native"
-            if p is not None and rule != "exact" and self.only.match(p):
-                return "compatible"
-            return "mismatch"
-        images = [_platform_of(r) for r in rows
-                  if r.get("is_attestation") is not True and not _missing(r.get("entry_digest"))]
-        if rule == "exact":
-            return "native" if any(p is not None and exact.match(p) for p in images) else "missing"
-        found = platforms.match_entries(images, wanted, rules)
-        if not found:
-            return "missing"
-        chosen = images[found[0]]
-        return "native" if chosen is not None and exact.match(chosen) else "compatible"
+    rules, exact, only = _matchers(wanted, rule)
+    if first.get("kind") in ("single", "schema1"):
+        p = _platform_of(first)
+        if p is not None and exact.match(p):
+            return "native"
+        if p is not None and rule != "exact" and only.match(p):
+            return "compatible"
+        return "mismatch"
+    images = [_platform_of(r) for r in rows
+              if r.get("is_attestation") is not True and not _missing(r.get("entry_digest"))]
+    if rule == "exact":
+        return "native" if any(p is not None and exact.match(p) for p in images) else "missing"
+    found = platforms.match_entries(images, wanted, rules)
+    if not found:
+        return "missing"
+    chosen = images[found[0]]
+    return "native" if chosen is not None and exact.match(chosen) else "compatible"
 
 
 # What _outcome reads: converting only these columns to dicts is a third of the work.
