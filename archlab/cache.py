@@ -98,7 +98,7 @@ import platformdirs
 
 try:
     import fcntl
-except ImportError:  # not on Windows: see _file_lock
+except ImportError:  # not on Windows: see file_lock
     fcntl = None  # type: ignore[assignment]
 
 from archlab.errors import DigestMismatchError, InvalidReferenceError
@@ -485,7 +485,7 @@ class TagIndex:
         registry, repository = key
         path = self._path(registry, repository)
         self.directory.mkdir(parents=True, exist_ok=True)
-        with _file_lock(path.with_suffix(".lock")):
+        with file_lock(path.with_suffix(".lock")):
             merged = self._read(registry, repository)
             _apply(merged, tags)
             document = {"registry": registry, "repository": repository,
@@ -583,9 +583,10 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock between processes for one read-merge-write (flock where there is
-    one; elsewhere, two simultaneous flushes can lose hints, which costs GETs, not answers)."""
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock between processes on ``path`` (created if missing) for the
+    ``with`` block: flock where there is one. Elsewhere it holds nothing; for the tag hints
+    that means two simultaneous flushes can lose hints, which costs GETs, not answers."""
     if fcntl is None:
         yield
         return

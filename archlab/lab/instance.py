@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import os
 import secrets
@@ -78,6 +77,7 @@ import httpx
 import platformdirs
 import yaml
 
+from archlab.cache import file_lock
 from archlab.errors import LabError, NotFoundError
 from archlab.lab import scenarios as sc
 from archlab.lab.images import Blob
@@ -202,16 +202,10 @@ def _remove_state(state: LabState | None = None) -> None:
             Path(state.config).unlink()
 
 
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
+def _locked() -> contextlib.AbstractContextManager[None]:
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / "lab.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return file_lock(directory / "lab.lock")
 
 
 # --- processes ---------------------------------------------------------------------------------
