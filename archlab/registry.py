@@ -459,10 +459,7 @@ class AsyncRegistryClient:
                 resp = await self._http.send(request)
         except httpx.TransportError as exc:
             self._trace(request, None, "ping", str(exc))
-            raise RegistryUnreachableError(
-                f"cannot reach registry {host} ({_describe_transport_error(exc)}); "
-                "check the host name, the network, or that the registry is running", url=url,
-            ) from exc
+            raise _unreachable(host, exc, url) from exc
         self._trace(request, resp, "ping")
         return resp
 
@@ -716,11 +713,7 @@ class AsyncRegistryClient:
                     attempt += 1
                     await self._sleep(self._backoff_delay(attempt))
                     continue
-                raise RegistryUnreachableError(
-                    f"cannot reach registry {host} ({_describe_transport_error(exc)}); "
-                    "check the host name, the network, or that the registry is running",
-                    url=str(url),
-                ) from exc
+                raise _unreachable(host, exc, str(url)) from exc
             self._note_rate_limit(host, resp, kind)
             self._trace(request, resp, kind)
             status = resp.status_code
@@ -914,9 +907,12 @@ def _certificate_problem(exc: BaseException) -> str | None:
     return None
 
 
-def _describe_transport_error(exc: httpx.TransportError) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0][:200]
+def _unreachable(host: str, exc: httpx.TransportError, url: str) -> RegistryUnreachableError:
+    text = (str(exc) or type(exc).__name__).splitlines()[0][:200]
+    return RegistryUnreachableError(
+        f"cannot reach registry {host} ({text}); "
+        "check the host name, the network, or that the registry is running", url=url,
+    )
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
