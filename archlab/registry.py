@@ -901,9 +901,6 @@ def _certificate_problem(exc: BaseException) -> str | None:
         # aiohttp keeps the ssl error in an attribute of its own rather than as the cause
         link = (getattr(link, "certificate_error", None) or link.__cause__
                 or link.__context__)
-    text = str(exc)
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return text.rsplit("certificate verify failed:", 1)[-1].split("(_ssl", 1)[0].strip()
     return None
 
 
