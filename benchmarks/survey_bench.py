@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_skopeo:
         seq_s, xargs_s = med(lambda r: r["seq_s"]), med(lambda r: r["xargs_s"])
         xargs_log = rounds[0]["xargs_log"]
-        sample = [None] * rounds[0]["sample"]
+        sampled = rounds[0]["sample"]
     bare = {how: (med(lambda r, h=how: r[f"bare {h}"][0]),
                   med(lambda r, h=how: r[f"bare {h}"][1])) for how in BARE_LOOPS}
     ceil_s = bare["httpx"][0]
@@ -446,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, res in (("  same, whole process", cold), ("  (warm) whole process", warm)):
         rows.append([name, f"{res['wall_s']:.2f}", f"{n / res['wall_s']:.0f}", "", "", "", ""])
     if seq_s is not None and xargs_s is not None:
-        rows.append([f"skopeo sequential (est. from {len(sample)})", f"{seq_s:.2f}",
+        rows.append([f"skopeo sequential (est. from {sampled})", f"{seq_s:.2f}",
                      f"{n / seq_s:.0f}", f"{n / seq_s:.0f}", "0", "1", ""])
         rows.append([f"skopeo xargs -P {args.skopeo_parallel}", f"{xargs_s:.2f}",
                      f"{n / xargs_s:.0f}",
