@@ -101,10 +101,11 @@ try:
 except ImportError:  # not on Windows: see file_lock
     fcntl = None  # type: ignore[assignment]
 
+from archlab import limits
 from archlab.errors import DigestMismatchError, InvalidReferenceError
 
 CACHE_DIR_ENV = "ARCHLAB_CACHE_DIR"
-DEFAULT_MAX_BYTES = 256 * 2**20
+DEFAULT_MAX_BYTES = limits.CACHE_MAX_BYTES
 
 ALGORITHMS = {"sha256": 64, "sha512": 128}
 """Digest algorithms the cache accepts, with the length of their hex encoding."""

@@ -114,6 +114,7 @@ import pandas as pd
 import platformdirs
 import yaml
 
+from archlab import limits
 from archlab.dockerfile import FromLine, from_images
 from archlab.errors import ArchlabError, ComposeError, InvalidReferenceError, PlatformError
 from archlab.hosts import Host, get_host
@@ -1164,7 +1165,7 @@ def audit(
     client: Any,
     compose_version: str | None = None,
     replacements: Sequence[Replacement] | None = None,
-    max_tag_lookups: int = 5,
+    max_tag_lookups: int = limits.TAG_LOOKUPS,
     suggest: bool = True,
 ) -> pd.DataFrame:
     """Service x host -> outcome, Docker's message and a suggested fix (see the docstring).

@@ -29,6 +29,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from archlab import limits
+
 if TYPE_CHECKING:  # pandas is imported only when a command runs: `archlab --help` stays fast
     import pandas as pd
 
@@ -230,7 +232,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="compose version to assume instead of each profile's (e.g. 2.2.1)")
     p.add_argument("--replacements", action="append", default=[], metavar="FILE",
                    help="extra replacements file (YAML, like data/replacements.yaml)")
-    p.add_argument("--max-tag-lookups", type=int, default=5, metavar="N",
+    p.add_argument("--max-tag-lookups", type=int, default=limits.TAG_LOOKUPS, metavar="N",
                    help="tags inspected per image when looking for one with the host's "
                         "architecture (default: 5; 0 turns the search off)")
     p.add_argument("--why", action="store_true", help="add the reason under each row")

@@ -109,6 +109,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from archlab import limits
 from archlab.errors import AuthError, InvalidReferenceError
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
@@ -119,7 +120,7 @@ DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker
 
 HELPER_PREFIX = "docker-credential-"
 TOKEN_USERNAME = "<token>"
-DEFAULT_HELPER_TIMEOUT = 10.0
+DEFAULT_HELPER_TIMEOUT = limits.HELPER_TIMEOUT
 
 _MASK = "***"
 

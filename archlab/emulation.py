@@ -88,6 +88,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from archlab import limits
 from archlab.elf import ElfError, PlatformLike, normalize_platform, read_identity
 from archlab.errors import LabError, PlatformError
 
@@ -106,8 +107,8 @@ QEMU_BINARIES: dict[str, str] = {
 
 _FALLBACK_DIRS = ("/usr/bin",)
 # Cap for one file taken out of a layer: large enough for any real entrypoint binary.
-DEFAULT_MAX_MEMBER_BYTES = 256 * 1024 * 1024
-_MAX_SYMLINK_HOPS = 16
+DEFAULT_MAX_MEMBER_BYTES = limits.MAX_MEMBER_BYTES
+_MAX_SYMLINK_HOPS = limits.MAX_SYMLINK_HOPS
 
 
 @dataclass(frozen=True)

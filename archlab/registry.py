@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from archlab import digests, manifests
+from archlab import digests, limits, manifests
 from archlab.auth import Challenge, TokenCache, basic_header, parse_challenge, repository_scope
 from archlab.cache import ContentCache, TagIndex, flush_or_warn
 from archlab.credentials import Credentials
@@ -91,7 +91,6 @@ __all__ = [
     "is_loopback_host",
 ]
 
-MiB = 1024 * 1024
 #: Headers worth keeping from a manifest answer (snapshots store these, never auth headers).
 RATE_LIMIT_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "docker-ratelimit-source")
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -272,13 +271,13 @@ class AsyncRegistryClient:
         use_docker_config: bool = True,
         cache: ContentCache | bool | None = None,
         tag_index: TagIndex | bool | None = None,
-        max_manifest_bytes: int = 4 * MiB,
-        max_config_bytes: int = 4 * MiB,
-        retries: int = 4,
-        backoff: float = 0.25,
-        max_retry_after: float = 60.0,
-        per_host: int = 8,
-        timeout: float = 30.0,
+        max_manifest_bytes: int = limits.MAX_MANIFEST_BYTES,
+        max_config_bytes: int = limits.MAX_CONFIG_BYTES,
+        retries: int = limits.RETRIES,
+        backoff: float = limits.RETRY_BACKOFF,
+        max_retry_after: float = limits.MAX_RETRY_AFTER,
+        per_host: int = limits.PER_HOST,
+        timeout: float = limits.REQUEST_TIMEOUT,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:

@@ -131,7 +131,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import pandas as pd
 
-from archlab import digests
+from archlab import digests, limits
 from archlab.elf import ElfError, read_identity
 from archlab.errors import InvalidReferenceError, LabError, ManifestError, PlatformError
 from archlab.hosts import Host, _version_tuple, get_host
@@ -1365,7 +1365,7 @@ def predictions_frame(predictions: Iterable[Prediction]) -> pd.DataFrame:
 
 
 #: Cap on one layer :func:`gather_facts` fetches with ``layers=True`` (lab layers are ~10 KiB).
-MAX_LAYER_BYTES: Final = 64 * 1024 * 1024
+MAX_LAYER_BYTES: Final = limits.MAX_LAYER_BYTES
 #: Cap on what one such layer may unpack to (file sizes plus a 512-byte header each).
 MAX_LAYER_UNPACKED_BYTES: Final = 256 * 1024 * 1024
 _TAR_HEADER_BYTES: Final = 512

@@ -129,7 +129,7 @@ from typing import Any, Literal
 import httpx
 import pandas as pd
 
-from archlab import __version__, digests, manifests
+from archlab import __version__, digests, limits, manifests
 from archlab.errors import (
     ArchlabError,
     DigestMismatchError,
@@ -159,7 +159,7 @@ FORMAT_VERSION = 1
 INDEX_FILE = "index.json"
 BLOBS_DIR = "blobs"
 #: Largest blob kept when layers are not wanted (a config is a few KiB).
-CONFIG_CAP = 4 * 1024 * 1024
+CONFIG_CAP = limits.MAX_SNAPSHOT_BLOB_BYTES
 #: The only response headers a snapshot ever stores (lower-case).
 KEPT_HEADERS = (
     "content-type", "docker-content-digest", "etag", "link", "ratelimit-limit",

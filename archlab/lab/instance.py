@@ -77,6 +77,7 @@ import httpx
 import platformdirs
 import yaml
 
+from archlab import limits
 from archlab.cache import file_lock
 from archlab.errors import LabError, NotFoundError
 from archlab.lab import scenarios as sc
@@ -123,8 +124,8 @@ __all__ = [
 STATE_DIR_ENV = "ARCHLAB_STATE_DIR"
 STATE_FILE = "lab.json"
 RUN_DIR = "lab-registry"
-START_TIMEOUT = 10.0
-STOP_TIMEOUT = 5.0
+START_TIMEOUT = limits.LAB_START_TIMEOUT
+STOP_TIMEOUT = limits.LAB_STOP_TIMEOUT
 _START_ATTEMPTS = 3  # a free port may be taken between choosing it and the registry's bind
 
 

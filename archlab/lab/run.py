@@ -39,7 +39,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterable, Sequence
 
-from archlab import manifests, platforms
+from archlab import limits, manifests, platforms
 from archlab.elf import PlatformLike
 from archlab.emulation import RunResult, run_as_host
 from archlab.emulation import extract_file_from_layer as _extract
@@ -50,7 +50,7 @@ from archlab.registry import AsyncRegistryClient, RegistryClient
 __all__ = ["MAX_LAYER_BYTES", "fetch_file", "run_from_registry", "select_manifest"]
 
 #: Cap on one layer fetched for running (the lab's layers are about 10 KiB).
-MAX_LAYER_BYTES = 64 * 1024 * 1024
+MAX_LAYER_BYTES = limits.MAX_LAYER_BYTES
 
 
 async def select_manifest(

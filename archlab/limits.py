@@ -1,0 +1,83 @@
+"""Every bound archlab enforces, in one place.
+
+What it is for
+--------------
+archlab reads registries it does not control, files people paste in, and its own cache and
+snapshots on disk. Each of those inputs could be endless, slow or deeply nested, by accident or
+on purpose. Every size, count, depth and deadline that stops such an input lives here, as a
+named constant, so that a reviewer can see all of them at once and a user can find the one to
+raise.
+
+How do I use it?
+----------------
+Import the constant where the bound is applied; never write the number itself::
+
+    from archlab import limits
+    if len(body) > limits.MAX_MANIFEST_BYTES: ...
+
+Most bounds are also parameters of the function or class that applies them (the table says
+which), defaulting to the constant here: pass a larger value where you trust the source.
+
+The table
+---------
+=============================  ===========  ===================================================
+constant                       default      what it bounds (and where to override it)
+=============================  ===========  ===================================================
+``MAX_MANIFEST_BYTES``         4 MiB        one manifest, list or index read from a registry
+                                            (``RegistryClient(max_manifest_bytes=)``); real
+                                            ones are a few KiB
+``MAX_CONFIG_BYTES``           4 MiB        one image config blob
+                                            (``RegistryClient(max_config_bytes=)``)
+``MAX_SNAPSHOT_BLOB_BYTES``    4 MiB        a JSON blob a snapshot records
+                                            (``RecordingTransport(max_blob_bytes=)``)
+``MAX_LAYER_BYTES``            64 MiB       one compressed layer fetched to read a file from
+                                            it (lab runs, ``gather_facts(layers=True)``)
+``MAX_MEMBER_BYTES``           256 MiB      one file unpacked from a layer
+                                            (``emulation.extract_file(max_bytes=)``)
+``MAX_SYMLINK_HOPS``           16           symbolic links followed to find one file in a
+                                            layer (Linux's own limit is 40)
+``CACHE_MAX_BYTES``            256 MiB      the on-disk content cache (``ContentCache(max_bytes=)``)
+``REQUEST_TIMEOUT``            30 s         one connect, read or write on the network
+                                            (``RegistryClient(timeout=)``)
+``RETRIES``                    4            attempts after the first for 429, 5xx and
+                                            connection errors (``RegistryClient(retries=)``)
+``RETRY_BACKOFF``              0.25 s       first backoff step; doubles with jitter
+``MAX_RETRY_AFTER``            60 s         the longest ``Retry-After`` archlab waits for
+                                            (``RegistryClient(max_retry_after=)``)
+``PER_HOST``                   8            requests in flight to one registry host
+                                            (``RegistryClient(per_host=)``, ``--max-per-host``)
+``HELPER_TIMEOUT``             10 s         one run of a docker credential helper
+``LAB_START_TIMEOUT``          10 s         the lab registry answering after it starts
+``LAB_STOP_TIMEOUT``           5 s          the lab registry exiting after SIGTERM
+``TAG_LOOKUPS``                5            tags the compose audit inspects per image when it
+                                            looks for one with the host's architecture
+                                            (``--max-tag-lookups``)
+=============================  ===========  ===================================================
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+KiB: Final = 1024
+MiB: Final = 1024 * KiB
+
+MAX_MANIFEST_BYTES: Final = 4 * MiB
+MAX_CONFIG_BYTES: Final = 4 * MiB
+MAX_SNAPSHOT_BLOB_BYTES: Final = 4 * MiB
+MAX_LAYER_BYTES: Final = 64 * MiB
+MAX_MEMBER_BYTES: Final = 256 * MiB
+MAX_SYMLINK_HOPS: Final = 16
+CACHE_MAX_BYTES: Final = 256 * MiB
+
+REQUEST_TIMEOUT: Final = 30.0
+RETRIES: Final = 4
+RETRY_BACKOFF: Final = 0.25
+MAX_RETRY_AFTER: Final = 60.0
+PER_HOST: Final = 8
+
+HELPER_TIMEOUT: Final = 10.0
+LAB_START_TIMEOUT: Final = 10.0
+LAB_STOP_TIMEOUT: Final = 5.0
+
+TAG_LOOKUPS: Final = 5
