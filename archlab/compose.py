@@ -132,6 +132,7 @@ from archlab.simulate import (
 
 __all__ = [
     "AUDIT_COLUMNS",
+    "DEFAULT_HOSTS",
     "OUTCOMES",
     "BuildSpec",
     "ComposeProject",
@@ -1156,6 +1157,9 @@ def _from_raw(line: FromLine) -> str | None:
 
 # ---------------------------------------------------------------------------------------------
 # The audit
+
+#: Hosts to audit for when none are named: the story's two.
+DEFAULT_HOSTS: tuple[str, ...] = ("m1-desktop-4.3", "multipass-ubuntu-arm64")
 
 
 def audit(
