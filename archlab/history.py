@@ -70,12 +70,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from archlab import shipped
 from archlab.errors import ArchlabError, PlatformError
 
 if TYPE_CHECKING:
@@ -95,8 +95,8 @@ __all__ = [
 ]
 
 CSV_NAME = "official-images.csv"
-#: The shipped CSV in a source checkout (``<repo>/data/history/official-images.csv``).
-DATA_FILE = Path(__file__).resolve().parent.parent / "data" / "history" / CSV_NAME
+#: The shipped CSV (``data/history/official-images.csv``; in the package, ``archlab.data``).
+DATA_FILE = shipped.data_path("history", CSV_NAME)
 
 #: Columns of :func:`coverage` when none are asked for: the platforms official images use.
 DEFAULT_PLATFORMS: tuple[str, ...] = (
@@ -129,14 +129,13 @@ _PRESENT, _ABSENT, _UNKNOWN = "#2e8b57", "#e8a0a0", "#d9d9d9"
 def load_history(path: str | Path | None = None) -> pd.DataFrame:
     """Read the history CSV into a typed frame (one row per snapshot × platform entry).
 
-    ``path=None`` reads the shipped file: ``data/history/official-images.csv`` of the source
-    checkout this module lives in, else ``archlab/data/history/official-images.csv`` inside an
-    installed package (only there if a packager added it to the package data). Dtypes: ``date``
+    ``path=None`` reads the shipped file, ``data/history/official-images.csv`` (see
+    :mod:`archlab.shipped`: the same file in a checkout and in an installed wheel). Dtypes: ``date``
     datetime64, counts and sizes ``Int64``, ``is_attestation``/``partial`` ``boolean``, text
     ``string``; an empty field is ``<NA>`` except in ``variant``, ``os_version`` and
     ``attestation_basis``, where it means "none". A derived ``ref`` column holds ``image:tag``.
     """
-    csv_path = Path(path) if path is not None else _default_path()
+    csv_path = Path(path) if path is not None else DATA_FILE
     if not csv_path.is_file():
         raise ArchlabError(
             f"history CSV not found: {csv_path}; pass load_history(path=...) or regenerate it "
@@ -164,18 +163,6 @@ def load_history(path: str | Path | None = None) -> pd.DataFrame:
             df[column] = values.replace("", None).astype("string")
     df.insert(2, "ref", (df["image"] + ":" + df["tag"]).astype("string"))
     return df
-
-
-def _default_path() -> Path:
-    if DATA_FILE.is_file():
-        return DATA_FILE
-    try:
-        packaged = resources.files("archlab").joinpath("data", "history", CSV_NAME)
-        if packaged.is_file():
-            return Path(str(packaged))
-    except (ModuleNotFoundError, TypeError, NotImplementedError):
-        pass
-    return DATA_FILE  # let load_history report the checkout path as the one expected
 
 
 # ------------------------------------------------------------------------------ matching

@@ -49,6 +49,9 @@ constant                       default      what it bounds (and where to overrid
 ``HELPER_TIMEOUT``             10 s         one run of a docker credential helper
 ``LAB_START_TIMEOUT``          10 s         the lab registry answering after it starts
 ``LAB_STOP_TIMEOUT``           5 s          the lab registry exiting after SIGTERM
+``JUPYTER_START_TIMEOUT``      30 s         JupyterLab answering after ``archlab course``
+                                            starts it
+``JUPYTER_STOP_TIMEOUT``       10 s         JupyterLab exiting after SIGTERM
 ``TAG_LOOKUPS``                5            tags the compose audit inspects per image when it
                                             looks for one with the host's architecture
                                             (``--max-tag-lookups``)
@@ -79,5 +82,8 @@ PER_HOST: Final = 8
 HELPER_TIMEOUT: Final = 10.0
 LAB_START_TIMEOUT: Final = 10.0
 LAB_STOP_TIMEOUT: Final = 5.0
+
+JUPYTER_START_TIMEOUT: Final = 30.0
+JUPYTER_STOP_TIMEOUT: Final = 10.0
 
 TAG_LOOKUPS: Final = 5

@@ -7,6 +7,7 @@ Each command's own behaviour is tested beside its library module (test_inspect, 
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -168,3 +169,31 @@ def test_survey_refuses_an_unwritable_output_before_it_starts(tmp_path):
     assert done.stdout == ""  # refused before the survey ran
     assert done.stderr == (f"archlab: {missing}: the directory {str(missing.parent)!r} does not "
                            "exist; create it first or choose another path\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# archlab history: the shipped dataset from a shell
+
+
+def test_history_answers_the_story_s_question_at_its_date(capsys):
+    assert cli.main(["history", "mysql:5.7", "mysql:8.0", "--at", "2022-01-15", "--json"]) == 0
+    rows = {r["ref"]: r for r in json.loads(capsys.readouterr().out)}
+    assert (rows["mysql:5.7"]["linux/amd64"], rows["mysql:5.7"]["linux/arm64"]) == (True, False)
+    assert rows["mysql:5.7"]["snapshot"] <= "2022-01-15"
+
+
+def test_history_names_what_it_does_not_hold(capsys):
+    assert cli.main(["history", "mysql:5.7", "nosuch:1"]) == 1
+    assert capsys.readouterr().err == ("archlab: not in the history: nosuch:1 (see `archlab "
+                                       "history` for the image:tag pairs it holds)\n")
+    assert cli.main(["history", "--timeline", "mysql"]) == 1
+    assert capsys.readouterr().err == ("archlab: 'mysql': name an official image and tag, e.g. "
+                                       "mysql:5.7\n")
+
+
+def test_history_timeline_lists_snapshots_oldest_first(capsys):
+    assert cli.main(["history", "--timeline", "mysql:5.7", "--csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "date,n_platforms,platforms,source_repo"
+    dates = [line.split(",")[0] for line in lines[1:]]
+    assert dates == sorted(dates) and len(dates) >= 2

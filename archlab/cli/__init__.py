@@ -17,7 +17,9 @@ module              command
 ``compose``         ``archlab compose FILE``: the audit of a compose file, per service and host
 ``hosts``           ``archlab hosts``: the host profiles
 ``survey``          ``archlab survey FILE|REF...``: many references, a coverage table
+``history``         ``archlab history``: official images' platforms over time (shipped data)
 ``snapshot``        ``archlab snapshot record|show``: keep registry answers, replay them
+``course``          ``archlab course [DIR]``: the notebooks, copied and opened in JupyterLab
 ==================  ===========================================================================
 
 Exit codes
@@ -47,7 +49,17 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 
 from archlab import __version__
-from archlab.cli import compose, hosts, inspect, lab, simulate, snapshot, survey
+from archlab.cli import (
+    compose,
+    course,
+    history,
+    hosts,
+    inspect,
+    lab,
+    simulate,
+    snapshot,
+    survey,
+)
 from archlab.cli.options import UsageError
 from archlab.cli.output import TerminalSafe, printable
 from archlab.errors import ArchlabError
@@ -63,7 +75,7 @@ EXIT_CLOSED_PIPE = 141
 #: The subcommands, in the order ``archlab --help`` lists them.
 COMMANDS: tuple[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None], ...] = (
     inspect.register, lab.register, simulate.register, compose.register, hosts.register,
-    survey.register, snapshot.register,
+    survey.register, history.register, snapshot.register, course.register,
 )
 
 

@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archlab import shipped
 from archlab.cli.output import print_trace
 from archlab.errors import ArchlabError
 
@@ -42,9 +43,10 @@ def add_client_options(p: argparse.ArgumentParser) -> None:
                    help="allow plain HTTP to this non-loopback registry (repeatable)")
     p.add_argument("--no-cache", action="store_true",
                    help="do not read or write the on-disk manifest cache")
-    p.add_argument("--snapshot", metavar="DIR",
-                   help="answer from a recorded snapshot instead of the network "
-                        "(e.g. data/snapshots/lab); see `archlab snapshot --help`")
+    p.add_argument("--snapshot", metavar="DIR|NAME",
+                   help="answer from a recorded snapshot instead of the network: a directory, "
+                        "or the name of one archlab ships (lab: every lab image); see "
+                        "`archlab snapshot --help`")
     p.add_argument("--trace", action="store_true",
                    help="print every HTTP exchange (method, URL, status, key headers) to stderr")
 
@@ -60,7 +62,7 @@ def client_from_args(args: argparse.Namespace, **overrides: object) -> RegistryC
 
         kwargs.pop("cache", None)
         kwargs.pop("tag_index", None)
-        return replay_client(args.snapshot, **kwargs)
+        return replay_client(shipped.snapshot_path(args.snapshot), **kwargs)
     from archlab.registry import RegistryClient
 
     return RegistryClient(**kwargs)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from archlab import digests
+from archlab import digests, shipped
 from archlab.cli.output import text_table
 
 EPILOG = """\
@@ -31,6 +31,7 @@ examples:
   archlab snapshot record 127.0.0.1:5000/lab/mysql:5.7 busybox:latest --out snap/
   archlab snapshot record REF... --out snap/ --fixed-time 2024-01-01T00:00:00Z
   archlab snapshot show snap/
+  archlab snapshot show lab                     # the one archlab ships
 
 A snapshot holds manifests (by tag and by digest) and configs exactly as served, never layers
 (unless --include-layers), never credentials or tokens. In Python,
@@ -67,7 +68,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from archlab.snapshot import load_snapshot
 
-    snap = load_snapshot(args.dir)
+    snap = load_snapshot(shipped.snapshot_path(args.dir))
     n_blobs = sum(1 for a in snap.answers if a.kind == "blob")
     size = sum(len(b) for b in snap.blobs.values())
     print(f"{snap.describe()}, archlab {snap.archlab_version or '?'}")
@@ -123,5 +124,6 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                           help="verify a snapshot and list what it holds",
                           description="Verify every file of a snapshot and print one row per "
                                       "stored answer.")
-    show.add_argument("dir", metavar="DIR")
+    show.add_argument("dir", metavar="DIR|NAME",
+                      help="a snapshot directory, or the name of a shipped one (lab)")
     show.set_defaults(func=cmd_show)
