@@ -180,6 +180,112 @@ def test_mysql_then_vs_now_on_real_data(df):
     assert cmp.loc["mariadb:latest", "change"] == "kept"  # Docker's suggested replacement
 
 
+# arm64 in official images' `latest` tag, year by year: (images with a snapshot dated in that
+# year, how many of them list linux/arm64). Each image counts with its newest snapshot of the
+# year. Cross-checked when written by a plain-JSON count over ../shared/reference/repo-info.
+YEARLY_ARM64 = {
+    2016: (6, 0),
+    2017: (31, 10),
+    2018: (22, 15),
+    2019: (42, 34),
+    2020: (41, 36),
+    2021: (12, 11),
+    2022: (11, 11),
+    2023: (14, 13),
+    2024: (0, 0),  # no snapshot in the data is dated 2024
+    2025: (6, 6),
+    2026: (35, 35),
+}
+
+
+def test_yearly_arm64_coverage_of_official_images(df):
+    yearly = history.yearly_coverage(df)
+    got = {year: (int(row["n"]), int(row["listed"])) for year, row in yearly.iterrows()}
+    assert got == YEARLY_ARM64
+    for year, (n, listed) in YEARLY_ARM64.items():
+        share = yearly.loc[year, "share"]
+        assert pd.isna(share) if n == 0 else share == pytest.approx(listed / n)
+    assert yearly.attrs == {"platform": "linux/arm64", "tag": "latest"}
+
+
+# Which snapshot stands for an image in a year: the newest one dated in it, even where an
+# older one of the same year said otherwise (busybox's April 2018 amd64-only list).
+@pytest.mark.parametrize(
+    ("year", "ref", "date", "listed"),
+    [
+        (2018, "busybox:latest", "2018-04-03", False),
+        (2017, "redis:latest", "2017-12-01", True),  # the list printed with arm64 alone
+        (2023, "mysql:latest", "2023-02-23", True),
+        (2021, "mysql:latest", "2021-12-21", False),
+        (2023, "kong:latest", "2023-02-11", False),
+        (2022, "kong:latest", "2022-12-12", True),
+    ],
+)
+def test_yearly_snapshots_pick_the_newest_of_the_year(df, year, ref, date, listed):
+    per_image = history.yearly_snapshots(df).set_index(["year", "ref"])
+    row = per_image.loc[(year, ref)]
+    assert (row["date"], bool(row["listed"])) == (pd.Timestamp(date), listed)
+
+
+def test_yearly_snapshots_never_carry_an_image_into_a_year_without_its_snapshot(df):
+    per_image = history.yearly_snapshots(df)
+    assert (per_image["date"].dt.year == per_image["year"]).all()
+    assert not per_image.duplicated(["year", "ref"]).any()
+    assert set(per_image["ref"].str.rpartition(":")[2]) == {"latest"}
+    assert 2024 not in set(per_image["year"])
+
+
+MYSQL_TAG_SNAPSHOTS = {"5.7": 8, "5.7.36": 2, "8.0": 2, "8.0.27": 2, "latest": 7}
+
+
+def test_tag_timelines_of_mysql_hold_every_tag_in_version_order(df):
+    tl = history.tag_timelines(df, "mysql")
+    assert list(tl.columns[:3]) == ["tag", "date", "platforms"]
+    assert tl.groupby("tag", sort=False).size().to_dict() == MYSQL_TAG_SNAPSHOTS
+    assert list(dict.fromkeys(tl["tag"])) == list(MYSQL_TAG_SNAPSHOTS)
+    for tag, snaps in tl.groupby("tag"):
+        pd.testing.assert_frame_equal(
+            snaps.drop(columns="tag").reset_index(drop=True), history.timeline(df, "mysql", tag)
+        )
+
+
+NaT = pd.NaT
+T = pd.Timestamp
+# mysql's tags and linux/arm64: (snapshots, listed in, first listed, newest snapshot before that
+# without it, last listed, newest snapshot, newest lists it). 5.7 never had it; 8.0 and latest
+# gained it between their Dec 2021 and early-2023 snapshots.
+MYSQL_ARM64_SINCE = {
+    "5.7": (8, 0, NaT, NaT, NaT, T("2023-07-25"), False),
+    "5.7.36": (1, 0, NaT, NaT, NaT, T("2021-12-02"), False),
+    "8.0": (2, 1, T("2023-01-18"), T("2021-12-21"), T("2023-01-18"), T("2023-01-18"), True),
+    "8.0.27": (2, 0, NaT, NaT, NaT, T("2021-12-21"), False),
+    "latest": (7, 2, T("2023-02-23"), T("2021-12-21"), T("2026-07-27"), T("2026-07-27"), True),
+}
+
+
+def _since_rows(since: pd.DataFrame) -> dict:
+    return {
+        tag: tuple(NaT if pd.isna(v) else v for v in row)
+        for tag, row in since.astype(object).iterrows()
+    }
+
+
+def test_platform_since_says_which_mysql_tags_list_arm64_and_when(df):
+    since = history.platform_since(df, "mysql")
+    assert list(since.columns) == ["snapshots", "listed_in", "first_listed", "unlisted_before",
+                                   "last_listed", "newest", "newest_lists"]
+    assert _since_rows(since) == MYSQL_ARM64_SINCE
+
+
+def test_platform_since_shows_a_platform_that_went_away(df):
+    # kong:latest listed amd64 and arm64 in Sep 2020 and Dec 2022; its Feb 2023 list
+    # ('Platforms: 1') holds linux/amd64 alone.
+    assert _since_rows(history.platform_since(df, "kong")) == {
+        "latest": (6, 2, T("2020-09-22"), T("2020-07-10"), T("2022-12-12"), T("2023-02-11"),
+                   False)
+    }
+
+
 # ------------------------------------------------------------------- rules on a tiny frame
 
 E = "2017-03-01"  # early snapshots
@@ -310,6 +416,78 @@ def test_timeline_unknown_ref_names_the_known_tags():
         history.timeline(_tiny(), "gain", "2")
 
 
+def _yearly_frame() -> pd.DataFrame:
+    entries = [
+        # image, tag, date, os, architecture, variant, is_attestation
+        ("a", "latest", "2019-02-01", "linux", "amd64", "", False),
+        ("a", "latest", "2019-02-01", "linux", "arm64", "", False),
+        ("a", "latest", "2019-11-01", "linux", "amd64", "", False),  # newest of 2019: no arm64
+        ("a", "latest", "2021-05-01", "linux", "arm64", "v8", False),
+        ("b", "latest", "2019-06-01", "linux", "arm64", "", False),
+        ("b", "latest", "2021-01-01", "linux", "amd64", "", False),
+        ("b", "latest", "2021-01-01", "unknown", "unknown", "", True),  # not a platform
+        ("c", "1", "2019-03-01", "linux", "arm64", "", False),  # not the latest tag
+        ("d", "latest", "2020-07-01", None, None, None, None),  # an empty list tells nothing
+    ]
+    rows = [
+        {"image": i, "tag": t, "date": pd.Timestamp(d), "os": o, "architecture": a,
+         "variant": v, "is_attestation": att, "entry_index": n}
+        for n, (i, t, d, o, a, v, att) in enumerate(entries)
+    ]
+    frame = pd.DataFrame(rows)
+    frame["is_attestation"] = frame["is_attestation"].astype("boolean")
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("latest", {2019: (2, 1), 2020: (0, 0), 2021: (2, 1)}),
+        (None, {2019: (3, 2), 2020: (0, 0), 2021: (2, 1)}),
+    ],
+)
+def test_yearly_coverage_rules_on_a_tiny_frame(tag, expected):
+    yearly = history.yearly_coverage(_yearly_frame(), "linux/arm64/v8", tag=tag)
+    assert list(yearly.columns) == ["n", "listed", "share"]
+    assert [str(t) for t in yearly.dtypes] == ["Int64", "Int64", "Float64"]
+    assert {y: (int(r["n"]), int(r["listed"])) for y, r in yearly.iterrows()} == expected
+    assert pd.isna(yearly.loc[2020, "share"])
+    assert yearly.loc[2021, "share"] == 0.5
+
+
+def test_yearly_snapshots_rules_on_a_tiny_frame():
+    per_image = history.yearly_snapshots(_yearly_frame())
+    assert list(per_image.columns) == ["year", "ref", "date", "listed"]
+    assert per_image.values.tolist() == [
+        [2019, "a:latest", pd.Timestamp("2019-11-01"), False],
+        [2019, "b:latest", pd.Timestamp("2019-06-01"), True],
+        [2021, "a:latest", pd.Timestamp("2021-05-01"), True],
+        [2021, "b:latest", pd.Timestamp("2021-01-01"), False],
+    ]
+
+
+def test_yearly_coverage_of_a_frame_without_dates_is_empty():
+    frame = _yearly_frame().assign(date=pd.NaT)
+    assert history.yearly_coverage(frame).empty
+    assert history.yearly_snapshots(frame).empty
+
+
+def test_tag_timelines_sort_tags_as_versions_with_latest_last():
+    tags = ["latest", "10.6.5", "9", "5.7.36", "5.7", "4-alpine", "8.0"]
+    frame = pd.DataFrame(
+        [{"image": "x", "tag": t, "date": pd.Timestamp("2020-01-01"), "os": "linux",
+          "architecture": "amd64", "variant": "", "is_attestation": False} for t in tags]
+    )
+    frame["is_attestation"] = frame["is_attestation"].astype("boolean")
+    got = history.tag_timelines(frame, "x")["tag"].tolist()
+    assert got == ["4-alpine", "5.7", "5.7.36", "8.0", "9", "10.6.5", "latest"]
+
+
+def test_tag_timelines_unknown_image_names_the_known_ones():
+    with pytest.raises(ArchlabError, match=r"no snapshots of image 'nope'.*a, b, c, d"):
+        history.tag_timelines(_yearly_frame(), "nope")
+
+
 @pytest.mark.parametrize("bad", ["arm64", "linux/", "a/b/c/d", ""])
 def test_bad_platform_raises_platform_error(bad):
     with pytest.raises(PlatformError):
@@ -358,6 +536,74 @@ def test_timeline_plot_has_one_row_per_platform(df, image, tag, n_platforms):
 def test_mysql_timeline_plot_shows_amd64_only(df):
     ax = history.plot_timeline(df, "mysql", "5.7")
     assert _labels(ax.get_yticklabels()) == ["linux/amd64"]
+
+
+OKABE_ITO = {"#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
+             "#000000"}
+
+
+def _hex(colors) -> set[str]:
+    return {matplotlib.colors.to_hex(c, keep_alpha=False).upper() for c in colors}
+
+
+def test_yearly_plot_shows_each_years_n_in_dot_area_label_and_bar(df):
+    yearly = history.yearly_coverage(df)
+    ax = history.plot_yearly_coverage(yearly)
+    fig = ax.figure
+    share_ax, counts_ax = fig.axes
+    assert share_ax is ax
+    width, height = fig.get_size_inches() * fig.dpi
+    assert width <= 1280 and height <= 720  # one screen at 1280 px
+    assert ax.get_title() == "linux/arm64 in official images (latest): 0% in 2016 → 100% in 2026"
+    assert ax.get_ylabel() == "images listing linux/arm64"
+    assert counts_ax.get_ylabel() == "images (n)" and counts_ax.get_xlabel()
+    dots = ax.collections[0]
+    with_data = {y: v for y, v in YEARLY_ARM64.items() if v[0]}
+    assert list(dots.get_sizes()) == [14.0 * n for n, _ in with_data.values()]
+    assert [tuple(xy) for xy in dots.get_offsets()] == [
+        (y, pytest.approx(100 * k / n)) for y, (n, k) in with_data.items()
+    ]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == [f"{k}/{n}" for n, k in with_data.values()] + ["no\nsnapshot"]
+    assert [int(b.get_height()) for b in counts_ax.patches] == [n for n, _ in YEARLY_ARM64.values()]
+    assert _hex(dots.get_facecolors()) <= OKABE_ITO
+    assert _hex(b.get_facecolor() for b in counts_ax.patches) <= OKABE_ITO
+
+
+def test_yearly_plot_draws_on_a_given_axes_without_counts():
+    _, given = plt.subplots()
+    ax = history.plot_yearly_coverage(history.yearly_coverage(_yearly_frame()), given,
+                                      title="mine")
+    assert ax is given and len(ax.figure.axes) == 1
+    assert ax.get_title() == "mine" and ax.get_xlabel()
+    assert [t.get_text() for t in ax.texts] == ["1/2", "1/2", "no\nsnapshot"]  # 2019, 2021; 2020
+
+
+MYSQL_ROWS = [f"mysql:{tag}  linux/{arch}" for tag in MYSQL_TAG_SNAPSHOTS
+              for arch in ("amd64", "arm64")]
+
+
+def test_tag_plot_of_mysql_has_a_row_per_tag_and_platform(df):
+    ax = history.plot_tag_timelines(df, "mysql")
+    assert _labels(ax.get_yticklabels()) == MYSQL_ROWS
+    assert ax.get_title() == (
+        "mysql: linux/arm64 in 8.0 and latest from 2023; never in 5.7, 5.7.36, 8.0.27"
+    )
+    assert ax.get_xlabel()
+    wanted, other, absent = ax.collections
+    # arm64 squares: 8.0 in 2023, latest in 2023 and 2026; one circle per snapshot without it.
+    assert len(wanted.get_offsets()) == 3
+    dated = sum(n for n in MYSQL_TAG_SNAPSHOTS.values()) - 1  # 5.7.36's undated empty list
+    assert len(wanted.get_offsets()) + len(absent.get_offsets()) == dated
+    assert len(other.get_offsets()) == dated  # every dated snapshot lists amd64
+    assert _hex(wanted.get_facecolors()) | _hex(other.get_facecolors()) <= OKABE_ITO
+    width, height = ax.figure.get_size_inches() * ax.figure.dpi
+    assert width <= 1280 and height <= 720
+
+
+def test_tag_plot_title_says_when_a_platform_went_away(df):
+    ax = history.plot_tag_timelines(df, "kong")
+    assert ax.get_title() == "kong: linux/arm64 in latest 2020–2022, not since"
 
 
 # ------------------------------------------------------------------------------- importer
