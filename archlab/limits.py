@@ -52,6 +52,8 @@ constant                       default      what it bounds (and where to overrid
 ``TAG_LOOKUPS``                5            tags the compose audit inspects per image when it
                                             looks for one with the host's architecture
                                             (``--max-tag-lookups``)
+``MAX_DOCKERFILE_BYTES``       1 MiB        one Dockerfile the compose audit reads (real ones
+                                            are a few KiB; BuildKit caps a line at 64 KiB)
 =============================  ===========  ===================================================
 """
 
@@ -81,3 +83,4 @@ LAB_START_TIMEOUT: Final = 10.0
 LAB_STOP_TIMEOUT: Final = 5.0
 
 TAG_LOOKUPS: Final = 5
+MAX_DOCKERFILE_BYTES: Final = 1 * MiB
