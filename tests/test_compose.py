@@ -704,3 +704,70 @@ def test_hosts_command(capsys) -> None:
     rows = {ln.split()[0]: ln.split() for ln in out.splitlines()[1:]}
     assert rows[M1][1:5] == ["linux/arm64/v8", "20.10.11", "2.2.1", "1.0.2"]
     assert rows[VM][1:6] == ["linux/arm64/v8", "20.10.12", "1.25.0", "1.0.2", "-"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Suggestions never misstate what an image offers (issue 10: "no linux/arm64 build" of an image
+# that has one, because the pin was what failed)
+
+
+def pinned_service(tmp_path: Path, image: str, pin: str) -> Path:
+    return write(tmp_path / "docker-compose.yml", f"""
+        services:
+          app:
+            image: ${{LAB}}/lab/{image}
+            platform: {pin}
+        """)
+
+
+@pytest.mark.parametrize(("image", "pin", "outcome", "reason"), [
+    # a platform Docker cannot parse: the pull is refused before any image is looked at
+    ("redis:4-alpine", "linux/arm64!",
+     "pull-error", " ('linux/arm64!' is not a platform Docker can parse)"),
+    # a platform the list lacks, while it has the host's own
+    ("mariadb:latest", "linux/s390x", "pull-error", " (no linux/s390x build in the list)"),
+])
+def test_a_failing_pin_on_an_image_with_a_native_build(lab, client, tmp_path: Path, image, pin,
+                                                       outcome, reason) -> None:
+    compose = pinned_service(tmp_path, image, pin)
+    rows = table(audit(load_compose(compose, env={"LAB": lab.host}), [VM, M1], client=client))
+    for host in (VM, M1):
+        r = rows[("app", host)]
+        assert r["outcome"] == outcome
+        assert (r["suggestion_kind"], r["suggestion"]) == ("drop-pin", (
+            f'remove "platform: {pin}" ({compose}:4): {lab.host}/lab/{image} has '
+            f"linux/arm64/v8, which this host runs natively; the pin is what fails{reason}"))
+        assert "no linux/arm64" not in r["suggestion"]
+
+
+def test_emulate_never_keeps_a_pin_the_image_cannot_satisfy(lab, client, tmp_path: Path) -> None:
+    """middleware is amd64 only: emulating amd64 is the fix, and a linux/s390x pin must go."""
+    compose = pinned_service(tmp_path, "middleware:latest", "linux/s390x")
+    r = table(audit(load_compose(compose, env={"LAB": lab.host}), [VM], client=client))[
+        ("app", VM)]
+    assert (r["outcome"], r["suggestion_kind"]) == ("exec-format-error", "emulate")
+    assert r["suggestion"] == (
+        f"no linux/arm64 build of {lab.host}/lab/middleware:latest found: register qemu for "
+        "linux/amd64 on this host (e.g. docker run --privileged --rm tonistiigi/binfmt "
+        f'--install amd64), and remove "platform: linux/s390x" ({compose}:4), or publish a '
+        "linux/arm64 build")
+    kept = pinned_service(tmp_path, "middleware:latest", "linux/amd64")
+    r = table(audit(load_compose(kept, env={"LAB": lab.host}), [VM], client=client))[("app", VM)]
+    assert "remove" not in r["suggestion"] and "register qemu for linux/amd64" in r["suggestion"]
+
+
+@pytest.mark.parametrize(("flag", "reason"), [
+    ("--platform=linux/s390x", " (no linux/s390x build in the list)"),
+    ("--platform=linux/arm64!", " ('linux/arm64!' is not a platform Docker can parse)"),
+])
+def test_a_failing_from_platform_flag_is_what_to_remove(lab, client, tmp_path: Path, flag,
+                                                        reason) -> None:
+    """Not "add platform: to the service": a FROM --platform= overrides it anyway."""
+    project = build_project(tmp_path, lab, f"ARG LAB\nFROM {flag} ${{LAB}}/lab/mariadb\n")
+    dockerfile = tmp_path / "app" / "Dockerfile"
+    for host in (VM, M1):
+        r = table(audit(project, [host], client=client))[("app", host)]
+        assert r["outcome"] == "build-fails"
+        assert (r["suggestion_kind"], r["suggestion"]) == ("drop-pin", (
+            f'remove "{flag}" ({dockerfile}:2): {lab.host}/lab/mariadb:latest has '
+            f"linux/arm64/v8, which this host runs natively; the pin is what fails{reason}"))
