@@ -816,10 +816,17 @@ def _how_it_runs(host: Host, platform: Platform) -> str:
     return "emulated" if emu is not None else "exec-format-error"
 
 
-def _predict_pull(plan: _Plan, facts: ImageFacts, compose_version: str | None) -> _Row:
+def _project_name(project: ComposeProject) -> str:
+    """Compose's default project name: the directory's, lowercased, [-_a-z0-9] only."""
+    return re.sub(r"[^-_a-z0-9]", "", project.directory.resolve().name.lower()) or "default"
+
+
+def _predict_pull(plan: _Plan, facts: ImageFacts, compose_version: str | None,
+                  project: ComposeProject) -> _Row:
     svc, host = plan.service, plan.host
     p = simulate_compose_service(facts, host, svc.platform, service=svc.name,
-                                 compose_version=compose_version)
+                                 compose_version=compose_version,
+                                 project=_project_name(project))
     printed = [ln.text for ln in p.lines
                if ln.text.startswith(("WARNING:", f"! {svc.name} "))]
     row = _Row(outcome="", exit_code=p.exit_code, transcript=tuple(ln.text for ln in p.lines),
@@ -843,8 +850,7 @@ def _predict_pull(plan: _Plan, facts: ImageFacts, compose_version: str | None) -
         if p.warnings and not printed:
             version = compose_version or host.compose or ""
             row.explanation += ("; the engine's create warning is not printed by compose "
-                                f"{version}" + (" [UNCONFIRMED for 1.x]"
-                                                if version.startswith("1.") else ""))
+                                f"{version}" + _v1_warning_source(version))
         return row
     row.message = p.error or ""
     if p.chosen_digest is None:
@@ -860,6 +866,35 @@ def _predict_pull(plan: _Plan, facts: ImageFacts, compose_version: str | None) -
         row.explanation = (f"compose creates the container with platform {svc.platform}, which "
                            f"the pulled image ({_fmt_list(offered)}) does not match")
     return row
+
+
+def _v1_warning_source(version: str) -> str:
+    """Where "compose 1.x does not print the create warning" comes from, for ``version``."""
+    if version.startswith("1.29."):
+        return " (measured on docker-compose 1.29.2)"
+    if version.startswith("1."):
+        return " (measured on 1.29.2; 1.25.0 creates without platform in the same code)"
+    return ""
+
+
+def _v1_build_transcript(plan: _Plan, row: _Row, facts: Mapping[Reference, Any],
+                         project: ComposeProject, compose_version: str | None) -> None:
+    """Compose v1's measured build lines (archlab.compose_v1) for a one-stage Dockerfile."""
+    from archlab.compose_v1 import Service, predict
+    from archlab.dockerfile import read_dockerfile
+
+    svc = plan.service
+    if plan.builder != "classic" or len(plan.bases) != 1 or plan.ref is None or svc.build is None:
+        return
+    base = facts.get(plan.ref)
+    if not isinstance(base, ImageFacts):
+        return
+    instructions = read_dockerfile(svc.build.dockerfile).instructions
+    p = predict("up --exit-code-from", Service(svc.name, None, svc.platform, instructions), base,
+                plan.host, project=_project_name(project),
+                version=compose_version or plan.host.compose)
+    row.transcript = tuple(ln.text for ln in p.lines)
+    row.approximate = any(ln.approximate for ln in p.lines)
 
 
 def _builder_pull_error(plan: _Plan, facts: ImageFacts, p: Prediction) -> tuple[str, bool]:
@@ -1277,9 +1312,10 @@ def audit(
                 row = _Row("registry-error", message=str(got), approximate=True,
                            explanation="the registry could not be asked for this image")
             else:
-                row = _predict_pull(plan, got, compose_version)
+                row = _predict_pull(plan, got, compose_version, project)
         else:
             row = _predict_build(plan, facts, project)
+            _v1_build_transcript(plan, row, facts, project, compose_version)
         kind, text = _suggest(plan, row, advisor, project) if suggest else ("", "")
         rows.append({
             "service": svc.name,

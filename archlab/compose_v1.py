@@ -85,6 +85,7 @@ from archlab.simulate import (
     OutputLine,
     Prediction,
     Step,
+    runc_exec_error,
     simulate_pull,
     simulate_run,
 )
@@ -121,9 +122,11 @@ class _Out:
         self.lines: list[OutputLine] = []
         self.steps: list[Step] = []
         self.approximate = approximate
+        self.chosen: str | None = None  # the manifest the pull chose
 
     def o(self, text: str, **kw: object) -> None:
-        self.lines.append(OutputLine("stdout", text, approximate=self.approximate, **kw))  # type: ignore[arg-type]
+        kw.setdefault("approximate", self.approximate)
+        self.lines.append(OutputLine("stdout", text, **kw))  # type: ignore[arg-type]
 
     def e(self, text: str, **kw: object) -> None:
         self.lines.append(OutputLine("stderr", text, approximate=self.approximate, **kw))  # type: ignore[arg-type]
@@ -180,7 +183,7 @@ def predict(
         assert service.image is not None
         pulled = _pull(out, service, facts, host)
         if pulled is None:
-            return done(1)
+            return done(1, error=out.lines[-1].text)  # the Engine's error, as printed
         store, image_text = pulled
     if verb == "pull --no-parallel":
         return done(0)
@@ -193,9 +196,18 @@ def predict(
     assert facts is not None
     run = simulate_run(facts, host, store=store, typed=image_text)
     if verb in ("up -d", "create"):
-        return done(0, image_platform=run.image_platform)
+        return done(0, image_platform=run.image_platform, warnings=run.warnings)
     code = run.exit_code
     said = list(run.container_output or ())
+    common = dict(image_platform=run.image_platform, run_mode=run.run_mode,
+                  container_output=run.container_output, error=run.error,
+                  warnings=run.warnings, chosen_digest=out.chosen)
+    if code is None:  # facts without layers: what the entrypoint does is not known
+        if verb != "run --rm":
+            out.o(f"Attaching to {container}")
+        out.step("entrypoint unknown", "the image's layers were not read, so what its "
+                 "entrypoint prints, and its exit code, are left out")
+        return done(None, **common)
     if verb == "run --rm":
         for text in said:
             out.o(text)
@@ -212,8 +224,7 @@ def predict(
         out.step("exit code on stderr", "a container exit code other than 0 is also printed "
                  "alone on stderr")
     out.step("exit code", f"compose exits with the container's code ({code})")
-    return done(code, image_platform=run.image_platform, run_mode=run.run_mode,
-                container_output=run.container_output, error=run.error)
+    return done(code, **common)
 
 
 def _pull(out: _Out, service: Service, facts: ImageFacts | None, host: Host
@@ -235,6 +246,7 @@ def _pull(out: _Out, service: Service, facts: ImageFacts | None, host: Host
                 facts.reference) and ln.text != "Using default tag: latest":
             out.o(ln.text, optional=ln.optional)
     out.steps += p.explanation
+    out.chosen = p.chosen_digest
     if p.error is not None:
         out.e(p.error)
         out.step("pull fails", "compose prints the Engine's error raw and exits 1")
@@ -258,13 +270,17 @@ def _build(out: _Out, service: Service, facts: ImageFacts | None, host: Host, pr
     n = len(steps)
     store = LocalStore()
     image_text = ""
+    seen_from = False
     for k, ins in enumerate(steps, 1):
         out.o(f"Step {k}/{n} : {ins.original}")
+        if ins.cmd == "ARG" and not seen_from:
+            continue  # a global ARG only declares: no container, no image
         if ins.cmd == "FROM":
-            image_text = ins.args.split()[0]
+            seen_from = True
             if facts is None:
-                out.e(not_found_text(image_text))
+                out.e(not_found_text(ins.args.split()[0]))
                 return _build_failed(out, svc)
+            image_text = str(facts.reference)  # ARGs expanded: what the daemon pulls
             p = simulate_pull(facts, host, platform=service.platform, typed=image_text)
             for ln in p.lines:
                 if ln.stream == "stdout" and ln.text not in (str(facts.reference),
@@ -279,6 +295,15 @@ def _build(out: _Out, service: Service, facts: ImageFacts | None, host: Host, pr
             image = store.get(image_text)[0]
             out.o(f" ---> {image.config_digest.split(':')[1][:12]}")
             continue
+        if ins.cmd not in ("RUN", "COPY", "ADD"):  # WORKDIR, ENV, ...: a container commits
+            measured = ins.cmd == "WORKDIR"
+            out.o(" ---> [Warning] IPv4 forwarding is disabled. Networking will not work.",
+                  optional=True)
+            out.o(" ---> Running in <id>", pattern=rf" ---> Running in {_ID}",
+                  approximate=out.approximate or not measured)
+            out.o("Removing intermediate container <id>",
+                  pattern=rf"Removing intermediate container {_ID}",
+                  approximate=out.approximate or not measured)
         if ins.cmd == "RUN":
             run = simulate_run(facts, host, store=store, typed=image_text,  # type: ignore[arg-type]
                                args=())
@@ -287,12 +312,19 @@ def _build(out: _Out, service: Service, facts: ImageFacts | None, host: Host, pr
             for w in run.warnings:
                 out.o(f" ---> [Warning] {w}")
             out.o(" ---> Running in <id>", pattern=rf" ---> Running in {_ID}")
-            for text in run.container_output or ():
-                out.o(text)
-            if run.error:
-                out.o(f"\x1b[91m{run.error}")
+            argv = _exec_argv(ins)
+            if run.run_mode != "exec-format-error" and run.error is None:
+                # What the RUN prints is known only when it runs the image's own entrypoint
+                # binary (the lab's hello); otherwise the base's platform decides alone.
+                entry = list(run.container_output or ())
+                if argv[:1] == _entrypoint(facts, store, image_text)[:1]:  # type: ignore[arg-type]
+                    for text in entry:
+                        out.o(text)
+            if run.run_mode == "exec-format-error":
+                # runc names the binary the RUN execs (the shell for the shell form)
+                out.o(f"\x1b[91m{runc_exec_error(host.runc, argv[0])}")
                 out.o("\x1b[0m")
-                command = " ".join(_exec_argv(ins))
+                command = " ".join(argv)
                 out.e(f"The command '{command}' returned a non-zero code: {run.exit_code}")
                 out.step("RUN fails", "the RUN's container cannot exec the base's binaries: "
                          "the build stops")
@@ -306,6 +338,13 @@ def _build(out: _Out, service: Service, facts: ImageFacts | None, host: Host, pr
         out.e(f"Image for service {svc} was built because it did not already exist. To rebuild "
               "this image you must use `docker-compose build` or `docker-compose up --build`.")
     return store, image_text
+
+
+def _entrypoint(facts: ImageFacts, store: LocalStore, image_text: str) -> list[str]:
+    """The argv the image would run by itself (entrypoint, then cmd)."""
+    image = store.get(image_text)[0]
+    config = facts.configs.get(image.config_digest)
+    return [*(config.entrypoint or ()), *(config.cmd or ())] if config is not None else []
 
 
 def _exec_argv(ins: Instruction) -> list[str]:

@@ -633,8 +633,10 @@ def test_build_on_a_single_arch_base(lab, client, tmp_path: Path) -> None:
     assert rows[("app", M1)]["outcome"] == "runs-emulated"  # RUN and the container under qemu
     vm = rows[("app", VM)]
     assert (vm["outcome"], vm["message"]) == ("build-fails", EXEC)
-    assert vm["transcript"][-2:] == (EXEC, "The command '/bin/sh -c setup' returned a non-zero "
-                                           "code: 1")
+    # compose 1.25 on the classic builder: the RUN's stderr in red, then compose's own lines
+    assert f"\x1b[91m{EXEC}" in vm["transcript"]
+    assert vm["transcript"][-2:] == ("The command '/bin/sh -c setup' returned a non-zero code: 1",
+                                     "Service 'app' failed to build : Build failed")
 
 
 def test_unreachable_image_is_a_registry_error_row(lab, client, tmp_path: Path) -> None:
@@ -771,3 +773,21 @@ def test_a_failing_from_platform_flag_is_what_to_remove(lab, client, tmp_path: P
         assert (r["suggestion_kind"], r["suggestion"]) == ("drop-pin", (
             f'remove "{flag}" ({dockerfile}:2): {lab.host}/lab/mariadb:latest has '
             f"linux/arm64/v8, which this host runs natively; the pin is what fails{reason}"))
+
+
+def test_compose_129_on_this_machine_has_no_approximate_row(lab, client) -> None:
+    """Compose 1.29.2's lines are measured (tests/test_compose_oracle.py); 1.25's are not."""
+    project = load_compose(STORY / "docker-compose.yml", env={"LAB": lab.host})
+    rows = table(audit(project, ["this-machine", VM], client=client))
+    here = {s: r for (s, h), r in rows.items() if h == "this-machine"}
+    assert {s: r["outcome"] for s, r in here.items()} == {
+        "db": "runs-native", "redis": "runs-native", "api": "runs-native",
+        "some-middleware": "runs-native"}
+    assert not any(r["approximate"] for r in here.values())
+    db = here["db"]["transcript"]
+    assert db[:3] == ("using --exit-code-from implies --abort-on-container-exit",
+                      f"Pulling db ({lab.host}/lab/mysql:5.7)...", "5.7: Pulling from lab/mysql")
+    assert f"Status: Downloaded newer image for {lab.host}/lab/mysql:5.7" in db
+    assert db[-2:] == ("Creating story_db_1 ... done", "Attaching to story_db_1")
+    assert "Successfully tagged story_api:latest" in here["api"]["transcript"]
+    assert all(rows[(s, VM)]["approximate"] for s in ("db", "some-middleware", "api"))
