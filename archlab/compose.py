@@ -77,8 +77,10 @@ action         what is predicted
 (the pull fails: Docker's text in ``message``), ``create-error`` (``platform:`` does not match
 the image), ``build-fails``, or ``registry-error`` (the registry could not be asked: archlab's
 text, not Docker's). ``message`` is what Docker prints that matters (``""`` when it prints
-nothing about platforms); ``approximate`` marks rows whose wording is not calibrated against a
-real Docker (BuildKit messages, compose's own lines).
+nothing about platforms); ``approximate`` marks rows whose wording is not measured against a
+real Docker: compose 1.29.2's lines are (:mod:`archlab.compose_v1`, checked by
+``tests/test_compose_oracle.py``); compose 1.25 gets the same lines, marked approximate, and
+compose v2's and BuildKit's wording is cited from their source, marked approximate too.
 
 Suggestions, in this order, first that applies
 ==============================================

@@ -46,12 +46,14 @@ the pull fails                  the Engine's error text, raw (no ``ERROR:``, no 
                                 created without a platform, and the Engine's create warning
                                 ("The requested image's platform ...") is **not printed**
 ``up -d``                       ``E Creating <project>_<service>_1 ... `` and ``... done``
+``up S``                        ``O Attaching to <container>``, each container line as ``O
+                                <service>_1  | <line>``, ``O <container> exited with code
+                                N``; exit code 0 whatever N is
 ``up --exit-code-from S``       ``E using --exit-code-from implies
-                                --abort-on-container-exit`` first; ``O Attaching to
-                                <container>``, each container line as ``O <service>_1  |
-                                <line>`` (runc's exec format error too), ``O <container>
-                                exited with code N``, ``O Aborting on container exit...``;
-                                exit code N, and N printed alone on stderr when it is not 0
+                                --abort-on-container-exit`` first; as ``up S`` (runc's
+                                exec format error is a container line too), then ``O
+                                Aborting on container exit...``; exit code N, and N printed
+                                alone on stderr when it is not 0
 ``run --rm S``                  ``E Creating <project>_<service>_run ... done``; the
                                 container's stdout and stderr on compose's own; N alone on
                                 stderr when not 0; exit code N
@@ -92,10 +94,13 @@ from archlab.simulate import (
 
 __all__ = ["VERBS", "Service", "not_found_text", "predict"]
 
-Verb = Literal["pull --no-parallel", "up -d", "up --exit-code-from", "run --rm", "create"]
+Verb = Literal["pull --no-parallel", "up", "up -d", "up --exit-code-from", "run --rm", "create"]
 #: The compose commands this module predicts (``S`` is the service, where one is named).
-VERBS: Final[tuple[Verb, ...]] = ("pull --no-parallel", "up -d", "up --exit-code-from",
+VERBS: Final[tuple[Verb, ...]] = ("pull --no-parallel", "up", "up -d", "up --exit-code-from",
                                   "run --rm", "create")
+#: The lines ``up --exit-code-from S`` prints that a plain ``up S`` does not.
+EXIT_CODE_FROM_ONLY: Final = ("using --exit-code-from implies --abort-on-container-exit",
+                              "Aborting on container exit...")
 _ID: Final = r"[0-9a-f]{12}"
 _LAYER: Final = r"[0-9a-f]{12}: .*"
 _MEASURED: Final = "docker-compose 1.29.2 on docker.io 20.10.24 (tests/test_compose_oracle.py)"
@@ -159,7 +164,7 @@ def predict(
     svc = service.name
     container = f"{project}_{svc}_run" if verb == "run --rm" else f"{project}_{svc}_1"
     command = f"docker-compose -p {project} {verb}" + (
-        f" {svc}" if verb in ("up --exit-code-from", "run --rm") else "")
+        f" {svc}" if verb in ("up", "up --exit-code-from", "run --rm") else "")
 
     def done(code: int | None, **kw: object) -> Prediction:
         return Prediction(command=command, host=host.name, lines=tuple(out.lines),
@@ -169,7 +174,7 @@ def predict(
         out.e("The create command is deprecated. Use the up command with the --no-start flag "
               "instead.")
     if verb == "up --exit-code-from":
-        out.e("using --exit-code-from implies --abort-on-container-exit")
+        out.e(EXIT_CODE_FROM_ONLY[0])
 
     if service.build is not None:
         if verb == "pull --no-parallel":
@@ -218,7 +223,10 @@ def predict(
         for text in [*said, *([run.error] if run.error else [])]:
             out.o(f"{svc}_1  | {text}")
         out.o(f"{container} exited with code {code}")
-        out.o("Aborting on container exit...")
+        if verb == "up":
+            out.step("exit code", "a plain up exits 0 whatever the container returned")
+            return done(0, **common)
+        out.o(EXIT_CODE_FROM_ONLY[1])
     if code:
         out.e(str(code))
         out.step("exit code on stderr", "a container exit code other than 0 is also printed "
@@ -265,7 +273,8 @@ def _build(out: _Out, service: Service, facts: ImageFacts | None, host: Host, pr
     svc = service.name
     steps = list(service.build or ())
     out.e(f"Building {svc}")
-    out.o("<build context size>", pattern=r"Sending build context to Docker daemon  \S+")
+    out.o("Sending build context to Docker daemon  <size>",
+          pattern=r"Sending build context to Docker daemon  \S+")
     out.o("")
     n = len(steps)
     store = LocalStore()

@@ -62,7 +62,8 @@ class Case:
 
     @property
     def id(self) -> str:
-        what = self.image or "build:" + (self.dockerfile or "").split("\n")[0].split("/")[-1]
+        what = self.image or "build:" + "-".join(w.split("/")[-1] for w in (
+            self.dockerfile or "").split("\n") if w and not w.startswith("ARG"))
         return f"{self.verb}-{self.service}-{what}-{self.platform or 'nopin'}".replace(" ", "_")
 
 
@@ -109,10 +110,16 @@ CASES: tuple[Case, ...] = (
     Case("up -d", "api", None, "linux/arm64", dockerfile="FROM {LAB}/lab/busybox:latest\n"),
     Case("up --exit-code-from", "api", None, dockerfile="FROM {LAB}/lab/ghost:1\n",
          story="manifest unknown"),
+    # a plain foreground up: compose exits 0 whatever the container returned
+    Case("up", "db", "mysql:5.7", "linux/x86_64", story="db_1  | hello from linux/amd64"),
+    Case("up", "app", "armonly:latest", story=EXEC),
+    Case("up", "api", None, dockerfile="ARG LAB\nFROM {LAB}/lab/ruby:latest\nWORKDIR /app\n",
+         story="Step 3/3 : WORKDIR /app"),
     # a service whose image does not exist
     Case("pull --no-parallel", "ghost", "ghost:1", story="manifest unknown"),
     Case("up -d", "ghost", "ghost:1"),
     Case("run --rm", "ghost", "ghost:1"),
+    Case("up", "ghost", "ghost:1"),
 )
 
 
@@ -210,12 +217,12 @@ def test_compose_agrees_with_the_prediction(case: Case, lab: Lab, daemon: Docker
             (project_dir / "app").mkdir()
             (project_dir / "app" / "Dockerfile").write_text(text)
             build = parse_dockerfile(text).instructions
-            base = text.split()[1].split("/lab/", 1)[1]
+            base = text.split("FROM ", 1)[1].split()[0].split("/lab/", 1)[1]
         service = Service(case.service, f"{lab.host}/lab/{case.image}" if case.image else None,
                           case.platform, build)
         prediction = predict(case.verb, service, facts_of(base), get_host(THIS),  # type: ignore[arg-type]
                              project=project, version="1.29.2")
-        args = case.verb.split() + ([case.service] if case.verb in ("up --exit-code-from",
+        args = case.verb.split() + ([case.service] if case.verb in ("up", "up --exit-code-from",
                                                                      "run --rm") else [])
         try:
             real = run_compose(daemon, project_dir, project, *args)
