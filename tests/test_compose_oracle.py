@@ -149,15 +149,44 @@ def _unusable() -> str | None:
     return None
 
 
+def _skip_or_fail(why: str, require: bool) -> None:
+    if require:
+        pytest.fail(f"{why} (ARCHLAB_REQUIRE_DOCKER=1 forbids skipping)", pytrace=False)
+    pytest.skip(why)
+
+
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[DockerDaemon]:
     why = _unusable()
     if why is not None:
-        if REQUIRE:
-            pytest.fail(f"{why} (ARCHLAB_REQUIRE_DOCKER=1 forbids skipping)", pytrace=False)
-        pytest.skip(why)
+        _skip_or_fail(why, REQUIRE)
     with DockerDaemon() as d:
         yield d
+
+
+def test_a_missing_compose_fails_under_require_docker(monkeypatch) -> None:
+    """No Docker needed: without docker-compose the oracle skips, or fails in CI."""
+    import compose_transcript
+
+    monkeypatch.setattr(compose_transcript, "PATH", "/nonexistent")
+    monkeypatch.setitem(globals(), "compose_binary", compose_transcript.compose_binary)
+    monkeypatch.setattr(sys.modules[__name__], "check_can_run", lambda: None)
+    why = _unusable()
+    assert why is not None and why.startswith("docker-compose not found: install Debian's")
+    with pytest.raises(pytest.fail.Exception, match="ARCHLAB_REQUIRE_DOCKER=1 forbids"):
+        _skip_or_fail(why, require=True)
+    with pytest.raises(pytest.skip.Exception):
+        _skip_or_fail(why, require=False)
+
+
+def test_every_story_service_gets_network_mode_none() -> None:
+    import compose_transcript
+
+    text = (REPO / "data" / "compose" / "story" / "docker-compose.yml").read_text()
+    out = compose_transcript.without_networks(text)
+    assert out.count("    network_mode: none\n") == 4
+    for service in ("db", "redis", "api", "some-middleware"):
+        assert f"  {service}:\n    network_mode: none\n" in out
 
 
 @pytest.fixture(scope="module")
