@@ -53,7 +53,7 @@ a line over 65,535 bytes                an error, as BuildKit's line scanner
 an unknown instruction                  an error: ``unknown instruction: WORD``
 ======================================  ===============================================
 
-A Dockerfile is at most :data:`archlab.limits.MAX_DOCKERFILE_BYTES` long. Engine 20.10's
+A Dockerfile is at most :data:`archlab.limits.MAX_INPUT_FILE_BYTES` long. Engine 20.10's
 classic builder (compose 1.x builds with it) and BuildKit before Dockerfile syntax 1.4 do not
 know heredocs; archlab reads heredocs as 1.4 and later do, the syntax such a file was written
 for.
@@ -124,7 +124,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from archlab import limits
+from archlab import decoding, limits
 from archlab.errors import ComposeError
 
 __all__ = [
@@ -667,7 +667,7 @@ def parse_dockerfile(text: str, *, where: str = "Dockerfile") -> Dockerfile:
 
 def read_dockerfile(path: str | os.PathLike[str], *, referenced_from: str | None = None
                     ) -> Dockerfile:
-    """:func:`parse_dockerfile` on a file, at most :data:`~archlab.limits.MAX_DOCKERFILE_BYTES`.
+    """:func:`parse_dockerfile` on a file, at most :data:`~archlab.limits.MAX_INPUT_FILE_BYTES`.
 
     ``referenced_from`` (e.g. ``docker-compose.yml:12: service "api"``) is put in front of
     the message when the file does not exist.
@@ -677,20 +677,8 @@ def read_dockerfile(path: str | os.PathLike[str], *, referenced_from: str | None
         who = f"{referenced_from}: " if referenced_from else ""
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
         raise ComposeError(f"{who}Dockerfile not found: {path} {what}")
-    cap = limits.MAX_DOCKERFILE_BYTES
-    try:
-        with path.open("rb") as f:
-            data = f.read(cap + 1)
-    except OSError as e:
-        raise ComposeError(f"{path}: cannot read the Dockerfile: {e.strerror or e}") from None
-    if len(data) > cap:
-        raise ComposeError(f"{path}: the Dockerfile is larger than {cap} bytes "
-                           "(limits.MAX_DOCKERFILE_BYTES); is it really a Dockerfile?")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ComposeError(f"{path}: cannot read the Dockerfile: not UTF-8 ({e.reason} at byte "
-                           f"{e.start})") from None
+    text = decoding.read_text(path, max_bytes=limits.MAX_INPUT_FILE_BYTES, what="Dockerfile",
+                              error=ComposeError)
     return parse_dockerfile(text, where=str(path))
 
 

@@ -215,9 +215,9 @@ def test_the_python_from_line_is_refused_outside_a_heredoc(tmp_path: Path) -> No
 def test_a_huge_dockerfile_is_refused_before_it_is_read(tmp_path: Path, monkeypatch) -> None:
     from archlab import limits
 
-    monkeypatch.setattr(limits, "MAX_DOCKERFILE_BYTES", 64)
+    monkeypatch.setattr(limits, "MAX_INPUT_FILE_BYTES", 64)
     path = write(tmp_path / "Dockerfile", "FROM a\n" + "RUN x\n" * 20)
-    with pytest.raises(ComposeError, match="larger than 64 bytes"):
+    with pytest.raises(ComposeError, match="the Dockerfile is 127 bytes, more than the 64"):
         from_images(path)
 
 
