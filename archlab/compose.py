@@ -124,7 +124,13 @@ import yaml
 
 from archlab import limits, shipped
 from archlab.dockerfile import FromLine, from_images
-from archlab.errors import ArchlabError, ComposeError, InvalidReferenceError, PlatformError
+from archlab.errors import (
+    ArchlabError,
+    ComposeError,
+    InvalidReferenceError,
+    NotFoundError,
+    PlatformError,
+)
 from archlab.hosts import Host, get_host
 from archlab.manifests import ImageIndex, ImageManifest
 from archlab.platforms import Platform, normalize, parse
@@ -878,6 +884,26 @@ def _v1_warning_source(version: str) -> str:
     return ""
 
 
+def _is_v1(host: Host, compose_version: str | None) -> bool:
+    version = compose_version or host.compose
+    return version is not None and version.lstrip("v").startswith("1.")
+
+
+def _predict_missing_v1(plan: _Plan, compose_version: str | None, project: ComposeProject
+                        ) -> _Row:
+    """A tag the registry does not have, under compose v1: the Engine's measured 404 text."""
+    from archlab.compose_v1 import Service, predict
+
+    svc = plan.service
+    p = predict("up --exit-code-from", Service(svc.name, svc.image, svc.platform), None,
+                plan.host, project=_project_name(project),
+                version=compose_version or plan.host.compose)
+    return _Row("pull-error", message=p.error or "", exit_code=1,
+                approximate=any(ln.approximate for ln in p.lines),
+                transcript=tuple(ln.text for ln in p.lines), steps=_steps(p),
+                explanation="the registry has no such tag: the Engine's pull fails with its 404")
+
+
 def _v1_build_transcript(plan: _Plan, row: _Row, facts: Mapping[Reference, Any],
                          project: ComposeProject, compose_version: str | None) -> None:
     """Compose v1's measured build lines (archlab.compose_v1) for a one-stage Dockerfile."""
@@ -1312,7 +1338,9 @@ def audit(
         if plan.action == "pull":
             assert plan.ref is not None
             got = facts[plan.ref]
-            if isinstance(got, ArchlabError):
+            if isinstance(got, NotFoundError) and _is_v1(plan.host, compose_version):
+                row = _predict_missing_v1(plan, compose_version, project)
+            elif isinstance(got, ArchlabError):
                 row = _Row("registry-error", message=str(got), approximate=True,
                            explanation="the registry could not be asked for this image")
             else:

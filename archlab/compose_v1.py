@@ -35,7 +35,8 @@ measured). Compose v2 and BuildKit are not modelled here (:mod:`archlab.simulate
 ==============================  ===========================================================
 what compose v1 does            the lines (``E`` stderr, ``O`` stdout)
 ==============================  ===========================================================
-pulls a missing image           ``E Pulling db (127.0.0.1:5000/lab/mysql:5.7)...``, then the
+pulls a missing image           ``E Pulling db (127.0.0.1:5000/lab/mysql:5.7)...`` (no tag
+                                written: ``lab/ghost:``, an empty tag), then the
                                 Engine's pull stream without per-layer lines: ``O 5.7:
                                 Pulling from lab/mysql``, ``O Digest: ...``, ``O Status:
                                 ...``, and the Engine's post-pull ``WARNING: image with
@@ -80,7 +81,9 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from archlab.dockerfile import Instruction
+from archlab.errors import InvalidReferenceError
 from archlab.hosts import Host, _version_tuple, get_host
+from archlab.reference import parse_reference
 from archlab.simulate import (
     ImageFacts,
     LocalStore,
@@ -118,8 +121,13 @@ class Service:
 
 
 def not_found_text(ref: str) -> str:
-    """The Engine's error for a tag the registry does not have (distribution 2.8)."""
-    return f"manifest for {ref} not found: manifest unknown: manifest unknown"
+    """The Engine's error for a tag a registry answers 404 for (distribution 2.8): the
+    reference in its familiar form, tag included (``mysql`` -> ``mysql:latest``)."""
+    try:
+        shown = parse_reference(ref).familiar()
+    except InvalidReferenceError:
+        shown = ref
+    return f"manifest for {shown} not found: manifest unknown: manifest unknown"
 
 
 class _Out:
@@ -240,7 +248,7 @@ def _pull(out: _Out, service: Service, facts: ImageFacts | None, host: Host
     """The pull of an image service: (store after, image text), or None when it fails."""
     image = service.image
     assert image is not None
-    out.e(f"Pulling {service.name} ({image})...")
+    out.e(f"Pulling {service.name} ({_repo_tag(image)})...")
     out.step("compose pulls", f"compose v1 pulls {image} with platform "
              f"{service.platform!r} (the Engine parses it)")
     if facts is None:
@@ -260,6 +268,17 @@ def _pull(out: _Out, service: Service, facts: ImageFacts | None, host: Host
         out.step("pull fails", "compose prints the Engine's error raw and exits 1")
         return None
     return p.store_after, image
+
+
+def _repo_tag(image: str) -> str:
+    """The image as compose v1 names it: repository, separator, tag, where the tag is ``""``
+    when none is written (measured: ``Pulling ghost (127.0.0.1:5000/lab/ghost:)...``)."""
+    if "@" in image:
+        return image
+    repo, sep, tag = image.rpartition(":")
+    if not sep or "/" in tag:
+        return f"{image}:"
+    return f"{repo}:{tag}"
 
 
 def _is_layer(text: str) -> bool:

@@ -791,3 +791,19 @@ def test_compose_129_on_this_machine_has_no_approximate_row(lab, client) -> None
     assert db[-2:] == ("Creating story_db_1 ... done", "Attaching to story_db_1")
     assert "Successfully tagged story_api:latest" in here["api"]["transcript"]
     assert all(rows[(s, VM)]["approximate"] for s in ("db", "some-middleware", "api"))
+
+
+def test_a_missing_image_under_compose_v1_gets_the_engines_measured_text(lab, client,
+                                                                         tmp_path: Path) -> None:
+    """Not archlab's registry error: the 404 text Engine 20.10 prints, as the oracle measured."""
+    compose = write(tmp_path / "docker-compose.yml",
+                    "services:\n  ghost:\n    image: ${LAB}/lab/ghost\n")
+    rows = table(audit(load_compose(compose, env={"LAB": lab.host}), ["this-machine", VM, M1],
+                       client=client))
+    text = (f"manifest for {lab.host}/lab/ghost:latest not found: manifest unknown: "
+            "manifest unknown")
+    here, vm = rows[("ghost", "this-machine")], rows[("ghost", VM)]
+    assert (here["outcome"], here["message"], here["exit_code"]) == ("pull-error", text, 1)
+    assert not here["approximate"] and here["transcript"][-1] == text
+    assert (vm["outcome"], vm["approximate"]) == ("pull-error", True)  # 1.25: same text, cited
+    assert rows[("ghost", M1)]["outcome"] == "registry-error"  # compose v2: not modelled

@@ -120,6 +120,9 @@ CASES: tuple[Case, ...] = (
     Case("up -d", "ghost", "ghost:1"),
     Case("run --rm", "ghost", "ghost:1"),
     Case("up", "ghost", "ghost:1"),
+    # no tag written: compose names it "repo:" (an empty tag), the Engine pulls :latest
+    Case("up -d", "ghost", "ghost", story="ghost:latest not found"),
+    Case("up --exit-code-from", "app", "armonly", story="lab/armonly:)..."),
 )
 
 
