@@ -828,9 +828,10 @@ def _layer_lines(ctx: _Ctx, stream: str, manifest: ImageManifest, store: LocalSt
     ctx.step("layer progress",
              "stdout is not a terminal, so each progress event is one line: every layer is "
              "announced in order, downloads finish in any order (3 at a time, later ones "
-             "'Waiting'), layers are registered in order ('Pull complete'). 'Verifying "
-             "Checksum' and, rarely, 'Download complete' are skipped: the progress keeps only "
-             "the latest update per layer, and invisible Extracting updates can replace them",
+             "'Waiting'), layers are registered in order ('Pull complete'). The transcript shows "
+             "every line Docker can print here; in a real run 'Verifying Checksum' is missing "
+             "about one time in five, and 'Download complete' rarely, because the progress keeps "
+             "only the latest update per layer",
              "layers")
 
 
