@@ -17,7 +17,6 @@ How do I use it?
     from archlab import diagrams
     diagrams.manifest_tree(inspection)            # in Jupyter: the tree of a real inspection
     diagrams.hosts(["m1-desktop-4.3", "multipass-ubuntu-arm64"])
-    diagrams.prediction_steps(simulate_run(facts, "multipass-ubuntu-arm64"))
     print(diagrams.pull_decision().source)        # the Mermaid text, to paste anywhere
     diagrams.pull_decision().markdown()           # a fenced ```mermaid block
 
@@ -33,7 +32,6 @@ function                       draws, from
 ``check_points()``             pull time vs run time: who checks what, from CLI to kernel
 ``hosts(names)``               host profiles side by side: native CPU, binfmt_misc handlers,
                                what a foreign binary meets
-``prediction_steps(p)``        the rules a :class:`~archlab.simulate.Prediction` went through
 =============================  ==============================================================
 
 Colours follow the Okabe–Ito palette, which colour-blind readers can tell apart: bluish green
@@ -57,16 +55,14 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from archlab.hosts import Host
     from archlab.inspect import Inspection
-    from archlab.simulate import Prediction
 
 __all__ = [
-    "Diagram",
     "MARKER_RE",
+    "Diagram",
     "check_points",
     "document_chain",
     "hosts",
     "manifest_tree",
-    "prediction_steps",
     "pull_decision",
 ]
 
@@ -78,6 +74,9 @@ _CLASSES: Final = (
     "classDef doc fill:#56B4E9,stroke:#1f5f85,color:#000000",
     "classDef plain fill:#f4f4f4,stroke:#808080,color:#000000",
 )
+
+#: Entries per row in :func:`manifest_tree`.
+_ROW: Final = 5
 
 #: The marker a markdown cell puts before an embedded diagram: ``<!-- archlab.diagrams.f() -->``.
 MARKER_RE: Final = re.compile(r"<!-- archlab\.diagrams\.([a-z_]+)\(\) -->\n```mermaid\n(.*?)```",
@@ -109,8 +108,13 @@ def _label(text: str) -> str:
     return f'"{safe}"'
 
 
+#: Mermaid's configuration for every diagram: a smaller font than its 16 px, so a diagram fits
+#: one screen at 1280 px.
+_INIT: Final = '%%{init: {"themeVariables": {"fontSize": "14px"}}}%%'
+
+
 def _diagram(lines: Iterable[str], title: str = "") -> Diagram:
-    body = [*lines, *_CLASSES]
+    body = [_INIT, *lines, *_CLASSES]
     return Diagram("\n".join(body), title)
 
 
@@ -160,7 +164,7 @@ def manifest_tree(insp: Inspection, *, max_entries: int = 12) -> Diagram:
     from archlab.display import short_digest
 
     ref = insp.reference
-    lines = ["flowchart LR", _node("tag", str(ref), shape="round")]
+    lines = ["flowchart TB", _node("tag", str(ref), shape="round")]
     if insp.is_multi_arch:
         kind = "OCI index" if insp.kind == "index" else "manifest list"
         lines += [_node("root", f"{kind}\n{short_digest(insp.digest)}", "doc"),
@@ -172,6 +176,10 @@ def manifest_tree(insp: Inspection, *, max_entries: int = 12) -> Diagram:
             else:
                 lines.append(_node(f"e{n}", f"{e.platform}\n{short_digest(e.digest)}", "doc"))
             lines.append(_edge("root", f"e{n}"))
+        # Rows of _ROW entries: an invisible link puts each next row under the one above, so a
+        # long list stays within a screen's width.
+        for n in range(_ROW, len(shown)):
+            lines.append(f"  e{n - _ROW} ~~~ e{n}")
         if len(insp.entries) > len(shown):
             more = len(insp.entries) - len(shown)
             lines += [_node("more", f"... {more} more entries"), _edge("root", "more")]
@@ -250,21 +258,19 @@ def _host_block(n: int, host: Host, probe: str) -> list[str]:
     lines = [
         f"  subgraph h{n}[{_label(host.display_name)}]",
         "    direction TB",
-        _node(kernel, f"Linux kernel on a {host.daemon_platform} CPU\n"
-              f"Engine {host.engine}, runc {host.runc}", indent="    "),
+        _node(kernel, f"{host.daemon_platform} kernel\nEngine {host.engine}", indent="    "),
     ]
     emu = host.emulator_for(probe)
     if host.runs_natively(probe):
         lines += [_node(f"h{n}r", f"{probe} binary runs natively", "ok", indent="    "),
                   _edge(kernel, f"h{n}r", indent="    ")]
     elif emu is not None:
-        lines += [_node(f"h{n}b", f"binfmt_misc handler for {probe}", "emu", indent="    "),
-                  _node(f"h{n}q", f"{emu.describe()} runs it, emulated", "emu", indent="    "),
+        lines += [_node(f"h{n}b", f"binfmt_misc: a handler\nfor {probe}", "emu", indent="    "),
+                  _node(f"h{n}q", f"{emu.describe()} runs it", "emu", indent="    "),
                   _edge(kernel, f"h{n}b", indent="    "),
                   _edge(f"h{n}b", f"h{n}q", indent="    ")]
     else:
-        lines += [_node(f"h{n}x", f"no handler for {probe}:\nENOEXEC, exec format error", "fail",
-                        indent="    "),
+        lines += [_node(f"h{n}x", "no handler:\nexec format error", "fail", indent="    "),
                   _edge(kernel, f"h{n}x", indent="    ")]
     lines.append("  end")
     return lines
@@ -279,30 +285,11 @@ def hosts(names: Sequence[str | Host], probe: str = "linux/amd64") -> Diagram:
     from archlab.hosts import get_host
 
     resolved = [get_host(n) for n in names]
-    lines = ["flowchart LR", _node("bin", f"a {probe} program\nin an image", shape="stadium")]
+    lines = ["flowchart TB", _node("bin", f"a {probe} program in an image", shape="stadium")]
     for n, host in enumerate(resolved):
         lines += _host_block(n, host, probe)
         lines.append(_edge("bin", f"h{n}k"))
     return _diagram(lines, f"One {probe} binary on {len(resolved)} hosts")
-
-
-def prediction_steps(prediction: Prediction) -> Diagram:
-    """The rules a prediction went through, in order, ending in its outcome."""
-    lines = ["flowchart TD", _node("s0", prediction.command, shape="stadium")]
-    for n, step in enumerate(prediction.explanation, 1):
-        lines += [_node(f"s{n}", step.rule), _edge(f"s{n - 1}", f"s{n}")]
-    code = prediction.exit_code
-    if prediction.run_mode == "emulated":
-        end, cls = f"runs emulated ({prediction.emulator or 'emulator'})", "emu"
-    elif prediction.run_mode == "native":
-        end, cls = "runs natively", "ok"
-    elif code == 0:
-        end, cls = "succeeds, exit code 0", "ok"
-    else:
-        end, cls = f"fails, exit code {code}", "fail"
-    last = len(prediction.explanation)
-    lines += [_node("out", end, cls, shape="stadium"), _edge(f"s{last}", "out")]
-    return _diagram(lines, f"{prediction.command} on {prediction.host}")
 
 
 #: The static diagrams a markdown cell may embed, by name (see the module docstring).

@@ -1,4 +1,4 @@
-"""What a notebook shows on a projector: tables and text that fit, read left to right, and hide nothing.
+"""What a notebook shows on a projector: tables and text that fit, left to right, hiding nothing.
 
 What it is for
 --------------
@@ -60,13 +60,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
     "DIGEST_HEX",
     "TEXT_WIDTH",
+    "Markdown",
     "Table",
     "cell_text",
+    "install",
     "short_digest",
     "shorten_digests",
     "table",
@@ -104,7 +107,7 @@ def cell_text(value: Any, *, digests: bool = True) -> str:
     """One value as a reader should see it (see the module docstring's table)."""
     if _missing(value):
         return ""
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     if isinstance(value, (tuple, list, set, frozenset)):
         items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
@@ -136,7 +139,7 @@ def wrap(text: str, width: int = TEXT_WIDTH, *, indent: str = CONTINUATION) -> s
 _TABLE_STYLE: Final = ("border-collapse: collapse; margin-left: 0; max-width: 100%; "
                        "table-layout: auto; font-size: 13px")
 _CELL_STYLE: Final = ("text-align: left; vertical-align: top; white-space: normal; "
-                      "overflow-wrap: anywhere; padding: 4px 10px 4px 0; "
+                      "padding: 4px 10px 4px 0; "
                       "border-bottom: 1px solid #d0d0d0")
 _HEAD_STYLE: Final = _CELL_STYLE + "; font-weight: bold; border-bottom: 2px solid #808080"
 
@@ -170,7 +173,7 @@ class Table:
     def _shortened(self) -> bool:
         if not self.digests:
             return False
-        values = [*self.frame.astype(str).to_numpy().ravel(), *map(str, self.frame.index)]
+        values = [str(v) for v in (*self.frame.to_numpy().ravel(), *self.frame.index)]
         return any(_DIGEST_RE.search(v) for v in values)
 
     def _repr_html_(self) -> str:
@@ -189,7 +192,8 @@ class Table:
         parts.append("</tbody></table>")
         note = self.caption
         if self._shortened():
-            note = (note + " " if note else "") + "Digests are shortened here; `.frame` holds them in full."
+            note = (note + " " if note else "") + ("Digests are shortened on screen; the "
+                                                   "DataFrame behind the table holds them in full.")
         if note:
             parts.append(f'<p style="text-align: left; font-size: 12px; margin: 4px 0">'
                          f"{html.escape(note)}</p>")
@@ -205,8 +209,26 @@ class Table:
         return len(self.frame)
 
 
+#: A long token (a media type, a path, a URL) may break after these characters.
+_BREAK_AFTER: Final = re.compile(r"(?<=[/.+:,=_@-])")
+#: Tokens at least this long get break opportunities.
+_LONG_TOKEN: Final = 16
+
+
+def _breakable(token: str) -> str:
+    """An escaped token; a long one with ``<wbr>`` after its separators. JupyterLab strips
+    ``overflow-wrap`` from untrusted outputs, and ``<wbr>`` leaves copied text unchanged."""
+    if len(token) < _LONG_TOKEN:
+        return html.escape(token)
+    return "<wbr>".join(html.escape(part) for part in _BREAK_AFTER.split(token) if part)
+
+
 def _cell_html(text: str) -> str:
-    return "<br>".join(html.escape(line) for line in text.split("\n"))
+    lines = []
+    for line in text.split("\n"):
+        lines.append("".join(_breakable(t) if not t.isspace() else t
+                             for t in re.split(r"(\s+)", line)))
+    return "<br>".join(lines)
 
 
 def _plain_grid(head: Sequence[str], rows: Sequence[Sequence[str]], width: int = TEXT_WIDTH
@@ -253,3 +275,36 @@ def table(
     if index is None:
         index = not isinstance(df.index, pd.RangeIndex) or df.index.name is not None
     return Table(df, index=index, caption=caption, digests=digests)
+
+
+@dataclass(frozen=True)
+class Markdown:
+    """Markdown a notebook renders (and plain text where it cannot)."""
+
+    text: str
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return wrap(self.text)
+
+
+def install() -> bool:
+    """Show every DataFrame as a :class:`Table` in the running IPython (a notebook's kernel).
+
+    Returns whether there was an IPython to install into. Library functions keep returning
+    plain DataFrames; only what the notebook *shows* changes.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    formatters = shell.display_formatter.formatters
+    formatters["text/html"].for_type(pd.DataFrame, lambda df: table(df)._repr_html_())
+    formatters["text/plain"].for_type(pd.DataFrame,
+                                      lambda df, p, cycle: p.text(repr(table(df))))
+    return True

@@ -1,4 +1,4 @@
-"""Ask your own question: host, image, ``--platform`` and command in, Docker's transcript and why out.
+"""Ask your own question: host, image, ``--platform``, command in; transcript and why out.
 
 What it is for
 --------------
@@ -95,11 +95,13 @@ def facts(name: str) -> ImageFacts:
         client.close()
 
 
-def predict(command: str, image: str, host: Any, platform: str | None = None) -> Prediction:
+def predict(command: str, image: str, host: Any, platform: str | None = None, *,
+            service: str | None = None) -> Prediction:
     """What ``command`` (see :data:`COMMANDS`) of lab ``image`` prints on ``host``.
 
     ``host`` is a profile name or a :class:`~archlab.hosts.Host`; ``platform`` the
-    ``--platform`` text (``platform:`` in compose), or ``None``.
+    ``--platform`` text (``platform:`` in compose), or ``None``; ``service`` the compose
+    service's name (default: the image's).
     """
     from archlab.simulate import (
         simulate_compose_service,
@@ -118,7 +120,7 @@ def predict(command: str, image: str, host: Any, platform: str | None = None) ->
         return simulate_run(f, host, platform=platform)
     if command == "create":
         return simulate_create(f, host, platform=platform)
-    return simulate_compose_service(f, host, platform, service=image)
+    return simulate_compose_service(f, host, platform, service=service or image)
 
 
 def outcome_kind(prediction: Prediction) -> str:
@@ -197,7 +199,8 @@ class Fallback:
     reason: str
 
     def __repr__(self) -> str:
-        return (f"{self.reason}\n\n{report(self.prediction, self.engine)}\n\nAsk another question with "
+        answer = report(self.prediction, self.engine)
+        return (f"{self.reason}\n\n{answer}\n\nAsk another question with "
                 "explorer.predict(command, image, host, platform), e.g.\n"
                 "print(explorer.report(explorer.predict(\"run\", \"redis\", "
                 "\"raspberry-pi-os-32\")))")
@@ -224,8 +227,9 @@ def form(
 
     first = predict(command, image, host, platform)
     if not _widgets_available():
-        return Fallback(first, get_host(host).engine, "(ipywidgets is not installed: pip install 'archlab[lab]' for "
-                               "the form; here is the plain-text explorer)")
+        return Fallback(first, get_host(host).engine,
+                        "(ipywidgets is not installed: pip install 'archlab[lab]' for the form; "
+                        "here is the plain-text explorer)")
     return _build_form(host, image, platform, command, hosts, first)
 
 

@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from archlab import digests, elf, platforms, shipped
+from archlab import digests, display, elf, platforms, shipped
 from archlab.errors import ArchlabError, LabError, NoMatchingManifestError
 from archlab.platforms import Platform, Rules
 
@@ -83,9 +83,12 @@ __all__ = [
     "compose_services_frame",
     "data_dir",
     "data_path",
+    "describe",
     "digest_checks",
     "emulation_frame",
     "exchange_headers",
+    "exchanges_summary",
+    "exercise",
     "hosts_frame",
     "identity_frame",
     "lab_client",
@@ -110,8 +113,10 @@ __all__ = [
     "shown_path",
     "story_compose",
     "story_predictions",
+    "story_timeline",
     "suggestions_text",
     "transcripts",
+    "why",
 ]
 
 #: The registry host the shipped lab snapshot is stored under (any 127.0.0.1 port replays it).
@@ -146,6 +151,8 @@ def setup(*, figsize: tuple[float, float] = FIGSIZE, dpi: int = 100) -> None:
     pd.set_option("display.max_rows", 80)
     pd.set_option("display.width", 200)
     pd.set_option("display.max_colwidth", 110)
+    # Every DataFrame a cell shows becomes a projector-ready table (archlab.display).
+    display.install()
 
 
 def _in_ipython() -> bool:
@@ -341,6 +348,14 @@ def pretty_json(raw: bytes | str, *, max_entries: int | None = None) -> str:
     return text
 
 
+def describe(insp: Inspection) -> str:
+    """:func:`archlab.inspect.format_text` for a screen: digests shortened (``insp.digest`` and
+    each entry's ``.digest`` hold them in full), long lines wrapped at spaces."""
+    from archlab.inspect import format_text
+
+    return display.wrap(display.shorten_digests(format_text(insp)))
+
+
 def media_types_frame() -> pd.DataFrame:
     """The four kinds of document behind a tag, with their Docker and OCI media types."""
     from archlab import manifests as m
@@ -371,6 +386,22 @@ def exchange_headers(exchange: Exchange) -> pd.DataFrame:
     rows.append({"direction": "response", "header": "(status)", "value": str(exchange.status)})
     rows += [{"direction": "response", "header": name, "value": value}
              for name, value in exchange.response_headers]
+    return pd.DataFrame(rows)
+
+
+def exchanges_summary(exchanges: Iterable[Exchange]) -> pd.DataFrame:
+    """Traced exchanges as a narrow table: the request line, the status, and what the answer
+    said it was (kind, size, digest). ``exchange_headers`` shows one exchange in full."""
+    rows = []
+    for e in exchanges:
+        headers = dict(e.response_headers)
+        rows.append({
+            "request": f"{e.method} {_path_of(e.url)}",
+            "status": e.status,
+            "Content-Type": headers.get("content-type", ""),
+            "Content-Length": headers.get("content-length", ""),
+            "Docker-Content-Digest": headers.get("docker-content-digest", ""),
+        })
     return pd.DataFrame(rows)
 
 
@@ -666,9 +697,10 @@ def audit_grid(frame: pd.DataFrame, column: str = "outcome") -> pd.DataFrame:
                         columns=list(dict.fromkeys(frame["host"])))
 
 
-def suggestions_text(frame: pd.DataFrame) -> str:
+def suggestions_text(frame: pd.DataFrame, *, width: int | None = display.TEXT_WIDTH) -> str:
     """Every row of an audit frame that has a suggestion, as a short readable paragraph:
-    ``service on host: outcome``, Docker's message, then the suggestion and its kind."""
+    ``service on host: outcome``, Docker's message, then the suggestion and its kind (lines
+    wrapped at ``width``; ``None`` keeps them whole)."""
     blocks = []
     for row in frame[frame["suggestion"].fillna("") != ""].itertuples():
         lines = [f"{row.service} on {row.host}: {row.outcome}"]
@@ -676,7 +708,8 @@ def suggestions_text(frame: pd.DataFrame) -> str:
             lines.append(f"  Docker says: {row.message}")
         lines.append(f"  suggestion ({row.suggestion_kind}): {row.suggestion}")
         blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) if blocks else "(no suggestions: every service runs)"
+    text = "\n\n".join(blocks) if blocks else "(no suggestions: every service runs)"
+    return text if width is None else display.wrap(text, width)
 
 
 def story_transcript() -> str:
@@ -686,7 +719,8 @@ def story_transcript() -> str:
     doc = json.loads(data_path("compose", "story", "transcript-this-machine.json").read_text())
     head = (f"$ {doc['command']}    # docker-compose {doc['compose']}, Engine {doc['engine']}, "
             f"exit code {doc['exit_code']}")
-    return "\n".join([head, "--- stderr", *doc["stderr"], "--- stdout", *doc["stdout"]])
+    text = "\n".join([head, "--- stderr", *doc["stderr"], "--- stdout", *doc["stdout"]])
+    return display.wrap(text)
 
 
 def _plain(line: str) -> str:
@@ -759,14 +793,37 @@ def outcome_grid(
     return grid
 
 
-def transcripts(predictions: Iterable[Prediction]) -> str:
+def transcripts(predictions: Iterable[Prediction], *, width: int | None = display.TEXT_WIDTH
+                ) -> str:
     """Several predictions as one terminal session per host: a header line with the host and
-    exit code, the command, then every line Docker would print."""
+    exit code, the command, then every line Docker would print. Lines longer than ``width``
+    wrap at spaces, continuations indented (``width=None`` keeps them whole)."""
     blocks = []
     for p in predictions:
         code = "unknown" if p.exit_code is None else p.exit_code
         blocks.append(f"### on {p.host} (exit code {code})\n{p.transcript(with_command=True)}")
-    return "\n\n".join(blocks)
+    text = "\n\n".join(blocks)
+    return text if width is None else display.wrap(text, width)
+
+
+def why(prediction: Prediction) -> display.Markdown:
+    """A prediction for reading: the command and exit code, the transcript (wrapped), how the
+    entrypoint ran, and every rule that fired with its source, as code so that a source such as
+    ``moby@v20.10.12:...`` is never taken for an e-mail address."""
+    code = "unknown" if prediction.exit_code is None else prediction.exit_code
+    out = [f"**`{prediction.command}`** on `{prediction.host}` → exit code {code}", "",
+           "```", display.wrap(prediction.transcript() or "(no output)"), "```", ""]
+    if prediction.run_mode:
+        via = f" ({prediction.emulator})" if prediction.emulator else ""
+        out += [f"Run mode: **{prediction.run_mode}**{via}", ""]
+    out += ["Why:", ""]
+    for n, step in enumerate(prediction.explanation, 1):
+        out.append(f"{n}. **{step.rule}**: {step.detail}  ")
+        out.append(f"   source: `{step.source}`")
+    if any(ln.approximate for ln in prediction.lines):
+        out += ["", "Some of these lines follow Docker's source code rather than a measured run: "
+                    "their exact wording was not compared with a real Docker of this version."]
+    return display.Markdown("\n".join(out))
 
 
 def lab_facts(names: Iterable[str], client: RegistryClient) -> dict[str, ImageFacts]:
@@ -806,3 +863,50 @@ def story_predictions(
         simulate = simulate_pull if verb == "pull" else simulate_run
         out += [simulate(facts[name], h, platform=platform) for h in hosts]
     return out
+
+
+def exercise(key: str) -> Any:
+    """The "predict, then check" exercise ``key`` (``"02.1"``), see :mod:`archlab.exercises`."""
+    from archlab import exercises
+
+    return exercises.get(key)
+
+
+#: The story's timeline (:func:`story_timeline`): host, command verb, lab image, platform pin,
+#: and what the learner should read in the command column.
+_TIMELINE: tuple[tuple[str, str, str, str | None, str], ...] = (
+    ("m1-desktop-4.3", "compose", "mysql", "linux/x86_64", "db (mysql:5.7)"),
+    ("multipass-ubuntu-arm64", "compose", "mysql", "linux/x86_64", "db (mysql:5.7)"),
+    ("m1-desktop-4.3", "compose", "mysql", None, "db (mysql:5.7)"),
+    ("multipass-ubuntu-arm64", "pull", "mysql", None, "docker pull mysql:5.7"),
+    ("m1-desktop-4.3", "compose", "middleware", None, "some-middleware"),
+    ("multipass-ubuntu-arm64", "compose", "middleware", None, "some-middleware"),
+    ("multipass-ubuntu-arm64", "compose", "redis", None, "redis (redis:4-alpine)"),
+    ("multipass-ubuntu-arm64", "compose", "ruby", None, "api (built FROM ruby)"),
+)
+
+
+def story_timeline() -> pd.DataFrame:
+    """The story step by step: each command on each host, with and without the ``platform:``
+    pin, and the line that decided it, as the simulator predicts it from the lab images."""
+    from archlab import explorer
+    from archlab.hosts import get_host
+
+    rows = []
+    for n, (host, verb, image, pin, shown) in enumerate(_TIMELINE, 1):
+        service = shown.split(" ")[0]
+        p = explorer.predict(verb, image, host, pin, service=service)
+        if verb == "compose":
+            shown = f"compose up {shown}"
+        kind = explorer.outcome_kind(p)
+        if p.run_mode == "emulated" and p.emulator:
+            kind += f" ({p.emulator})"
+        rows.append({
+            "step": n,
+            "host": get_host(host).display_name,
+            "command": shown,
+            "platform: pin": pin or "none",
+            "outcome": kind,
+            "the line that shows it": explorer.decisive_line(p).split(" | ", 1)[-1],
+        })
+    return pd.DataFrame(rows)

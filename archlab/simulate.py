@@ -235,7 +235,8 @@ _SRC: Final[dict[str, str]] = {
     "runc": "runc@v1.0.2:libcontainer/standard_init_linux.go#L227-228; "
             "runc@v1.1.0:libcontainer/system/linux.go Exec",
     "enoexec": "golang/go:src/syscall/zerrors_linux_*.go (errno 8: exec format error)",
-    "exit_1": "runc@v1.0.2:libcontainer/factory_linux.go StartInitialization [INFERRED]",
+    "exit_1": "runc@v1.0.2:libcontainer/factory_linux.go StartInitialization (inferred from "
+              "the code)",
     "qemu": "docker/docs desktop/mac/apple-silicon.md; binfmt_misc (tonistiigi/binfmt)",
     "rosetta": "docker/docs content/desktop/release-notes.md (4.25.0)",
     "compose_221": "compose@v2.2.1:pkg/compose/pull.go#L127-130, convergence.go#L426-435",
@@ -674,7 +675,7 @@ def _pull(ctx: _Ctx, facts: ImageFacts, host: Host, platform_raw: str | None,
                 ctx.step("containerd store error", "the containerd store reports the failed "
                          "match with its own error, answered before any progress", "c8d_text")
                 ctx.step("printed as a daemon error", "it comes back as the HTTP answer, hence "
-                         "'Error response from daemon:' [INFERRED]", "c8d_prefix")
+                         "'Error response from daemon:' (inferred from the code)", "c8d_prefix")
                 return _Pulled(error=msg, in_stream=False, store=store)
             ctx.step("no matching manifest",
                      "no entry of the list fits, so the pull fails; the message shows the "
@@ -861,7 +862,7 @@ def _post_pull_check(ctx: _Ctx, facts: ImageFacts, eng: _Engine, want: Platform,
     if not found:
         if eng.v == (24, 0, 0):
             ctx.step("24.0.0 regression", f"{why}; it is absent, and 24.0.0 turns that into an "
-                     "error [INFERRED text]", "latest_fix")
+                     "error (its wording inferred from the code)", "latest_fix")
             return f"No such image: {lookup.familiar()}"
         ctx.step("post-pull check skipped", f"{why}; there is no such image, so no warning is "
                  "printed even if the pulled image does not match --platform", src)
@@ -1309,7 +1310,7 @@ def simulate_compose_service(
                      "compose_213")
         else:
             ctx.step("warning not shown", f"compose {version} does not print the engine's "
-                     "create warnings" + ("" if v2 else " [UNCONFIRMED for 1.x]"),
+                     "create warnings" + ("" if v2 else " (measured on compose 1.29.2)"),
                      "compose_221" if v2 else "compose_v1")
     mode, emulator, output, code, runc_line = _exec(ctx, facts, host, img, ())
     for text in output or ():

@@ -1,4 +1,4 @@
-"""The story replayed on the Docker people run today: which outcomes change between versions, and why.
+"""The story replayed on the Docker people run today: which outcomes change, and why.
 
 What it is for
 --------------

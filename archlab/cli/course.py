@@ -17,6 +17,10 @@ a browser                   opened on that link where there is a display (``DISP
 root                        ``--allow-root`` is passed when running as root (containers)
 stopping                    Ctrl-C (or SIGTERM) stops JupyterLab and its kernels
 JupyterLab missing          one line naming the install: ``pip install 'archlab[lab]'``
+settings                    defaults for a room, not rules: no "get Jupyter news?" prompt
+                            and no update check (:data:`LAB_DEFAULTS`, given to JupyterLab as
+                            default setting overrides in a private temporary directory); a
+                            learner's own JupyterLab settings still win
 ==========================  =================================================================
 """
 
@@ -24,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -51,6 +57,12 @@ JupyterLab is an optional part of archlab: pip install 'archlab[lab]'.
 """
 
 DEFAULT_DIR = "archlab-course"
+#: JupyterLab setting defaults for the course: a news prompt or an update check over the first
+#: notebook is noise on a projector, and the notebooks run offline.
+LAB_DEFAULTS = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false",
+                                                    "checkForUpdates": False},
+}
 # JupyterLab's own hidden files, plus the __init__.py that makes notebooks/ a package.
 _HIDE = ("__pycache__", "*.pyc", "*.pyo", ".DS_Store", "*.so", "*.dylib", "*~", "__init__.py")
 
@@ -128,13 +140,27 @@ def run(args: argparse.Namespace) -> int:
     token = secrets.token_hex(24)
     notebooks = (root / "notebooks").resolve()
     log = notebooks.parent / ".jupyter-lab.log"
-    with open(log, "wb") as out:
+    with tempfile.TemporaryDirectory(prefix="archlab-lab-config-") as config, \
+            open(log, "wb") as out:
         proc = subprocess.Popen(jupyter_command(notebooks, port, token), stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        return _serve(proc, port, token, log, open_browser=not args.no_browser)
-    finally:
-        _stop(proc)
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=lab_environment(Path(config)))
+        try:
+            return _serve(proc, port, token, log, open_browser=not args.no_browser)
+        finally:
+            _stop(proc)
+
+
+def lab_environment(config_dir: Path) -> dict[str, str]:
+    """This process's environment, plus a Jupyter config directory holding :data:`LAB_DEFAULTS`
+    (``labconfig/default_setting_overrides.json``) ahead of any already named."""
+    labconfig = config_dir / "labconfig"
+    labconfig.mkdir(parents=True, exist_ok=True)
+    (labconfig / "default_setting_overrides.json").write_text(json.dumps(LAB_DEFAULTS, indent=1))
+    env = dict(os.environ)
+    paths = [str(config_dir), *filter(None, env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep))]
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(paths)
+    return env
 
 
 def _serve(proc: subprocess.Popen, port: int, token: str, log: Path, *,
