@@ -209,7 +209,7 @@ class FirstUse:
     linked: bool
 
 
-_CODE: Final = re.compile(r"```.*?```|`[^`\n]*`", re.S)
+_CODE: Final = re.compile(r"```.*?```|`[^`]*`", re.S)
 _LINK: Final = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
 _HEADING: Final = re.compile(r"^#{1,6} .*$|^<small>.*$", re.M)
 
@@ -218,6 +218,21 @@ def _prose(source: str) -> str:
     """Markdown with code, headings and navigation blanked out (same length, same offsets)."""
     blank = _CODE.sub(lambda m: " " * len(m.group(0)), source)
     return _HEADING.sub(lambda m: " " * len(m.group(0)), blank)
+
+
+def _first_use(term: Term, cells: Sequence[tuple[str, int, str, str]]) -> FirstUse | None:
+    own = f"{GLOSSARY_NOTEBOOK}#{term.anchor}"
+    for name, n, src, prose in cells:
+        links = [(lm.start(), lm.end(), lm.group(2)) for lm in _LINK.finditer(src)]
+        for m in term.pattern.finditer(prose):
+            inside = [url for start, end, url in links if start <= m.start() < end]
+            if inside and inside[0] != own and inside[0].startswith(GLOSSARY_NOTEBOOK + "#"):
+                continue  # part of another term's link ("containerd" in "containerd image store")
+            line_start = src.rfind("\n", 0, m.start()) + 1
+            line_end = src.find("\n", m.end())
+            text = src[line_start:line_end if line_end >= 0 else None]
+            return FirstUse(term.name, name, n, text, bool(inside) and inside[0] == own)
+    return None
 
 
 def first_uses(notebooks: Sequence[str | Path], terms: Iterable[Term] = TERMS) -> list[FirstUse]:
@@ -231,16 +246,7 @@ def first_uses(notebooks: Sequence[str | Path], terms: Iterable[Term] = TERMS) -
                 cells.append((Path(path).name, n, src, _prose(src)))
     found = []
     for term in terms:
-        for name, n, src, prose in cells:
-            m = term.pattern.search(prose)
-            if m is None:
-                continue
-            linked = any(lm.start() <= m.start() < lm.end()
-                         and lm.group(2) == f"{GLOSSARY_NOTEBOOK}#{term.anchor}"
-                         for lm in _LINK.finditer(src))
-            line_start = src.rfind("\n", 0, m.start()) + 1
-            line_end = src.find("\n", m.end())
-            found.append(FirstUse(term.name, name, n, src[line_start:line_end if line_end >= 0
-                                                            else None], linked))
-            break
+        use = _first_use(term, cells)
+        if use is not None:
+            found.append(use)
     return found

@@ -67,6 +67,7 @@ __all__ = [
     "engine_table",
     "outcome_grid",
     "predict_case",
+    "store_after_pulls",
     "upgraded",
 ]
 
@@ -235,6 +236,30 @@ def changed_lines(case: Case, engines: Sequence[EngineRelease] = ENGINES) -> dis
                      "exit code": p.exit_code,
                      "wording": "measured on 20.10" if measured else "from source, not measured"})
     return display.table(pd.DataFrame(rows), index=False)
+
+
+def store_after_pulls(image: str = "busybox", host: str = "linux-arm64-docker29",
+                      pulls: Sequence[str] = ("linux/arm64", "linux/amd64"),
+                      engines: Sequence[EngineRelease] = ENGINES) -> display.Table:
+    """What the image store holds under ``image``'s tag after ``docker pull --platform P`` for
+    each of ``pulls`` in turn, per Engine: one image (graphdriver: the last pull replaces the
+    tag) or several platforms under one tag (the containerd store)."""
+    from archlab.reference import parse_reference
+    from archlab.simulate import simulate_pull
+
+    facts = case_facts(image)
+    tag = str(parse_reference(str(facts.reference)))
+    rows = []
+    for e in engines:
+        store = None
+        for platform in pulls:
+            store = simulate_pull(facts, upgraded(host, e), platform=platform,
+                                  store=store).store_after
+        held = [str(i.platform) for i in store.get(tag)] if store is not None else []
+        rows.append({"Engine": e.label, "image store": e.image_store,
+                     "the tag holds": ", ".join(held)})
+    caption = "After " + ", then ".join(f"docker pull --platform {p}" for p in pulls) + "."
+    return display.table(pd.DataFrame(rows), index=False, caption=caption)
 
 
 def calibration_words(prediction: Prediction, engine: str) -> str:
