@@ -108,13 +108,10 @@ def _label(text: str) -> str:
     return f'"{safe}"'
 
 
-#: Mermaid's configuration for every diagram: a smaller font than its 16 px, so a diagram fits
-#: one screen at 1280 px.
-_INIT: Final = '%%{init: {"themeVariables": {"fontSize": "14px"}}}%%'
-
-
 def _diagram(lines: Iterable[str], title: str = "") -> Diagram:
-    body = [_INIT, *lines, *_CLASSES]
+    lines = list(lines)
+    # Class definitions belong to flowcharts; a sequence diagram would not parse with them.
+    body = [*lines, *_CLASSES] if lines[0].startswith("flowchart") else lines
     return Diagram("\n".join(body), title)
 
 
@@ -202,25 +199,20 @@ def pull_decision() -> Diagram:
     from archlab.simulate import runc_exec_error
 
     return _diagram([
-        "flowchart TD",
-        _node("start", "docker pull IMAGE", shape="stadium"),
-        _node("fetch", "fetch the tag: what kind of document?"),
-        _node("want", "platform wanted: --platform,\nelse the daemon's own (linux/arm64/v8)"),
-        _node("norm", "normalize both sides:\narm64/v8 = arm64, x86_64 = amd64"),
-        _node("match", "an entry matches exactly?", "", shape="diamond"),
-        _node("pick", "pull the first matching entry\nin list order", "ok"),
-        _node("err", "no matching manifest for linux/arm64/v8\nin the manifest list entries",
+        "flowchart LR",
+        _node("fetch", "docker pull IMAGE:\nwhat does the tag name?", shape="stadium"),
+        _node("match", "an entry for the platform? (--platform, else the daemon's own; "
+              "both normalized)"),
+        _node("pick", "pull the first\nmatching entry", "ok"),
+        _node("err", "no matching manifest for linux/arm64/v8 in the manifest list entries",
               "fail"),
         _node("nocheck", "no platform check:\nany architecture is pulled", "emu"),
         _node("later", "checked at run time by the kernel:\n"
               + runc_exec_error("1.0.2", "/bin/hello"), "fail"),
-        _edge("start", "fetch"),
-        _edge("fetch", "want", "manifest list or OCI index"),
-        _edge("want", "norm"),
-        _edge("norm", "match"),
+        _edge("fetch", "match", "a list or OCI index"),
         _edge("match", "pick", "yes"),
         _edge("match", "err", "no"),
-        _edge("fetch", "nocheck", "single image manifest"),
+        _edge("fetch", "nocheck", "one image manifest"),
         _edge("nocheck", "later", "if the CPU cannot run it", dotted=True),
     ], "Docker 20.10's pull decision")
 
@@ -231,22 +223,17 @@ def check_points() -> Diagram:
         "sequenceDiagram",
         "  participant CLI as docker CLI",
         "  participant D as dockerd",
-        "  participant R as runc",
-        "  participant K as Linux kernel",
+        "  participant K as runc and the kernel",
         "  Note over CLI,D: pull time",
         "  CLI->>D: pull IMAGE",
-        "  D->>D: a list: choose the entry for the platform, or fail (no matching manifest)",
+        "  D->>D: a list: pick the platform's entry, or no matching manifest",
         "  D->>D: a single manifest: no check",
         "  Note over CLI,K: run time",
-        "  CLI->>D: create",
-        "  D-->>CLI: WARNING when image and host platforms differ (still created)",
-        "  CLI->>D: start",
-        "  D->>R: run the entrypoint",
-        "  R->>K: execve(/bin/hello)",
-        "  K->>K: ELF e_machine native? run it",
-        "  K->>K: else a binfmt_misc handler (qemu)? run it emulated",
-        "  K-->>R: else ENOEXEC, errno 8",
-        "  R-->>CLI: exec format error, exit code 1",
+        "  CLI->>D: create, start",
+        "  D-->>CLI: WARNING when image and host platforms differ",
+        "  D->>K: runc execs the entrypoint",
+        "  K->>K: e_machine native, or a binfmt_misc handler (qemu)? it runs",
+        "  K-->>CLI: else ENOEXEC: exec format error, exit code 1",
     ], "Pull time and run time")
 
 

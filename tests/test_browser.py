@@ -131,7 +131,11 @@ def _open(context: object, link: str, notebook: str) -> object:
     page.goto(_url(link, notebook))
     page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell",
                            timeout=60_000)
-    # The file browser is open, as a reader has it.
+    # The file browser is open, as a reader has it (once JupyterLab has restored its layout:
+    # a click while it restores would close the panel it is about to show).
+    page.wait_for_selector("#filebrowser:not(.jp-mod-restoring)", state="attached",
+                           timeout=60_000)
+    page.wait_for_timeout(500)
     if not page.is_visible("#filebrowser"):
         page.click('.jp-SideBar [data-id="filebrowser"]')
         page.wait_for_selector("#filebrowser", state="visible")
@@ -216,8 +220,9 @@ def test_next_link_opens_the_next_notebook(notebook, course, browser, artifacts)
     following = LESSONS[LESSONS.index(notebook) + 1]
     page = _open(browser, course, notebook)
     try:
-        page.click(f'.jp-NotebookPanel:not(.lm-mod-hidden) .jp-RenderedMarkdown '
-                   f'a[href="{following}"] >> nth=0')
+        # JupyterLab rewrites a relative href, so the link is found by its text.
+        page.click('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-RenderedMarkdown '
+                   'a:text-is("next →") >> nth=0')
         page.wait_for_selector(f'.lm-TabBar-tab.lm-mod-current:has-text("{following}")',
                                timeout=30_000)
         page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
