@@ -55,6 +55,16 @@ constant                       default      what it bounds (and where to overrid
 ``TAG_LOOKUPS``                5            tags the compose audit inspects per image when it
                                             looks for one with the host's architecture
                                             (``--max-tag-lookups``)
+``HUB_PAGE_SIZE``              100          tags asked for per page of Docker Hub's tag listing:
+                                            the API's own maximum (``hub_tags(page_size=)``)
+``MAX_HUB_PAGES``              2,000        pages of Docker Hub's tag listing followed for one
+                                            repository: 200,000 tags, where the largest
+                                            official repositories hold about 10,000; stops a
+                                            ``next`` chain that never ends
+                                            (``hub_tags(max_pages=)``)
+``MAX_HUB_PAGE_BYTES``         8 MiB        one page of Docker Hub's tag listing; 100 tags with
+                                            ten images each are about 300 KiB
+                                            (``hub_tags(max_page_bytes=)``)
 ``MAX_INPUT_FILE_BYTES``       4 MiB        one file a person or archlab wrote: compose file,
                                             ``.env``, Dockerfile, replacements, host profile,
                                             docker ``config.json``, cache metadata, tag hints,
@@ -107,6 +117,9 @@ JUPYTER_START_TIMEOUT: Final = 30.0
 JUPYTER_STOP_TIMEOUT: Final = 10.0
 
 TAG_LOOKUPS: Final = 5
+HUB_PAGE_SIZE: Final = 100
+MAX_HUB_PAGES: Final = 2000
+MAX_HUB_PAGE_BYTES: Final = 8 * MiB
 
 MAX_INPUT_FILE_BYTES: Final = 4 * MiB
 MAX_LIST_FILE_BYTES: Final = 64 * MiB

@@ -462,6 +462,40 @@ class AsyncRegistryClient:
         self._trace(request, resp, "ping")
         return resp
 
+    async def get_api(
+        self, url: str, *, kind: str, max_bytes: int, headers: Mapping[str, str] | None = None,
+    ) -> tuple[httpx.Response, bytes]:
+        """GET ``url`` on an HTTP API beside the registries (Docker Hub's tag listing, see
+        :mod:`archlab.hub`) through this client's pool, answer and body, whatever the status.
+
+        The plain-HTTP rule, the per-host limit, the request count (under ``kind``) and the
+        trace apply as for registry requests, and at most ``max_bytes`` of the body are read
+        (:class:`~archlab.errors.TooLargeError` beyond). No credentials are sent and nothing
+        is retried: that API's own rules (its 429, its headers) are the caller's to apply.
+        """
+        target = httpx.URL(url)
+        host = target.netloc.decode("ascii", "replace")
+        request = self._http.build_request("GET", target, headers=dict(headers or {}))
+        resp: httpx.Response | None = None
+        try:
+            async with self._semaphore(host):
+                self.requests.add("GET", kind)
+                resp = await self._http.send(request, stream=True)
+            self._trace(request, resp, kind)
+            return resp, await _read_capped(resp, max_bytes, str(target))
+        except httpx.TransportError as exc:
+            if resp is None:
+                self._trace(request, None, kind, str(exc))
+            untrusted = _certificate_problem(exc)
+            text = (f"it presented a TLS certificate that is not trusted ({untrusted})"
+                    if untrusted else (str(exc) or type(exc).__name__).splitlines()[0][:200])
+            raise RegistryUnreachableError(
+                f"cannot reach {host} ({text}); check the address and the network",
+                url=str(target)) from exc
+        finally:
+            if resp is not None:
+                await resp.aclose()
+
     # ------------------------------------------------------------------ push (the lab uses it)
 
     async def blob_exists(self, ref: Reference | str, digest: str) -> bool:
@@ -848,6 +882,23 @@ async def _read_small(resp: httpx.Response, stream: bool) -> bytes:
     finally:
         await resp.aclose()
     return data[:4096]
+
+
+async def _read_capped(resp: httpx.Response, max_bytes: int, what: str) -> bytes:
+    """The body of a streamed answer, refusing more than ``max_bytes`` (declared or sent)."""
+    declared = _int_or_none(resp.headers.get("content-length"))
+    if declared is not None and declared > max_bytes:
+        raise TooLargeError(f"{what}: the answer is {declared} bytes, above the cap of "
+                            f"{max_bytes}; refusing to read it", url=what)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in resp.aiter_bytes():
+        total += len(chunk)
+        if total > max_bytes:
+            raise TooLargeError(f"{what}: the answer exceeds the cap of {max_bytes} bytes",
+                                url=what)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _error_text(body: bytes) -> str:

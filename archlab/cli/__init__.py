@@ -17,6 +17,7 @@ module              command
 ``compose``         ``archlab compose FILE``: the audit of a compose file, per service and host
 ``hosts``           ``archlab hosts``: the host profiles
 ``survey``          ``archlab survey FILE|REF...``: many references, a coverage table
+``tags``            ``archlab tags REPO``: every tag of a repository with its platforms
 ``history``         ``archlab history``: official images' platforms over time (shipped data)
 ``snapshot``        ``archlab snapshot record|show``: keep registry answers, replay them
 ``course``          ``archlab course [DIR]``: the notebooks, copied and opened in JupyterLab
@@ -59,6 +60,7 @@ from archlab.cli import (
     simulate,
     snapshot,
     survey,
+    tags,
 )
 from archlab.cli.options import UsageError
 from archlab.cli.output import TerminalSafe, printable
@@ -75,7 +77,7 @@ EXIT_CLOSED_PIPE = 141
 #: The subcommands, in the order ``archlab --help`` lists them.
 COMMANDS: tuple[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None], ...] = (
     inspect.register, lab.register, simulate.register, compose.register, hosts.register,
-    survey.register, history.register, snapshot.register, course.register,
+    survey.register, tags.register, history.register, snapshot.register, course.register,
 )
 
 
