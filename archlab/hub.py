@@ -95,6 +95,7 @@ from archlab.errors import (
     NotFoundError,
     RateLimitError,
     RegistryError,
+    RegistryUnreachableError,
 )
 from archlab.reference import Reference, parse_reference
 
@@ -438,8 +439,15 @@ async def _get(
     waited = 0.0
     attempt = 0
     while True:
-        resp, body = await client.get_api(url, kind=REQUEST_KIND, max_bytes=max_bytes,
-                                          headers={"Accept": "application/json"})
+        try:
+            resp, body = await client.get_api(url, kind=REQUEST_KIND, max_bytes=max_bytes,
+                                              headers={"Accept": "application/json"})
+        except RegistryUnreachableError:
+            if attempt >= client.retries:
+                raise
+            attempt += 1
+            await sleep(client.backoff * (2 ** (attempt - 1)))
+            continue
         status = resp.status_code
         if status == 200:
             return resp, body, waited
@@ -450,7 +458,7 @@ async def _get(
             if attempt < client.retries and delay <= client.max_retry_after:
                 attempt += 1
                 await sleep(delay)
-                waited += delay
+                waited += delay if status == 429 else 0.0
                 continue
             if status == 429:
                 asked = f"; it asks to wait {delay:.0f} s" if delay else ""

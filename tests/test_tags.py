@@ -442,3 +442,16 @@ def test_cli_bad_usage_and_refusals_are_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith("archlab: ghcr.io/a/b: Docker Hub's API lists docker.io "
                           "repositories only") and err.count("\n") == 1
+
+
+def test_an_unreachable_api_is_one_line_naming_it(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with client(tmp_path, retries=0) as reg, pytest.raises(Exception) as err:
+        reg.run(lambda aio: hub.hub_tags(aio, "lab/x", base_url=f"http://127.0.0.1:{port}"))
+    assert type(err.value).__name__ == "RegistryUnreachableError"
+    assert str(err.value).startswith(f"cannot reach 127.0.0.1:{port} (")
+    assert str(err.value).endswith("check the address and the network")
