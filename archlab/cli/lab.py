@@ -29,6 +29,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from archlab import digests
+from archlab.cli.options import command_group
 from archlab.cli.output import text_table
 
 if TYPE_CHECKING:  # the instance module pulls in httpx: imported only when a command runs
@@ -170,20 +171,13 @@ def _port(text: str) -> int:
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add ``lab`` and its subcommands to archlab's parser."""
-    lab = subparsers.add_parser(
-        "lab", parents=[common], help="run the local lab registry with every scenario image",
+    _, sub = command_group(
+        subparsers, common, "lab", help="run the local lab registry with every scenario image",
         description="A real docker-registry on 127.0.0.1 holding the lab's scenario images "
                     "(busybox-like lists, single-arch images, amd64-only lists, OCI indexes "
                     "with attestations, a mislabelled image).",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG, commands=("up", "status", "down"),
     )
-    sub = lab.add_subparsers(dest="lab_command", metavar="{up,status,down}")
-
-    def usage(args: argparse.Namespace) -> int:
-        lab.print_help(sys.stderr)
-        return 2
-
-    lab.set_defaults(func=usage)
 
     up = sub.add_parser("up", parents=[common],
                         help="start the registry (detached) and push every scenario",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +35,26 @@ if TYPE_CHECKING:
 
 class UsageError(ArchlabError):
     """A command line that cannot work as given; the CLI exits 2, as argparse does."""
+
+
+def command_group(
+    subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser, name: str, *,
+    help: str, description: str, epilog: str, commands: Sequence[str],
+) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """A command with subcommands (``archlab lab up``): the group's parser, and the action to
+    add its subcommands to. The group alone prints its help on stderr and exits 2."""
+    group = subparsers.add_parser(
+        name, parents=[common], help=help, description=description, epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = group.add_subparsers(dest=f"{name}_command", metavar="{" + ",".join(commands) + "}")
+
+    def usage(args: argparse.Namespace) -> int:
+        group.print_help(sys.stderr)
+        return 2
+
+    group.set_defaults(func=usage)
+    return group, sub
 
 
 def add_client_options(p: argparse.ArgumentParser) -> None:

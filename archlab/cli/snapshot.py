@@ -24,6 +24,7 @@ import argparse
 import sys
 
 from archlab import digests, shipped
+from archlab.cli.options import command_group
 from archlab.cli.output import text_table
 
 EPILOG = """\
@@ -89,19 +90,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add ``snapshot record`` and ``snapshot show`` to archlab's parser."""
-    snap = subparsers.add_parser(
-        "snapshot", parents=[common], help="record registry answers to a directory, or show one",
+    _, sub = command_group(
+        subparsers, common, "snapshot", help="record registry answers to a directory, or show one",
         description="Record exactly what registries answer (manifests, configs, chosen "
                     "headers) so that inspect, simulate and surveys can replay it offline.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG, commands=("record", "show"),
     )
-    sub = snap.add_subparsers(dest="snapshot_command", metavar="{record,show}")
-
-    def usage(args: argparse.Namespace) -> int:
-        snap.print_help(sys.stderr)
-        return 2
-
-    snap.set_defaults(func=usage)
     rec = sub.add_parser("record", parents=[common],
                          help="record what registries answer for REF...",
                          description="Inspect each REF (every entry's config too) and store "
