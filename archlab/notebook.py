@@ -679,6 +679,55 @@ def suggestions_text(frame: pd.DataFrame) -> str:
     return "\n\n".join(blocks) if blocks else "(no suggestions: every service runs)"
 
 
+def story_transcript() -> str:
+    """The real ``docker-compose up`` of the story's stack on this machine, as recorded by
+    ``tools/compose_transcript.py`` (``data/compose/story/transcript-this-machine.json``):
+    the command, the versions, then stderr and stdout, each in its own order."""
+    doc = json.loads(data_path("compose", "story", "transcript-this-machine.json").read_text())
+    head = (f"$ {doc['command']}    # docker-compose {doc['compose']}, Engine {doc['engine']}, "
+            f"exit code {doc['exit_code']}")
+    return "\n".join([head, "--- stderr", *doc["stderr"], "--- stdout", *doc["stdout"]])
+
+
+def _plain(line: str) -> str:
+    """A line with IDs, sizes and padding made comparable across runs."""
+    import re
+
+    line = re.sub(r"\b[0-9a-f]{12}\b", "<id>", line)
+    line = re.sub(r"(Sending build context to Docker daemon)\s+\S+", r"\1 <size>", line)
+    return re.sub(r"\s+", " ", line).strip()
+
+
+def predicted_vs_recorded(frame: pd.DataFrame, host: str = "this-machine") -> pd.DataFrame:
+    """Each line an :func:`archlab.compose.audit` frame predicts for ``host``, and whether the
+    recorded real run (:func:`story_transcript`) printed it, IDs and padding aside.
+
+    The audit predicts ``up --exit-code-from <service>`` for each service alone, on an empty
+    image store; the recording is one plain ``up`` of the whole stack. So the two lines only
+    ``--exit-code-from`` prints say so, and ``Attaching to`` counts when the real line names
+    the service's container among the others.
+    """
+    from archlab.compose_v1 import EXIT_CODE_FROM_ONLY
+
+    doc = json.loads(data_path("compose", "story", "transcript-this-machine.json").read_text())
+    real = [_plain(x) for x in doc["stdout"] + doc["stderr"]]
+    attached = next((x for x in real if x.startswith("Attaching to ")), "")
+    rows = []
+    for r in frame[frame["host"] == host].itertuples():
+        for line in r.transcript:
+            plain = _plain(line)
+            if line in EXIT_CODE_FROM_ONLY:
+                found = "only with --exit-code-from"
+            elif plain in real or (plain.startswith("Attaching to ")
+                                   and plain.removeprefix("Attaching to ") in attached):
+                found = "yes"
+            else:
+                found = "no"
+            rows.append({"service": r.service, "predicted line": line,
+                         "in the real run": found, "approximate": bool(r.approximate)})
+    return pd.DataFrame(rows)
+
+
 def outcome(prediction: Prediction) -> str:
     """A prediction in a few words: how it ended, and the message that matters."""
     if prediction.run_mode == "native":

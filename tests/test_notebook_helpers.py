@@ -456,3 +456,21 @@ def test_setup_fixes_display_settings():
         assert pd.get_option("display.max_colwidth") >= 71  # a full sha256: digest
         nb.setup()
         assert tuple(matplotlib.rcParams["figure.figsize"]) == nb.FIGSIZE
+
+
+def test_the_shipped_compose_transcript_and_the_prediction_for_this_machine() -> None:
+    """The real docker-compose up (data/compose/story) against the audit for this-machine:
+    only the ruby twin's layer lines differ (redis brought that layer first)."""
+    from archlab.compose import audit, load_compose
+
+    text = nb.story_transcript()
+    assert text.splitlines()[0].startswith("$ docker-compose up    # docker-compose 1.29.2, ")
+    assert "Successfully tagged story_api:latest" in text
+    story = load_compose(nb.story_compose(), env={})
+    frame = audit(story, ["this-machine"], client=nb.lab_client())
+    table = nb.predicted_vs_recorded(frame)
+    assert not table["approximate"].any()
+    missing = table[table["in the real run"] == "no"]
+    assert set(missing["service"]) == {"api"}
+    assert all(line.startswith("7136800c56d7: ") for line in missing["predicted line"])
+    assert (table["in the real run"] == "yes").sum() >= 40

@@ -338,8 +338,9 @@ def test_story_api_is_local_and_not_pulled():
 
 
 def test_compose_needs_a_version():
+    without = replace(THIS, compose=None)
     with pytest.raises(LabError, match="has no compose"):
-        simulate_compose_service(MYSQL, THIS)
+        simulate_compose_service(MYSQL, without)
 
 
 def test_compose_v1_creates_without_platform_so_the_host_check_applies():

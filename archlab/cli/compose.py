@@ -35,6 +35,11 @@ examples:
 Variables come from the environment, then .env beside the file (or --env-file); the environment
 wins. An unset variable without a default is an error here (compose only warns and uses ""):
 pass --allow-unset to behave like compose. Every host starts from an empty image store.
+
+Measured or cited: compose 1.29.2's lines (this-machine) are measured against the real
+docker-compose and Engine 20.10 (tests/test_compose_oracle.py). Compose 1.25 gets the same
+lines, marked approximate; compose v2 and BuildKit wording is cited from their source, also
+marked approximate.
 """
 
 
@@ -91,8 +96,9 @@ def format_audit(frame: pd.DataFrame, *, why: bool = False) -> str:
         if r["suggestion"]:
             out.append(f"{indent}fix ({r['suggestion_kind']}): {r['suggestion']}")
     if bool(frame["approximate"].any()):
-        out += ["", "Compose's own lines and BuildKit's wording are not calibrated against a "
-                    "real Docker (column 'approximate'); the outcomes are the point."]
+        out += ["", "Rows marked approximate (column 'approximate') quote wording that was not "
+                    "measured: compose v2 and BuildKit (cited from their source) and compose "
+                    "1.x other than 1.29.2; the outcomes are the point."]
     return "\n".join(out) + "\n"
 
 
