@@ -12,6 +12,7 @@ non-zero instead of showing a traceback.
     ├── PlatformError            a malformed platform specifier
     ├── ManifestError            a document that is not the manifest it claims to be
     │   └── DigestMismatchError  bytes whose sha256 is not the digest they were fetched by
+    │       └── SnapshotAlteredError   a snapshot that fails its integrity checks
     ├── RegistryError            anything a registry answered (or failed to answer)
     │   ├── RegistryUnreachableError   connection refused, DNS, TLS, timeout
     │   ├── InsecureTransportError     plain HTTP to a non-loopback host without opt-in
@@ -45,6 +46,12 @@ class ManifestError(ArchlabError, ValueError):
 
 class DigestMismatchError(ManifestError):
     """Content whose digest differs from the one it was asked for or announced with."""
+
+
+class SnapshotAlteredError(DigestMismatchError):
+    """A snapshot directory whose files do not prove what it says: a missing or changed body,
+    an index that does not match its integrity record or its pinned root digest, an answer
+    whose bytes are not what it claims. The message names the file and says "altered"."""
 
 
 class RegistryError(ArchlabError):
