@@ -21,6 +21,9 @@ non-zero instead of showing a traceback.
     │   ├── RateLimitError             429 that outlived the retries
     │   ├── TooLargeError              a manifest or config above the size cap
     │   └── NoMatchingManifestError    a list with no entry for the wanted platform
+    ├── LayerError               an image layer that is not a safe, readable tar (bounds,
+    │   │                        names or links out of the layer, devices, bad gzip)
+    │   └── NotInLayerError      the file asked for is not in the layer
     ├── LabError                 the local lab (registry binary, emulators) is not usable
     └── ComposeError             a compose file or Dockerfile that cannot be read
 """
@@ -97,6 +100,15 @@ class NoMatchingManifestError(RegistryError):
     ``str()`` is Docker's exact text, e.g.
     ``no matching manifest for linux/arm64 in the manifest list entries``.
     """
+
+
+class LayerError(ArchlabError):
+    """An image layer archive archlab refuses to read: not tar or tar+gzip, above a bound of
+    :mod:`archlab.limits`, a name or link leading out of it, a device asked for, a loop."""
+
+
+class NotInLayerError(LayerError):
+    """The file asked for is not in the layer (a lower layer may still hold it)."""
 
 
 class LabError(ArchlabError):

@@ -42,6 +42,18 @@ constant                       default      what it bounds (and where to overrid
                                             (``emulation.extract_file(max_bytes=)``)
 ``MAX_SYMLINK_HOPS``           16           symbolic links followed to find one file in a
                                             layer (Linux's own limit is 40)
+``MAX_LAYER_UNPACKED_BYTES``   256 MiB      one layer once decompressed, headers included: the
+                                            time a gzip bomb can cost
+                                            (``layers.LayerLimits``)
+``MAX_LAYER_MEMBERS``          100,000      entries in one layer (big distribution images
+                                            have tens of thousands)
+``MAX_TAR_HEADER_BYTES``       64 KiB       one pax extended header or GNU long name/link
+                                            record, refused before it is read (a path is at
+                                            most 4 KiB on Linux)
+``MAX_LAYER_METADATA_BYTES``   16 MiB       names, link targets and extension headers of
+                                            one layer in all: the memory its index takes
+``MAX_ENTRYPOINT_READ_BYTES``  4 MiB        of an image's entrypoint file read for its ELF
+                                            header and a lab hello line (``gather_facts``)
 ``CACHE_MAX_BYTES``            256 MiB      the on-disk content cache
                                             (``ContentCache(max_bytes=)``); also the most
                                             read from one cache file
@@ -81,6 +93,11 @@ MAX_SNAPSHOT_BYTES: Final = 512 * MiB
 MAX_LAYER_BYTES: Final = 64 * MiB
 MAX_MEMBER_BYTES: Final = 256 * MiB
 MAX_SYMLINK_HOPS: Final = 16
+MAX_LAYER_UNPACKED_BYTES: Final = 256 * MiB
+MAX_LAYER_MEMBERS: Final = 100_000
+MAX_TAR_HEADER_BYTES: Final = 64 * KiB
+MAX_LAYER_METADATA_BYTES: Final = 16 * MiB
+MAX_ENTRYPOINT_READ_BYTES: Final = 4 * MiB
 CACHE_MAX_BYTES: Final = 256 * MiB
 MAX_CACHE_SIDECAR_BYTES: Final = 64 * KiB
 
