@@ -114,7 +114,7 @@ import pandas as pd
 import platformdirs
 import yaml
 
-from archlab import limits
+from archlab import limits, shipped
 from archlab.dockerfile import FromLine, from_images
 from archlab.errors import ArchlabError, ComposeError, InvalidReferenceError, PlatformError
 from archlab.hosts import Host, get_host
@@ -132,6 +132,7 @@ from archlab.simulate import (
 
 __all__ = [
     "AUDIT_COLUMNS",
+    "DEFAULT_HOSTS",
     "OUTCOMES",
     "BuildSpec",
     "ComposeProject",
@@ -156,8 +157,6 @@ OUTCOMES: Final = (
     "build-fails", "registry-error",
 )
 
-_SHIPPED_REPLACEMENTS: Final = (Path(__file__).resolve().parent.parent / "data"
-                                / "replacements.yaml")
 _NAME: Final = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
 
 
@@ -657,7 +656,7 @@ class Replacement:
 
 def replacement_files(extra: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
     """Files :func:`load_replacements` reads, lowest precedence first (existing or not)."""
-    return [_SHIPPED_REPLACEMENTS,
+    return [shipped.data_path("replacements.yaml"),
             Path(platformdirs.user_config_dir("archlab")) / "replacements.yaml",
             *(Path(p) for p in extra)]
 
@@ -1156,6 +1155,9 @@ def _from_raw(line: FromLine) -> str | None:
 
 # ---------------------------------------------------------------------------------------------
 # The audit
+
+#: Hosts to audit for when none are named: the story's two.
+DEFAULT_HOSTS: tuple[str, ...] = ("m1-desktop-4.3", "multipass-ubuntu-arm64")
 
 
 def audit(

@@ -25,7 +25,11 @@ non-zero instead of showing a traceback.
     │   │                        names or links out of the layer, devices, bad gzip)
     │   └── NotInLayerError      the file asked for is not in the layer
     ├── LabError                 the local lab (registry binary, emulators) is not usable
-    └── ComposeError             a compose file or Dockerfile that cannot be read
+    ├── ComposeError             a compose file or Dockerfile that cannot be read
+    └── InputError               a file or document refused by archlab.decoding: not a regular
+                                 file, too large, too deep, too many aliases, not UTF-8, not
+                                 JSON/YAML (registry documents raise ManifestError and compose
+                                 files ComposeError for the same refusals)
 """
 
 from __future__ import annotations
@@ -117,3 +121,11 @@ class LabError(ArchlabError):
 
 class ComposeError(ArchlabError):
     """A compose file or Dockerfile that cannot be read; the message names file and line."""
+
+
+class InputError(ArchlabError, ValueError):
+    """A file or document that cannot be read within archlab's limits; names it and the fix.
+
+    Raised by :mod:`archlab.decoding` for inputs that have no more specific error class: a
+    docker config, a reference list, a results file, a snapshot index, a state file.
+    """

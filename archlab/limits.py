@@ -71,9 +71,32 @@ constant                       default      what it bounds (and where to overrid
 ``HELPER_TIMEOUT``             10 s         one run of a docker credential helper
 ``LAB_START_TIMEOUT``          10 s         the lab registry answering after it starts
 ``LAB_STOP_TIMEOUT``           5 s          the lab registry exiting after SIGTERM
+``JUPYTER_START_TIMEOUT``      30 s         JupyterLab answering after ``archlab course``
+                                            starts it
+``JUPYTER_STOP_TIMEOUT``       10 s         JupyterLab exiting after SIGTERM
 ``TAG_LOOKUPS``                5            tags the compose audit inspects per image when it
                                             looks for one with the host's architecture
                                             (``--max-tag-lookups``)
+``MAX_INPUT_FILE_BYTES``       4 MiB        one file a person or archlab wrote: compose file,
+                                            ``.env``, Dockerfile, replacements, host profile,
+                                            docker ``config.json``, cache metadata, tag hints,
+                                            ``lab.json`` (``decoding.read_file(max_bytes=)``)
+``MAX_LIST_FILE_BYTES``        64 MiB       a file that grows with a survey: a reference list,
+                                            a results file (JSON lines), a snapshot's
+                                            ``index.json`` (the reading function's ``max_bytes=``)
+``MAX_JSON_BYTES``             4 MiB        one JSON document when its caller names no other
+                                            cap (``decoding.load_json(max_bytes=)``)
+``MAX_JSON_DEPTH``             64           arrays and objects nested in one JSON document,
+                                            checked before parsing; real ones nest < 10
+                                            (``decoding.load_json(max_depth=)``)
+``MAX_YAML_BYTES``             1 MiB        one YAML document (compose, hosts, replacements);
+                                            PyYAML's safe composer reads ~150 KiB/s, so this
+                                            also bounds the time (``decoding.load_yaml(...)``)
+``MAX_YAML_DEPTH``             64           collections nested in one YAML document
+``MAX_YAML_ALIASES``           1,000        ``*alias`` uses in one YAML document
+``MAX_YAML_NODES``             100,000      nodes of one YAML document with every alias
+                                            expanded: what stops a "billion laughs" file
+                                            before it takes memory (the red team saw 5.8 GB)
 =============================  ===========  ===================================================
 """
 
@@ -111,4 +134,16 @@ HELPER_TIMEOUT: Final = 10.0
 LAB_START_TIMEOUT: Final = 10.0
 LAB_STOP_TIMEOUT: Final = 5.0
 
+JUPYTER_START_TIMEOUT: Final = 30.0
+JUPYTER_STOP_TIMEOUT: Final = 10.0
+
 TAG_LOOKUPS: Final = 5
+
+MAX_INPUT_FILE_BYTES: Final = 4 * MiB
+MAX_LIST_FILE_BYTES: Final = 64 * MiB
+MAX_JSON_BYTES: Final = 4 * MiB
+MAX_JSON_DEPTH: Final = 64
+MAX_YAML_BYTES: Final = 1 * MiB
+MAX_YAML_DEPTH: Final = 64
+MAX_YAML_ALIASES: Final = 1000
+MAX_YAML_NODES: Final = 100_000

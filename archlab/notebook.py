@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from archlab import digests, elf, platforms
+from archlab import digests, elf, platforms, shipped
 from archlab.errors import ArchlabError, LabError, NoMatchingManifestError
 from archlab.platforms import Platform, Rules
 
@@ -75,15 +75,13 @@ if TYPE_CHECKING:
     from archlab.snapshot import Snapshot
 
 __all__ = [
-    "DATA_DIR",
     "FIGSIZE",
     "HOST_COLUMNS",
     "LAB_HOST",
-    "LAB_SNAPSHOT",
-    "ROOT",
     "STORY_COMMANDS",
     "audit_grid",
     "compose_services_frame",
+    "data_dir",
     "data_path",
     "digest_checks",
     "emulation_frame",
@@ -116,11 +114,6 @@ __all__ = [
     "transcripts",
 ]
 
-#: The source checkout this module lives in (the notebooks run from ``notebooks/``, so relative
-#: paths would point at the wrong place).
-ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = ROOT / "data"
-LAB_SNAPSHOT = DATA_DIR / "snapshots" / "lab"
 #: The registry host the shipped lab snapshot is stored under (any 127.0.0.1 port replays it).
 LAB_HOST = "127.0.0.1:5000"
 
@@ -164,9 +157,24 @@ def _in_ipython() -> bool:
     return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
 
 
+def data_dir() -> Path:
+    """The data the notebooks read: ``../data`` beside them, else the installed package's.
+
+    A notebook's kernel runs in its own directory. In a checkout, and in a copy made by
+    ``archlab course``, ``data/`` sits beside ``notebooks/``; using it there keeps every path a
+    notebook prints (``../data/compose/story/docker-compose.yml``) the same in both, so their
+    stored outputs are too. Anywhere else the data inside the package answers
+    (:mod:`archlab.shipped`).
+    """
+    beside = Path.cwd().parent / "data"
+    if (beside / "snapshots" / "lab" / "index.json").is_file():
+        return beside
+    return shipped.data_path()
+
+
 def data_path(*parts: str) -> Path:
-    """A file or directory under the shipped ``data/`` (``data_path("hosts")``)."""
-    return DATA_DIR.joinpath(*parts)
+    """A file or directory of the data the notebooks read (``data_path("hosts")``)."""
+    return data_dir().joinpath(*parts)
 
 
 def shown_path(path: str | os.PathLike[str]) -> Path:
@@ -213,7 +221,8 @@ def lab_snapshot(*, layers: bool = False) -> Snapshot:
 
     # Named by its place in the checkout, not its absolute path: the name appears in the
     # "not in snapshot ..." message of a reference the snapshot lacks.
-    snap = replace(load_snapshot(LAB_SNAPSHOT), source=Path("data/snapshots/lab"))
+    snap = replace(load_snapshot(data_path("snapshots", "lab")),
+                   source=Path("data/snapshots/lab"))
     if not layers:
         return snap
     answers = list(snap.answers)
@@ -287,8 +296,9 @@ def shipped_data() -> pd.DataFrame:
     hist = history.load_history()
     n_snapshots = len(hist[["image", "tag", "date", "source_repo", "source_commit",
                             "source_path"]].drop_duplicates())
+    # The hosts module reads the package's copy (the same files as ../data/hosts).
     shipped_hosts = [h for h in load_hosts().values()
-                     if h.path is not None and h.path.parent == data_path("hosts")]
+                     if h.path is not None and h.path.parent == shipped.data_path("hosts")]
     rows = [
         {"data": "data/snapshots/lab",
          "what": "registry answers for every lab image (Docker and OCI twins)",

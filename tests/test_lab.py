@@ -691,7 +691,7 @@ def test_missing_binary_is_one_line_with_the_install_hint(
 def test_foreground_serves_until_interrupted(lab_env: Path, tmp_path: Path) -> None:
     env = {**os.environ, instance.STATE_DIR_ENV: os.environ[instance.STATE_DIR_ENV]}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "archlab.cli", "lab", "up", "--foreground", "--storage",
+        [sys.executable, "-m", "archlab", "lab", "up", "--foreground", "--storage",
          str(lab_env)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
