@@ -53,11 +53,13 @@ the name is the proof  ``get`` hashes the file again and compares with the diges
                        is only a hint that the manifest parser checks against the document
                        (a ``mediaType`` the bytes declare must agree, or the entry is a miss)
 damage is a miss       a file whose hash is wrong, or a path that is not a regular file (a
-                       directory, a symlink to ``/dev/zero`` or elsewhere, a FIFO, a socket),
-                       or larger than the cache itself, is removed (a symlink itself, never
-                       its target) and reported as a miss with a ``RuntimeWarning``: the
-                       caller simply fetches it again. Reading opens with ``O_NOFOLLOW`` and
-                       ``O_NONBLOCK`` and reads at most ``max_bytes``: bounded time and memory
+                       directory, a link to ``/dev/zero``, a FIFO, a socket), or larger than
+                       the cache itself, is removed (a symlink itself, never its target) and
+                       reported as a miss with a ``RuntimeWarning``: the caller simply
+                       fetches it again. :func:`archlab.decoding.read_file` reads it:
+                       non-blocking open, type and size checked on the open descriptor, at
+                       most ``max_bytes``: bounded time and memory. A symlink to a regular
+                       file is read like a file: its bytes must hash to the name all the same
 unwritable is off      a cache root that is read-only, not a directory, or otherwise cannot
                        be written disables writing for this process with one
                        ``RuntimeWarning``; archlab answers as without a cache, never fails
@@ -118,8 +120,8 @@ try:
 except ImportError:  # not on Windows: see file_lock
     fcntl = None  # type: ignore[assignment]
 
-from archlab import limits
-from archlab.errors import DigestMismatchError, InvalidReferenceError
+from archlab import decoding, limits
+from archlab.errors import ArchlabError, DigestMismatchError, InvalidReferenceError
 
 CACHE_DIR_ENV = "ARCHLAB_CACHE_DIR"
 DEFAULT_MAX_BYTES = limits.CACHE_MAX_BYTES
@@ -180,49 +182,21 @@ def _warn_unwritable(base: Path, exc: OSError) -> None:
         RuntimeWarning, stacklevel=3)
 
 
-def _read_regular(path: Path, max_bytes: int) -> bytes | str | None:
-    """The bytes of ``path`` if it is a regular file of at most ``max_bytes``; None if it does
-    not exist; otherwise a short reason why it is not a cache entry.
+class _Unreadable(ArchlabError):
+    """Internal: what sits at a cache path cannot be read as a cache file."""
 
-    ``O_NOFOLLOW`` refuses a symlink (to ``/dev/zero``, a FIFO, anything), ``O_NONBLOCK``
-    keeps a FIFO planted at the path from blocking the open, and the size is checked on the
-    open descriptor before anything is read, so time and memory stay bounded whatever sits
-    there. (A shared bounded reader may replace this once archlab has one.)
-    """
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(
-        os, "O_CLOEXEC", 0)
+
+def _read_entry(path: Path, max_bytes: int) -> bytes | str | None:
+    """The bytes of ``path`` if it is a regular file (a symlink is followed: whatever it
+    names is hashed like any entry) of at most ``max_bytes``; None if nothing is there;
+    otherwise why not (a directory, a device such as ``/dev/zero``, a FIFO, too large).
+    :func:`archlab.decoding.read_file` checks the opened descriptor, so time and memory stay
+    bounded whatever was planted."""
     try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if os.path.islink(path):
-            return "a symbolic link, not a file"
-        if isinstance(exc, NotADirectoryError):  # a parent is a file: nothing cached there
-            return None
-        return exc.strerror or type(exc).__name__
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        if st.st_size > max_bytes:
-            return f"{st.st_size} bytes, more than the cache holds"
-        chunks = []
-        left = st.st_size + 1  # one more: a file that grew while we read is damage too
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
-        if len(data) > st.st_size:
-            return "it grew while it was read"
-        return data
-    except OSError as exc:
-        return exc.strerror or type(exc).__name__
-    finally:
-        os.close(fd)
+        return decoding.read_file(path, max_bytes=max_bytes, what="cache file",
+                                  error=_Unreadable, missing_ok=True)
+    except _Unreadable as exc:
+        return str(exc).removeprefix(f"{path}: ")
 
 
 @dataclass(frozen=True, repr=False)
@@ -305,7 +279,7 @@ class ContentCache:
         """
         algorithm, _ = parse_digest(digest)
         path = self._path(digest)
-        data = _read_regular(path, self.max_bytes)
+        data = _read_entry(path, self.max_bytes)
         if data is None:
             return None
         if isinstance(data, str):
@@ -314,7 +288,7 @@ class ContentCache:
         if actual != digest:
             return self._discard(digest, path, f"its content has digest {actual}")
         with contextlib.suppress(OSError):
-            os.utime(path, follow_symlinks=False)  # the LRU clock
+            os.utime(path)  # the LRU clock
         media_type = self._read_meta(path).get("media_type")
         return CachedBlob(data, media_type if isinstance(media_type, str) else None)
 
@@ -493,12 +467,12 @@ class ContentCache:
     @staticmethod
     def _read_meta(path: Path) -> dict:
         """The sidecar: only ever a hint (its media type); damaged or odd is empty."""
-        data = _read_regular(_meta_path(path), limits.MAX_CACHE_SIDECAR_BYTES)
+        data = _read_entry(_meta_path(path), limits.MAX_CACHE_SIDECAR_BYTES)
         if not isinstance(data, bytes):
             return {}
         try:
-            meta = json.loads(data)
-        except (ValueError, RecursionError):
+            meta = decoding.load_json(data, what=str(_meta_path(path)), error=_Unreadable)
+        except _Unreadable:
             return {}
         return meta if isinstance(meta, dict) else {}
 

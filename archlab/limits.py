@@ -30,7 +30,7 @@ constant                       default      what it bounds (and where to overrid
                                             (``RegistryClient(max_config_bytes=)``)
 ``MAX_SNAPSHOT_BLOB_BYTES``    4 MiB        a JSON blob a snapshot records
                                             (``RecordingTransport(max_blob_bytes=)``)
-``MAX_SNAPSHOT_INDEX_BYTES``  64 MiB       a snapshot's ``index.json`` (the lab's is ~100 KiB)
+``MAX_SNAPSHOT_INDEX_BYTES``   64 MiB       a snapshot's ``index.json`` (the lab's is ~100 KiB)
 ``MAX_SNAPSHOT_LAYERS_BYTES``  256 MiB      layers one ``record(include_layers=True)`` keeps
                                             in all; the rest are listed as skipped
 ``MAX_SNAPSHOT_BYTES``         512 MiB      all the bodies of one snapshot, read into memory

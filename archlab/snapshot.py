@@ -80,9 +80,10 @@ not recorded -> 404      a registry-style ``MANIFEST_UNKNOWN`` / ``BLOB_UNKNOWN`
                          is answered from the standard recording; another ``Accept`` only from a
                          recording made with that same set of types
 read-only                ``/v2/`` answers 200 ``{}``; any write answers 405; no auth, ever
-bounded                  every file is opened without following a final symlink, must be a
-                         regular file, and is read up to a cap (``MAX_SNAPSHOT_INDEX_BYTES``,
-                         ``MAX_LAYER_BYTES`` a body, ``MAX_SNAPSHOT_BYTES`` in all)
+bounded                  every file is read by :func:`archlab.decoding.read_file`: it must be
+                         a regular file once opened (a link to ``/dev/zero`` is refused), up
+                         to a cap (``MAX_SNAPSHOT_INDEX_BYTES``, ``MAX_LAYER_BYTES`` a body,
+                         ``MAX_SNAPSHOT_BYTES`` in all); the index is JSON of bounded depth
 =======================  ========================================================================
 
 Integrity: what a snapshot proves, and how
@@ -103,9 +104,10 @@ equals the root in ``integrity.json``       rewriting the integrity record (hand
 the root equals the **pinned** digest, if   a *consistently* edited snapshot: a tag pointed
 one is given (``load_snapshot(DIR,          at another digest that exists in ``blobs/``,
 pin=)``, ``"DIR@sha256:…"`` anywhere a      every field and the integrity record made to
-snapshot path is taken) or if DIR is the    agree. Nothing inside a directory can prove it
-shipped ``data/snapshots/lab``, pinned in   is the one recorded; a root written down
-code (:data:`LAB_SNAPSHOT_ROOT`)            elsewhere can
+snapshot path is taken, ``lab@sha256:…``    agree. Nothing inside a directory can prove it
+for a shipped one) or if DIR is the         is the one recorded; a root written down
+shipped lab snapshot, pinned in code        elsewhere can
+(:data:`LAB_SNAPSHOT_ROOT`)
 every body exists and hashes to its name    a replaced or damaged file
 every tag and digest answer resolves        an answer whose bytes are not what it claims:
 through verified content: its bytes hash    the recorded digest, ``Docker-Content-Digest``,
@@ -179,8 +181,7 @@ from typing import Any, Literal
 import httpx
 import pandas as pd
 
-from archlab import __version__, digests, limits, manifests
-from archlab.cache import _read_regular  # bounded, no symlinks; until a shared reader lands
+from archlab import __version__, decoding, digests, limits, manifests
 from archlab.errors import (
     ArchlabError,
     ManifestError,
@@ -194,7 +195,6 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "KEPT_HEADERS",
-    "LAB_SNAPSHOT_DIR",
     "LAB_SNAPSHOT_ROOT",
     "Answer",
     "Integrity",
@@ -217,10 +217,10 @@ INDEX_FILE = "index.json"
 INTEGRITY_FILE = "integrity.json"
 INTEGRITY_FORMAT = "archlab-snapshot-integrity"
 BLOBS_DIR = "blobs"
-#: The snapshot shipped in the checkout, and the root digest it is pinned to: a consistently
-#: edited copy of it is refused. ``tools/record_lab_snapshot.py`` prints the new root when
-#: the lab is recorded again; the test that re-records it checks this constant.
-LAB_SNAPSHOT_DIR = Path(__file__).resolve().parent.parent / "data" / "snapshots" / "lab"
+#: The root digest the shipped lab snapshot (``archlab.shipped.snapshot_path("lab")``) is
+#: pinned to: a consistently edited copy of it, where it is shipped, is refused.
+#: ``tools/record_lab_snapshot.py`` prints the new root when the lab is recorded again; the
+#: test that re-records it checks this constant.
 LAB_SNAPSHOT_ROOT = "sha256:14c17403a1fd5e4f2834abf492bcae49e5463967f1a6407649f1f4987cd51368"
 #: Largest blob kept when layers are not wanted (a config is a few KiB).
 CONFIG_CAP = limits.MAX_SNAPSHOT_BLOB_BYTES
@@ -507,6 +507,10 @@ def load_snapshot(path: str | os.PathLike[str], *, pin: str | None = None) -> Sn
     :data:`LAB_SNAPSHOT_ROOT` unless another pin is given. Raises
     :class:`~archlab.errors.SnapshotAlteredError` when any check fails."""
     root, pinned = split_pin(path)
+    if pinned is not None:
+        from archlab import shipped  # "lab@sha256:…" names the shipped one, as "lab" does
+
+        root = shipped.snapshot_path(str(root))
     if pin is not None:
         if pinned is not None and pinned != pin:
             raise ManifestError(f"{path!r} names root {pinned} but pin={pin!r}: give one")
@@ -516,18 +520,15 @@ def load_snapshot(path: str | os.PathLike[str], *, pin: str | None = None) -> Sn
         pinned = LAB_SNAPSHOT_ROOT
     index = root / INDEX_FILE
     where = f"snapshot {root}"
-    raw = _read_regular(index, limits.MAX_SNAPSHOT_INDEX_BYTES)
+    raw = decoding.read_file(index, max_bytes=limits.MAX_SNAPSHOT_INDEX_BYTES,
+                             what="snapshot index", error=ManifestError, missing_ok=True)
     if raw is None:
         raise NotFoundError(
             f"no snapshot at {root}: {INDEX_FILE} is missing; record one with "
             f"`archlab snapshot record REF... --out {root}`"
         )
-    if isinstance(raw, str):
-        raise ManifestError(f"{index}: cannot be read as a snapshot index ({raw})")
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise ManifestError(f"{index}: not valid JSON ({_short_error(exc)})") from None
+    doc = decoding.load_json(raw, what=str(index), max_bytes=limits.MAX_SNAPSHOT_INDEX_BYTES,
+                             error=ManifestError)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ManifestError(f"{index}: not an archlab snapshot index ('format' is not {FORMAT!r})")
     version = doc.get("version")
@@ -571,35 +572,38 @@ def load_snapshot(path: str | os.PathLike[str], *, pin: str | None = None) -> Sn
                    integrity=Integrity(found_root, status, pinned, version))
 
 
+def _shipped_lab_dir() -> Path:
+    from archlab import shipped
+
+    return shipped.data_path("snapshots", "lab")
+
+
 def _is_shipped_lab(root: Path) -> bool:
     try:
-        return root.resolve() == LAB_SNAPSHOT_DIR
-    except OSError:
+        return root.resolve() == _shipped_lab_dir().resolve()
+    except (OSError, ArchlabError):
         return False
-
-
-def _short_error(exc: BaseException) -> str:
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    return str(exc).splitlines()[0][:200]
 
 
 def _recorded_root(root: Path, where: str) -> str:
     file = root / INTEGRITY_FILE
-    data = _read_regular(file, limits.MAX_CACHE_SIDECAR_BYTES)
-    if not isinstance(data, bytes):
-        raise SnapshotAlteredError(
-            f"{where} altered: {file} is {'missing' if data is None else data}; a version "
-            f"{FORMAT_VERSION} snapshot carries its root digest there; record it again")
+
+    def altered(message: str) -> SnapshotAlteredError:
+        return SnapshotAlteredError(f"{where} altered: {message}; record it again")
+
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        doc = None
+        data = decoding.read_file(file, max_bytes=limits.MAX_CACHE_SIDECAR_BYTES,
+                                  what="integrity record", error=altered, missing_ok=True)
+        if data is None:
+            raise altered(f"{file} is missing; a version {FORMAT_VERSION} snapshot carries its "
+                          "root digest there")
+        doc = decoding.load_json(data, what=str(file), error=altered)
+    except SnapshotAlteredError:
+        raise
     recorded = doc.get("root") if isinstance(doc, dict) else None
     if (not isinstance(doc, dict) or doc.get("format") != INTEGRITY_FORMAT
             or not isinstance(recorded, str)):
-        raise SnapshotAlteredError(
-            f"{where} altered: {file} is not an archlab integrity record; record it again")
+        raise altered(f"{file} is not an archlab integrity record")
     return recorded
 
 
@@ -608,13 +612,14 @@ def _read_bodies(root: Path, answers: Sequence[Answer], where: str) -> dict[str,
     total = 0
     for digest in sorted({a.body for a in answers if a.body is not None}):
         file = root / _blob_relpath(digest)
-        data = _read_regular(file, limits.MAX_LAYER_BYTES)
+        data = decoding.read_file(
+            file, max_bytes=limits.MAX_LAYER_BYTES, what="snapshot body", missing_ok=True,
+            error=lambda message: SnapshotAlteredError(
+                f"{where} altered: {message}; record it again"))
         if data is None:
             raise SnapshotAlteredError(
                 f"{where} altered: {INDEX_FILE} names body {digest}, but {file} is missing; "
                 "the snapshot is incomplete; record it again")
-        if isinstance(data, str):
-            raise SnapshotAlteredError(f"{where} altered: {file} is {data}; record it again")
         actual = digests.compute(data)
         if actual != digest:
             raise SnapshotAlteredError(

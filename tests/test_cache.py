@@ -657,7 +657,7 @@ NOT_A_FILE = ["directory", "symlink-to-dev-zero", "symlink-to-good-bytes", "fifo
               "dangling-symlink"]
 
 
-@pytest.mark.parametrize("kind", NOT_A_FILE)
+@pytest.mark.parametrize("kind", ["directory", "symlink-to-dev-zero", "fifo"])
 def test_a_blob_path_that_is_not_a_regular_file_is_a_miss(cache, tmp_path, kind):
     """Bounded time and memory (a FIFO would block a plain open, /dev/zero never ends), no
     traceback, the thing removed (a link itself, never its target), and the next put works."""
@@ -669,10 +669,28 @@ def test_a_blob_path_that_is_not_a_regular_file_is_a_miss(cache, tmp_path, kind)
         assert cache.get(digest) is None
     assert time.monotonic() - started < 5
     assert not os.path.lexists(path)
-    if kind == "symlink-to-good-bytes":
-        assert (tmp_path / "elsewhere").read_bytes() == data  # the target is left alone
     assert cache.put(digest, data, MANIFEST_TYPE) is True
     assert cache.get(digest) == CachedBlob(data, MANIFEST_TYPE)
+
+
+def test_a_symlinked_entry_is_proved_by_its_bytes_like_any_other(cache, tmp_path):
+    """A link is followed: bytes that hash to the name are the right answer wherever they are;
+    other bytes are damage, and only the link is removed."""
+    data = blob("planted")
+    path = _plant(cache, sha(data), "symlink-to-good-bytes", tmp_path)
+    assert cache.get(sha(data)).data == data
+    other = blob("other")
+    path.unlink()
+    path.symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "wrong").write_bytes(other)
+    path.unlink()
+    path.symlink_to(tmp_path / "wrong")
+    with pytest.warns(RuntimeWarning, match="was damaged"):
+        assert cache.get(sha(data)) is None
+    assert not os.path.lexists(path) and (tmp_path / "wrong").read_bytes() == other
+    dangling = _plant(cache, sha(other), "dangling-symlink", tmp_path)
+    assert cache.get(sha(other)) is None  # nothing there: a plain miss
+    assert cache.put(sha(other), other) is True and not dangling.is_symlink()
 
 
 @pytest.mark.parametrize("kind", NOT_A_FILE)

@@ -523,7 +523,7 @@ def _body_to_dev_zero(snap_dir: Path, digest: str) -> str:
     path = snap_dir / "blobs" / "sha256" / digest[7:]
     path.unlink()
     path.symlink_to("/dev/zero")
-    return f"{path} is a symbolic link"
+    return f"{path}: cannot read the snapshot body: it is a character device"
 
 
 def _write_canonical(snap_dir: Path, doc: dict, *, seal: bool = True) -> None:
@@ -613,11 +613,15 @@ def test_the_shipped_lab_snapshot_is_pinned_in_code(tmp_path, monkeypatch):
 
     assert load_snapshot(SHIPPED).integrity.line() == (
         f"verified, root {LAB_SNAPSHOT_ROOT} (pinned)")
+    by_name = load_snapshot(Path(f"lab@{LAB_SNAPSHOT_ROOT}"))  # as the CLI passes it
+    assert by_name.integrity.pinned == LAB_SNAPSHOT_ROOT and by_name.answers
+    with pytest.raises(SnapshotAlteredError, match="not the pinned sha256:1111"):
+        load_snapshot(f"lab@sha256:{'1' * 64}")
     copy = tmp_path / "lab"
     shutil.copytree(SHIPPED, copy)
     _point_tag_at_child(copy, "lab/busybox", "latest")
     assert load_snapshot(copy).integrity.pinned is None  # elsewhere, nothing pins it
-    monkeypatch.setattr(snapshot_module, "LAB_SNAPSHOT_DIR", copy.resolve())
+    monkeypatch.setattr(snapshot_module, "_shipped_lab_dir", lambda: copy)
     with pytest.raises(SnapshotAlteredError, match=f"not the pinned {LAB_SNAPSHOT_ROOT}"):
         load_snapshot(copy)
     code = main(["inspect", "127.0.0.1:5000/lab/busybox:latest", "--snapshot", str(copy)])

@@ -95,12 +95,9 @@ import httpx
 import platformdirs
 import yaml
 
-from archlab import limits
-from archlab.cache import (
-    _read_regular,  # bounded, no symlinks; until a shared reader lands
-    file_lock,
-)
-from archlab.errors import LabError, NotFoundError
+from archlab import decoding, limits
+from archlab.cache import file_lock
+from archlab.errors import ArchlabError, LabError, NotFoundError
 from archlab.lab import scenarios as sc
 from archlab.lab.images import Blob
 from archlab.lab.scenarios import Scenario
@@ -195,14 +192,16 @@ def _state_path() -> Path:
 
 def read_state() -> LabState | None:
     """The recorded state, or ``None`` when there is none (or it is unreadable: then stale)."""
-    data = _read_regular(_state_path(), limits.MAX_CACHE_SIDECAR_BYTES)
-    if not isinstance(data, bytes):
-        return None  # missing, or not a small regular file: describes nothing we trust
     try:
-        doc = json.loads(data)
+        data = decoding.read_file(_state_path(), max_bytes=limits.MAX_INPUT_FILE_BYTES,
+                                  what="lab state", missing_ok=True)
+        if data is None:
+            return None
+        doc = decoding.load_json(data, what=str(_state_path()))
         state = LabState(**{k: doc[k] for k in LabState.__dataclass_fields__})
-    except (ValueError, KeyError, TypeError, RecursionError):
-        # A truncated or foreign file describes no process we can trust: treat as absent.
+    except (ArchlabError, KeyError, TypeError):
+        # Not a small regular file of valid JSON with our fields (truncated, a link to
+        # /dev/zero, foreign): it describes no process we can trust. Treat it as absent.
         return None
     types_ok = (isinstance(state.pid, int) and not isinstance(state.pid, bool) and state.pid > 1
                 and isinstance(state.port, int) and 0 < state.port < 65536
@@ -317,13 +316,14 @@ def _find_ours() -> list[LabState]:
 
 def _from_config(config: Path) -> tuple[int, str, str]:
     """(port, storage, instance) from our registry config; (0, "", "") if unreadable."""
-    data = _read_regular(config, limits.MAX_CACHE_SIDECAR_BYTES)
     try:
-        doc = yaml.safe_load(data) if isinstance(data, bytes) else None
+        text = decoding.read_file(config, max_bytes=limits.MAX_INPUT_FILE_BYTES,
+                                  what="lab registry config")
+        doc = decoding.load_yaml(text, what=str(config))
         port = int(str(doc["http"]["addr"]).rpartition(":")[2])
         storage = str(doc["storage"]["filesystem"]["rootdirectory"])
         instance = str(doc["http"]["headers"][INSTANCE_HEADER][0])
-    except (yaml.YAMLError, KeyError, TypeError, ValueError, IndexError, RecursionError):
+    except (ArchlabError, KeyError, TypeError, ValueError, IndexError):
         return 0, "", ""
     return port, storage, instance
 
