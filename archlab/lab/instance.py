@@ -90,6 +90,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import platformdirs
@@ -588,12 +589,12 @@ async def push_scenarios_async(
     start = time.perf_counter()
     first, rest = _plan(host, chosen)
     for wave in (first, rest):
-        await asyncio.gather(*(_push_blob(client, job, summary) for job in wave))
+        await _all(_push_blob(client, job, summary) for job in wave)
     refs = [parse_reference(scenario.ref(host)) for scenario in chosen]
     # A tag that already names the scenario's digest needs no manifest PUT: the registry
     # accepted that document only once every child and blob under it was there.
-    done = await asyncio.gather(
-        *(_tag_is(client, r, s.digest) for r, s in zip(refs, chosen, strict=True))
+    done = await _all(
+        (_tag_is(client, r, s.digest) for r, s in zip(refs, chosen, strict=True))
     )
     images, lists = [], []
     for scenario, ref, complete in zip(chosen, refs, done, strict=True):
@@ -606,11 +607,22 @@ async def push_scenarios_async(
         if scenario.is_list:
             lists.append((ref, scenario.manifest))
     for wave in (images, lists):
-        await asyncio.gather(*(client.push_manifest(r, m.data, m.media_type) for r, m in wave))
+        await _all(client.push_manifest(r, m.data, m.media_type) for r, m in wave)
         summary.manifests += len(wave)
     summary.references = len(chosen)
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+async def _all(coros: Iterable[Any]) -> list[Any]:
+    """Every coroutine run to its end, then the first failure raised: a failed push must not
+    leave the others running against a client that is being closed ("Task exception was
+    never retrieved", and a registry that ``up`` is about to stop)."""
+    results = await asyncio.gather(*coros, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 def _lab_client() -> RegistryClient:
