@@ -455,3 +455,50 @@ def test_an_unreachable_api_is_one_line_naming_it(tmp_path):
     assert type(err.value).__name__ == "RegistryUnreachableError"
     assert str(err.value).startswith(f"cannot reach 127.0.0.1:{port} (")
     assert str(err.value).endswith("check the address and the network")
+
+
+# ---------------------------------------------------------------------------------------------
+# Snapshots: the listing recorded like manifests, replayed offline
+
+
+def test_a_recorded_listing_replays_offline_page_by_page(big_repo, tmp_path, capsys,
+                                                         monkeypatch):
+    from archlab.snapshot import load_snapshot, record, replay_client
+
+    repo, standin, tagged = big_repo
+    summary = record([f"{repo}:v0", f"{repo}:v1"], tmp_path / "snap", hub_tags=True,
+                     hub_api=standin.url, recorded_at="2024-03-01T00:00:00Z")
+    assert summary.failed == () and standin.pages_seen() == 3  # one listing, not one per ref
+    snap = load_snapshot(tmp_path / "snap")
+    pages = snap.to_frame().query("kind == 'hub-tags'")
+    assert sorted(pages["reference"]) == ["page=2&page_size=100", "page=3&page_size=100",
+                                          "page_size=100"]
+    assert set(pages["host"]) == {standin.url.removeprefix("http://")}
+    with client(tmp_path) as reg:
+        live = tag_platforms(repo, client=reg, hub_api=standin.url)
+    seen = standin.pages_seen()
+    # Offline: another port, as a lab registry and a stand-in get on every start.
+    with replay_client(tmp_path / "snap") as reg:
+        again = tag_platforms(repo, client=reg, hub_api="http://127.0.0.1:9")
+    assert standin.pages_seen() == seen  # nothing reached the stand-in
+    assert again.requests == {"GET hub-tags": 3}
+    assert again.frame.equals(live.frame)
+
+    monkeypatch.setenv("ARCHLAB_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["tags", repo, "--hub-api", "http://127.0.0.1:9", "--snapshot",
+                 str(tmp_path / "snap"), "--platform", "linux/arm/v7", "--csv"]) == 0
+    out, _ = capsys.readouterr()
+    assert {line.split(",")[1] for line in out.splitlines()[1:]} == {
+        n for n, b in tagged if b is LIST3}
+
+
+def test_a_listing_page_not_recorded_is_the_apis_404_naming_the_snapshot(big_repo, tmp_path):
+    from archlab.snapshot import record, replay_client
+
+    repo, standin, _ = big_repo
+    record([f"{repo}:v0"], tmp_path / "snap", recorded_at="2024-03-01T00:00:00Z")
+    with replay_client(tmp_path / "snap") as reg, pytest.raises(NotFoundError) as err:
+        reg.run(lambda aio: hub.hub_tags(aio, repo, base_url="http://127.0.0.1:9"))
+    assert str(err.value).startswith(
+        f"{repo.split('/', 1)[1]}: no such repository on Docker Hub (the tag listing "
+        f"?page_size=100 of {repo.split('/', 1)[1]} is not in snapshot ")
