@@ -76,7 +76,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -87,7 +87,7 @@ from archlab.reference import Reference, parse_reference
 if TYPE_CHECKING:
     import pandas as pd
 
-    from archlab.hub import HubListing, HubTag
+    from archlab.hub import HubListing, HubPage, HubTag
     from archlab.registry import AsyncRegistryClient, RegistryClient
 
 __all__ = [
@@ -346,8 +346,10 @@ async def tag_platforms_async(
     seed: int = 0,
     resolve_empty: bool = False,
     max_per_host: int = limits.PER_HOST,
+    on_page: Callable[[HubPage], None] | None = None,
 ) -> TagsResult:
-    """Every tag of ``repository`` with its platforms (async core of :func:`tag_platforms`)."""
+    """Every tag of ``repository`` with its platforms (async core of :func:`tag_platforms`).
+    ``on_page`` sees each page of Docker Hub's listing as it lands (a progress bar)."""
     from archlab.hub import hub_tags
 
     ref = repository if isinstance(repository, Reference) else parse_reference(repository)
@@ -359,7 +361,7 @@ async def tag_platforms_async(
     listing = None
     if _uses_hub(ref, source, hub_api):
         try:
-            listing = await hub_tags(client, ref, base_url=hub_api)
+            listing = await hub_tags(client, ref, base_url=hub_api, on_page=on_page)
         except (AuthError, NotFoundError) as exc:
             if source == "hub":
                 raise
@@ -406,6 +408,7 @@ def tag_platforms(
     seed: int = 0,
     resolve_empty: bool = False,
     max_per_host: int = limits.PER_HOST,
+    on_page: Callable[[HubPage], None] | None = None,
 ) -> TagsResult:
     """Every tag of ``repository`` (its tag, if any, is ignored) with its platforms; see the
     module docstring for the sources, ``verify_sample`` and the frame.
@@ -413,7 +416,7 @@ def tag_platforms(
     Makes (and closes) a :class:`~archlab.registry.RegistryClient` when none is given.
     """
     kwargs = dict(source=source, hub_api=hub_api, verify_sample=verify_sample, seed=seed,
-                  resolve_empty=resolve_empty, max_per_host=max_per_host)
+                  resolve_empty=resolve_empty, max_per_host=max_per_host, on_page=on_page)
     if client is None:
         from archlab.registry import RegistryClient
 

@@ -119,8 +119,10 @@ def _fresh_log(request):
 def test_three_pages_give_every_tag_with_its_platforms_and_no_manifest_request(
         big_repo, registry, tmp_path, registry_requests):
     repo, standin, tagged = big_repo
+    pages = []
     with client(tmp_path) as reg, registry_requests(registry.server) as seen:
-        result = tag_platforms(repo, client=reg, hub_api=standin.url)
+        result = tag_platforms(repo, client=reg, hub_api=standin.url, on_page=pages.append)
+    assert [len(p.tags) for p in pages] == [100, 100, 30]
     assert seen == []  # not one manifest request: the listing answered everything
     assert result.requests == {"GET hub-tags": 3}
     assert [q for _, q in standin.seen] == ["page_size=100", "page=2&page_size=100",
@@ -495,7 +497,7 @@ def test_a_recorded_listing_replays_offline_page_by_page(big_repo, tmp_path, cap
 def test_a_listing_page_not_recorded_is_the_apis_404_naming_the_snapshot(big_repo, tmp_path):
     from archlab.snapshot import record, replay_client
 
-    repo, standin, _ = big_repo
+    repo, _, _ = big_repo
     record([f"{repo}:v0"], tmp_path / "snap", recorded_at="2024-03-01T00:00:00Z")
     with replay_client(tmp_path / "snap") as reg, pytest.raises(NotFoundError) as err:
         reg.run(lambda aio: hub.hub_tags(aio, repo, base_url="http://127.0.0.1:9"))

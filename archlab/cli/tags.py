@@ -9,7 +9,9 @@ counted); other registries through ``tags/list`` and each tag's manifest. The ta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from archlab import limits
@@ -17,6 +19,7 @@ from archlab.cli.options import UsageError, add_client_options, open_registry
 from archlab.cli.output import text_table
 
 if TYPE_CHECKING:
+    from archlab.hub import HubPage
     from archlab.tags import TagsResult
 
 EPILOG = """\
@@ -78,11 +81,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--verify-sample must be 0 or more")
     if args.max_per_host < 1:
         raise UsageError("--max-per-host must be 1 or more")
-    with open_registry(args, per_host=args.max_per_host) as reg:
+    with open_registry(args, per_host=args.max_per_host) as reg, _pages_bar() as on_page:
         result = tag_platforms(args.repository, client=reg, source=args.source,
                                hub_api=args.hub_api, verify_sample=args.verify_sample,
                                seed=args.seed, resolve_empty=args.resolve_empty,
-                               max_per_host=args.max_per_host)
+                               max_per_host=args.max_per_host, on_page=on_page)
     frame = result.frame
     wanted = None
     if args.platforms:
@@ -96,6 +99,25 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(_table(frame))
     return _summary(result, args.platforms, wanted)
+
+
+@contextlib.contextmanager
+def _pages_bar() -> Iterator[Callable[[HubPage], None] | None]:
+    """Tags listed so far, on stderr when it is a terminal (a big repository is 100+ pages)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    # The bar's own carriage returns must reach the terminal unescaped (archlab.cli.output).
+    stream = getattr(sys.stderr, "unescaped", sys.stderr)
+    with tqdm(unit="tag", desc="tags", file=stream, dynamic_ncols=True, leave=False) as bar:
+        def on_page(page: HubPage) -> None:
+            if page.count is not None:
+                bar.total = page.count
+            bar.update(len(page.tags))
+
+        yield on_page
 
 
 def _table(frame) -> str:
