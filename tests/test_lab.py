@@ -613,7 +613,9 @@ def test_down_stops_our_registry_whatever_happened_to_lab_json(
     assert _registries_serving(state_dir) == [state.pid]
     damage(state_dir / "lab.json")
     assert cli.main(["lab", "down"]) == 0
-    assert capsys.readouterr().out == f"lab registry stopped (pid {state.pid}, was {state.url})\n"
+    assert capsys.readouterr().out == (
+        f"lab registry stopped (pid {state.pid}, was {state.url}) (found by its config path: "
+        "the state file lab.json was missing or damaged)\n")
     assert _gone(state.pid) and _refused(state.port)
     assert _registries_serving(state_dir) == []
     assert not (state_dir / "lab.json").exists() and not os.path.lexists(state_dir / "lab.json")

@@ -47,6 +47,7 @@ import contextlib
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 
 from archlab import __version__
@@ -104,13 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 @contextlib.contextmanager
 def _terminal_safe() -> Iterator[None]:
-    """Escape control characters in everything printed while a command runs."""
+    """Escape control characters in everything printed while a command runs, and print the
+    library's warnings as one line each (``archlab: warning: ...``)."""
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = TerminalSafe(sys.stdout), TerminalSafe(sys.stderr)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")  # each distinct warning once
+            warnings.showwarning = _show_warning
+            yield
     finally:
         sys.stdout, sys.stderr = saved
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    _error(f"warning: {message}")
 
 
 def _closed_pipe() -> int:

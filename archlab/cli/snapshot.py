@@ -73,6 +73,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     n_blobs = sum(1 for a in snap.answers if a.kind == "blob")
     size = sum(len(b) for b in snap.blobs.values())
     print(f"{snap.describe()}, archlab {snap.archlab_version or '?'}")
+    if snap.integrity is not None:
+        print(snap.integrity.line())
     print(f"{len(snap.refs)} references, {len(snap.answers)} answers ({n_blobs} blobs), "
           f"{len(snap.blobs)} files, {size} bytes; hosts: {', '.join(snap.hosts) or '-'}")
     rows = [("KIND", "REPOSITORY", "REFERENCE", "STATUS", "MEDIA TYPE", "DIGEST", "SIZE")]

@@ -809,6 +809,8 @@ class DownResult:
 
     outcome: str
     state: LabState | None
+    #: True when lab.json was missing or damaged and the registry was found by its config path.
+    found_without_state: bool = False
 
 
 def down(timeout: float = STOP_TIMEOUT) -> DownResult:
@@ -831,7 +833,7 @@ def down(timeout: float = STOP_TIMEOUT) -> DownResult:
                 if still:
                     raise LabError(f"the lab registry (pid {still[0].pid}) did not stop "
                                    "after SIGKILL")
-                return DownResult("stopped", found[0])
+                return DownResult("stopped", found[0], found_without_state=True)
             if state is None:
                 return DownResult("stale" if damaged else "not-running", None)
             return DownResult("stale", state)
