@@ -362,3 +362,21 @@ def test_hostile_layer_from_the_registry_is_refused_and_nothing_is_written(
     assert list(work.iterdir()) == []
     assert [p.name for p in cache.rglob("*") if p.is_file() and "blobs" in str(p)
             and p.stat().st_size > 1 << 20] == []  # no layer was cached
+
+
+def test_survey_verify_adds_the_verdict_and_never_counts_artifacts(lab_host) -> None:
+    from archlab.survey import survey
+
+    refs = [scenarios.get("mislabelled").ref(lab_host), scenarios.get("redis", oci=True).ref(
+        lab_host)]
+    with RegistryClient(cache=False, tag_index=False, use_docker_config=False) as client:
+        result = survey(refs, ["linux/arm64", "unknown/unknown"], client=client, progress=False,
+                        check_rate_limit=False, verify=True)
+    frame = result.frame
+    mis = frame[frame["input"] == refs[0]].set_index("platform")
+    assert mis.loc["linux/arm64/v8", "verdict"] == BINARY_DISAGREES
+    assert mis.loc["linux/amd64", "verdict"] == CONSISTENT
+    redis = frame[frame["input"] == refs[1]]
+    assert set(redis[redis["is_attestation"]]["entry_kind"]) == {"attestation"}
+    assert set(redis[redis["is_attestation"]]["verdict"]) == {NOT_AN_IMAGE}
+    assert not result.coverage.loc[refs[1], "unknown/unknown"]  # an attestation is no platform
