@@ -54,6 +54,16 @@ constant                       default      what it bounds (and where to overrid
                                             one layer in all: the memory its index takes
 ``MAX_ENTRYPOINT_READ_BYTES``  4 MiB        of an image's entrypoint file read for its ELF
                                             header and a lab hello line (``gather_facts``)
+``EXEC_HEAD_BYTES``            4 KiB        of the file a container would start (and of its
+                                            ``#!`` interpreter and ELF loader), read by
+                                            ``archlab verify``: the ELF header, program headers
+                                            and ``PT_INTERP`` path, or the ``#!`` line
+``MAX_EXEC_HEADS_BYTES``       4 MiB        such starts kept per layer while it is scanned
+                                            (every executable passed); past it a file that is
+                                            wanted later is read again
+                                            (``archlab.rootfs``)
+``MAX_SHEBANG_DEPTH``          4            ``#!`` interpreters followed from one command
+                                            (Linux's own limit, ``BINPRM_MAX_RECURSION``)
 ``CACHE_MAX_BYTES``            256 MiB      the on-disk content cache
                                             (``ContentCache(max_bytes=)``); also the most
                                             read from one cache file
@@ -131,6 +141,9 @@ MAX_LAYER_MEMBERS: Final = 100_000
 MAX_TAR_HEADER_BYTES: Final = 64 * KiB
 MAX_LAYER_METADATA_BYTES: Final = 16 * MiB
 MAX_ENTRYPOINT_READ_BYTES: Final = 4 * MiB
+EXEC_HEAD_BYTES: Final = 4 * KiB
+MAX_EXEC_HEADS_BYTES: Final = 4 * MiB
+MAX_SHEBANG_DEPTH: Final = 4
 CACHE_MAX_BYTES: Final = 256 * MiB
 MAX_CACHE_SIDECAR_BYTES: Final = 64 * KiB
 

@@ -53,7 +53,7 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -425,6 +425,28 @@ class AsyncRegistryClient:
         if self.cache is not None and use_cache:
             self.cache.put(digest, body, media_type=_content_type(resp) or None)
         return body
+
+    @contextlib.asynccontextmanager
+    async def stream_blob(
+        self, ref: Reference | str, digest: str, *, max_bytes: int, kind: str = "layer",
+    ) -> AsyncIterator[httpx.Response]:
+        """A blob's response, open, to read only as far as needed (``aiter_bytes``); closing
+        it early drops the connection, so the registry stops sending. Nothing is cached, and
+        the digest can only be checked by a caller that reads to the end (see
+        :mod:`archlab.verify`). A ``Content-Length`` above ``max_bytes`` is refused."""
+        ref = _as_ref(ref)
+        digests.validate(digest)
+        url = f"{self._base_url(ref.api_host)}/v2/{ref.repository}/blobs/{digest}"
+        resp = await self._send("GET", ref.api_host, url, kind=kind, headers={}, ref=ref,
+                                stream=True)
+        try:
+            declared = _int_or_none(resp.headers.get("content-length"))
+            if declared is not None and declared > max_bytes:
+                raise TooLargeError(f"{ref.name}@{digest}: {kind} is {declared} bytes, above "
+                                    f"the cap of {max_bytes}; refusing to read it")
+            yield resp
+        finally:
+            await resp.aclose()
 
     async def list_tags(self, ref: Reference | str, *, page_size: int = 1000) -> list[str]:
         """Every tag of the repository, following ``Link: <...>; rel="next"`` pagination."""
