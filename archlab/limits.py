@@ -30,13 +30,45 @@ constant                       default      what it bounds (and where to overrid
                                             (``RegistryClient(max_config_bytes=)``)
 ``MAX_SNAPSHOT_BLOB_BYTES``    4 MiB        a JSON blob a snapshot records
                                             (``RecordingTransport(max_blob_bytes=)``)
+``MAX_SNAPSHOT_INDEX_BYTES``   64 MiB       a snapshot's ``index.json`` (the lab's is ~100 KiB)
+``MAX_SNAPSHOT_LAYERS_BYTES``  256 MiB      layers one ``record(include_layers=True)`` keeps
+                                            in all; the rest are listed as skipped
+``MAX_SNAPSHOT_BYTES``         512 MiB      all the bodies of one snapshot, read into memory
+                                            by ``load_snapshot``
 ``MAX_LAYER_BYTES``            64 MiB       one compressed layer fetched to read a file from
-                                            it (lab runs, ``gather_facts(layers=True)``)
+                                            it (lab runs, ``gather_facts(layers=True)``), or
+                                            kept in a snapshot
 ``MAX_MEMBER_BYTES``           256 MiB      one file unpacked from a layer
                                             (``emulation.extract_file(max_bytes=)``)
 ``MAX_SYMLINK_HOPS``           16           symbolic links followed to find one file in a
                                             layer (Linux's own limit is 40)
-``CACHE_MAX_BYTES``            256 MiB      the on-disk content cache (``ContentCache(max_bytes=)``)
+``MAX_LAYER_UNPACKED_BYTES``   256 MiB      one layer once decompressed, headers included: the
+                                            time a gzip bomb can cost
+                                            (``layers.LayerLimits``)
+``MAX_LAYER_MEMBERS``          100,000      entries in one layer (big distribution images
+                                            have tens of thousands)
+``MAX_TAR_HEADER_BYTES``       64 KiB       one pax extended header or GNU long name/link
+                                            record, refused before it is read (a path is at
+                                            most 4 KiB on Linux)
+``MAX_LAYER_METADATA_BYTES``   16 MiB       names, link targets and extension headers of
+                                            one layer in all: the memory its index takes
+``MAX_ENTRYPOINT_READ_BYTES``  4 MiB        of an image's entrypoint file read for its ELF
+                                            header and a lab hello line (``gather_facts``)
+``EXEC_HEAD_BYTES``            4 KiB        of the file a container would start (and of its
+                                            ``#!`` interpreter and ELF loader), read by
+                                            ``archlab verify``: the ELF header, program headers
+                                            and ``PT_INTERP`` path, or the ``#!`` line
+``MAX_EXEC_HEADS_BYTES``       4 MiB        such starts kept per layer while it is scanned
+                                            (every executable passed); past it a file that is
+                                            wanted later is read again
+                                            (``archlab.rootfs``)
+``MAX_SHEBANG_DEPTH``          4            ``#!`` interpreters followed from one command
+                                            (Linux's own limit, ``BINPRM_MAX_RECURSION``)
+``CACHE_MAX_BYTES``            256 MiB      the on-disk content cache
+                                            (``ContentCache(max_bytes=)``); also the most
+                                            read from one cache file
+``MAX_CACHE_SIDECAR_BYTES``    64 KiB       one cache ``.meta.json`` sidecar (real ones are
+                                            ~150 bytes; a larger one is ignored)
 ``REQUEST_TIMEOUT``            30 s         one connect, read or write on the network
                                             (``RegistryClient(timeout=)``)
 ``RETRIES``                    4            attempts after the first for 429, 5xx and
@@ -55,6 +87,16 @@ constant                       default      what it bounds (and where to overrid
 ``TAG_LOOKUPS``                5            tags the compose audit inspects per image when it
                                             looks for one with the host's architecture
                                             (``--max-tag-lookups``)
+``HUB_PAGE_SIZE``              100          tags asked for per page of Docker Hub's tag listing:
+                                            the API's own maximum (``hub_tags(page_size=)``)
+``MAX_HUB_PAGES``              2,000        pages of Docker Hub's tag listing followed for one
+                                            repository: 200,000 tags, where the largest
+                                            official repositories hold about 10,000; stops a
+                                            ``next`` chain that never ends
+                                            (``hub_tags(max_pages=)``)
+``MAX_HUB_PAGE_BYTES``         8 MiB        one page of Docker Hub's tag listing; 100 tags with
+                                            ten images each are about 300 KiB
+                                            (``hub_tags(max_page_bytes=)``)
 ``MAX_INPUT_FILE_BYTES``       4 MiB        one file a person or archlab wrote: compose file,
                                             ``.env``, Dockerfile, replacements, host profile,
                                             docker ``config.json``, cache metadata, tag hints,
@@ -88,10 +130,22 @@ MiB: Final = 1024 * KiB
 MAX_MANIFEST_BYTES: Final = 4 * MiB
 MAX_CONFIG_BYTES: Final = 4 * MiB
 MAX_SNAPSHOT_BLOB_BYTES: Final = 4 * MiB
+MAX_SNAPSHOT_INDEX_BYTES: Final = 64 * MiB
+MAX_SNAPSHOT_LAYERS_BYTES: Final = 256 * MiB
+MAX_SNAPSHOT_BYTES: Final = 512 * MiB
 MAX_LAYER_BYTES: Final = 64 * MiB
 MAX_MEMBER_BYTES: Final = 256 * MiB
 MAX_SYMLINK_HOPS: Final = 16
+MAX_LAYER_UNPACKED_BYTES: Final = 256 * MiB
+MAX_LAYER_MEMBERS: Final = 100_000
+MAX_TAR_HEADER_BYTES: Final = 64 * KiB
+MAX_LAYER_METADATA_BYTES: Final = 16 * MiB
+MAX_ENTRYPOINT_READ_BYTES: Final = 4 * MiB
+EXEC_HEAD_BYTES: Final = 4 * KiB
+MAX_EXEC_HEADS_BYTES: Final = 4 * MiB
+MAX_SHEBANG_DEPTH: Final = 4
 CACHE_MAX_BYTES: Final = 256 * MiB
+MAX_CACHE_SIDECAR_BYTES: Final = 64 * KiB
 
 REQUEST_TIMEOUT: Final = 30.0
 RETRIES: Final = 4
@@ -107,6 +161,9 @@ JUPYTER_START_TIMEOUT: Final = 30.0
 JUPYTER_STOP_TIMEOUT: Final = 10.0
 
 TAG_LOOKUPS: Final = 5
+HUB_PAGE_SIZE: Final = 100
+MAX_HUB_PAGES: Final = 2000
+MAX_HUB_PAGE_BYTES: Final = 8 * MiB
 
 MAX_INPUT_FILE_BYTES: Final = 4 * MiB
 MAX_LIST_FILE_BYTES: Final = 64 * MiB

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -105,6 +106,18 @@ def test_debug_adds_the_traceback(monkeypatch, capsys, argv):
     assert err.splitlines()[-1].startswith("archlab: internal error: RuntimeError")
 
 
+def test_a_library_warning_is_one_line(monkeypatch, capsys):
+    def warn(args):
+        warnings.warn("tag hints not saved in /x: read-only\nsecond line", RuntimeWarning,
+                      stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(cli_hosts, "run", warn)
+    assert cli.main(["hosts"]) == 0
+    assert capsys.readouterr().err == ("archlab: warning: tag hints not saved in /x: read-only\n"
+                                       "second line\n")
+
+
 def test_an_os_error_names_the_path(tmp_path, capsys):
     assert cli.main(["compose", str(tmp_path)]) == 1
     err = capsys.readouterr().err
@@ -197,3 +210,9 @@ def test_history_timeline_lists_snapshots_oldest_first(capsys):
     assert lines[0] == "date,n_platforms,platforms,source_repo"
     dates = [line.split(",")[0] for line in lines[1:]]
     assert dates == sorted(dates) and len(dates) >= 2
+
+
+def test_snapshot_show_says_the_shipped_snapshot_is_verified_and_pinned(capsys):
+    assert cli.main(["snapshot", "show", "lab"]) == 0
+    second = capsys.readouterr().out.splitlines()[1]
+    assert second.startswith("verified, root sha256:") and second.endswith(" (pinned)")

@@ -155,7 +155,9 @@ def cmd_down(args: argparse.Namespace) -> int:
         print(f"lab registry was not running (pid {state.pid} is not our docker-registry); "
               "removed its stale state")
     elif state is not None:
-        print(f"lab registry stopped (pid {state.pid}, was {state.url})")
+        how = (" (found by its config path: the state file lab.json was missing or damaged)"
+               if result.found_without_state else "")
+        print(f"lab registry stopped (pid {state.pid}, was {state.url}){how}")
     return 0
 
 
