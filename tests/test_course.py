@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -74,7 +75,8 @@ def test_course_without_jupyterlab_names_the_install(tmp_path, monkeypatch, caps
                         lambda name, *a: None if name == "jupyterlab" else real(name, *a))
     assert cli.main(["course", str(tmp_path / "c"), "--no-browser"]) == 1
     out, err = capsys.readouterr()
-    assert out.startswith("course: copied 7 notebooks")
+    shipped_notebooks = len(list((REPO / "notebooks").glob("*.ipynb")))
+    assert out.startswith(f"course: copied {shipped_notebooks} notebooks")
     assert err == ("archlab: opening the course needs JupyterLab, which is not installed: pip "
                    "install 'archlab[lab]' (or run with --copy-only)\n")
 
@@ -122,3 +124,12 @@ def test_course_serves_00_through_the_link_it_prints(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_lab_environment_gives_jupyterlab_the_course_defaults(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", "/etc/mine")
+    env = cli_course.lab_environment(tmp_path)
+    assert env["JUPYTER_CONFIG_PATH"].split(os.pathsep) == [str(tmp_path), "/etc/mine"]
+    written = json.loads((tmp_path / "labconfig" / "default_setting_overrides.json").read_text())
+    assert written["@jupyterlab/apputils-extension:notification"] == {
+        "fetchNews": "false", "checkForUpdates": False}

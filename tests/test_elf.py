@@ -21,6 +21,7 @@ from archlab.elf import (
     hello_message,
     read_identity,
 )
+from archlab import elf
 from archlab.errors import ArchlabError, PlatformError
 
 # platform, e_machine, class, byte order, platform_guess, e_flags  (values from the ELF specs)
@@ -299,3 +300,47 @@ def test_summary_lines():
         "ELF 32-bit LSB EXEC, ARM, EABI5, soft-float, static -> linux/arm"
     )
     assert read_identity(b"#!/bin/sh\r\n").summary() == "script, #!'/bin/sh\\r'"
+
+
+# ------------------------------------------------------------------------ the header as a picture
+
+
+@pytest.mark.parametrize(("platform", "machine", "order", "size"), [
+    ("linux/arm64", 183, "little", 64),
+    ("linux/amd64", 62, "little", 64),
+    ("linux/s390x", 22, "big", 64),
+    ("linux/arm/v7", 40, "little", 52),
+])
+def test_header_fields_name_each_byte(platform, machine, order, size):
+    data = elf.hello_binary(platform)
+    fields = elf.header_fields(data)
+    assert fields[0].raw == b"\x7fELF"
+    assert sum(f.size for f in fields) == size  # the whole header, nothing twice
+    emachine = next(f for f in fields if f.name == "e_machine")
+    assert (emachine.offset, emachine.size) == (18, 2)
+    assert int.from_bytes(emachine.raw, order) == machine
+    assert emachine.meaning.startswith(f"{machine} = ")
+
+
+def test_header_fields_read_a_path_and_refuse_a_script(tmp_path):
+    binary = tmp_path / "hello"
+    binary.write_bytes(elf.hello_binary("linux/riscv64"))
+    assert next(f for f in elf.header_fields(binary) if f.name == "e_machine").raw == b"\xf3\x00"
+    script = tmp_path / "run.sh"
+    script.write_bytes(b"#!/bin/sh\necho hi\n")
+    with pytest.raises(elf.ElfError, match="a #! script has no ELF header"):
+        elf.header_fields(script)
+
+
+def test_plot_header_marks_e_machine():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = elf.plot_header(elf.hello_binary("linux/arm64"))
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[18:20] == ["b7", "00"]  # bytes in file order: e_machine 183, little-endian
+    outlined = [p for p in ax.patches if p.get_linewidth() == 2.0]
+    assert len(outlined) == 2  # exactly e_machine's two bytes are outlined
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "e_machine: 183 = AArch64" in legend
+    assert "linux/arm64" in ax.get_title(loc="left")
