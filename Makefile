@@ -34,6 +34,7 @@ lab: $(STAMP) system-deps
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/lab_up.py
 	$(BIN)/python benchmarks/survey_bench.py
+	$(BIN)/python benchmarks/course_start.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -112,9 +112,18 @@ def _answering(url: str) -> bool:
         return False
 
 
+#: How ``archlab course`` starts JupyterLab: ``python -m jupyterlab``, except that jsonschema's
+#: optional IRI checker (``rfc3987_syntax``, pulled in by jupyter_events) is kept out. It
+#: compiles a grammar at import time, which took 4 of JupyterLab's 5.4 s to start on the
+#: reference machine (benchmarks/course_start.py); no schema JupyterLab validates uses an IRI
+#: format, and jsonschema skips a format whose checker is missing.
+_LAUNCH = ("import sys; sys.modules['rfc3987_syntax'] = None; "
+           "from jupyterlab.labapp import main; sys.argv[0] = 'jupyter-lab'; sys.exit(main())")
+
+
 def jupyter_command(notebooks: Path, port: int, token: str) -> list[str]:
     """The JupyterLab command line ``archlab course`` runs (loopback, our token, no browser)."""
-    cmd = [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}",
+    cmd = [sys.executable, "-c", _LAUNCH, "--ip=127.0.0.1", f"--port={port}",
            "--ServerApp.port_retries=0", f"--ServerApp.root_dir={notebooks}",
            f"--IdentityProvider.token={token}", "--no-browser"]
     cmd += [f"--ContentsManager.hide_globs={glob}" for glob in _HIDE]
