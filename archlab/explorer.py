@@ -280,7 +280,7 @@ def _build_form(host: str, image: str, platform: str | None, command: str,
             bundle = super()._repr_mimebundle_(**kwargs)
             data = bundle[0] if isinstance(bundle, tuple) else bundle
             data["text/plain"] = (f"{text}\n\n(This is the explorer's first answer. Run the "
-                                  "cell to change host, image, --platform and command.)")
+                                  "cell to change host, image,\n--platform and command.)")
             return bundle
 
     box = Explorer([w.HBox([host_w, image_w], layout=w.Layout(flex_flow="row wrap")),

@@ -81,6 +81,7 @@ __all__ = [
     "STORY_COMMANDS",
     "audit_grid",
     "compose_services_frame",
+    "coverage_overview",
     "data_dir",
     "data_path",
     "describe",
@@ -475,6 +476,29 @@ def plot_timelines(df: pd.DataFrame, refs: Sequence[str]) -> Any:
         ax.set_xlabel("")
     axes[-1, 0].set_xlabel("snapshot date (newest build in it)")
     return fig
+
+
+def coverage_overview(df: pd.DataFrame, *, title: str | None = None) -> Any:
+    """Every image:tag's newest snapshot, every platform, in one figure that fits a screen:
+    platforms as rows, image:tags as columns (:func:`archlab.history.plot_coverage_heatmap`'s
+    colour-blind-safe colours); returns the Axes."""
+    from archlab import history
+
+    wide = history.coverage(df).T
+    ax = new_axes(FIGSIZE[0] + 0.6, 4.6)
+    ax.set_title(title or "Platforms in each official image's newest snapshot", loc="left")
+    history.plot_coverage_heatmap(wide, ax)
+    ax.set_xticks(range(len(wide.columns)), [str(c) for c in wide.columns], rotation=90,
+                  ha="center", fontsize=7)
+    ax.tick_params(axis="y", labelsize=8)
+    # Thin white lines between cells, so a column can be followed down to its label.
+    ax.set_xticks([x - 0.5 for x in range(len(wide.columns) + 1)], minor=True)
+    ax.set_yticks([y - 0.5 for y in range(len(wide) + 1)], minor=True)
+    ax.grid(which="minor", color="#ffffff", linewidth=0.6)
+    ax.tick_params(which="minor", length=0)
+    ax.legend(handles=ax.get_legend().legend_handles, loc="lower right",
+              bbox_to_anchor=(1.0, 1.0), ncol=3, fontsize=8, frameon=False)
+    return ax
 
 
 # ------------------------------------------------------------------------------ platforms
