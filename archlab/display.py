@@ -29,8 +29,8 @@ value in a cell                 shown as
 tuple, list, set                its items joined by ``, `` (``linux/amd64, linux/arm64``)
 ``True`` / ``False``            ``yes`` / ``no``
 a ``sha256:`` digest            ``sha256:`` and its first :data:`DIGEST_HEX` hex digits and
-                                ``…``; the full value is in ``.frame`` and in the cell's
-                                tooltip
+                                ``…``; the full value is in the DataFrame (``.frame``)
+a git commit (40 hex digits)    its first 10 digits and ``…``, as ``git log --oneline`` does
 a float that is a whole number  without ``.0``
 text                            left-aligned, wrapped at spaces; a line break stays a line
                                 break
@@ -84,6 +84,7 @@ DIGEST_HEX: Final = 6
 CONTINUATION: Final = "    "
 
 _DIGEST_RE: Final = re.compile(r"\bsha256:([0-9a-f]{64})\b")
+_COMMIT_RE: Final = re.compile(r"(?<![:\w])([0-9a-f]{40})\b")
 
 
 def short_digest(value: str, n: int = DIGEST_HEX) -> str:
@@ -93,8 +94,10 @@ def short_digest(value: str, n: int = DIGEST_HEX) -> str:
 
 
 def shorten_digests(text: str, n: int = DIGEST_HEX) -> str:
-    """Every full ``sha256:`` digest inside ``text`` shortened as :func:`short_digest` does."""
-    return _DIGEST_RE.sub(lambda m: f"sha256:{m.group(1)[:n]}…", text)
+    """Every full ``sha256:`` digest inside ``text`` shortened as :func:`short_digest` does,
+    and every 40-digit git commit to its first 10 digits."""
+    text = _DIGEST_RE.sub(lambda m: f"sha256:{m.group(1)[:n]}…", text)
+    return _COMMIT_RE.sub(lambda m: f"{m.group(1)[:10]}…", text)
 
 
 def _missing(value: Any) -> bool:
@@ -174,7 +177,7 @@ class Table:
         if not self.digests:
             return False
         values = [str(v) for v in (*self.frame.to_numpy().ravel(), *self.frame.index)]
-        return any(_DIGEST_RE.search(v) for v in values)
+        return any(_DIGEST_RE.search(v) or _COMMIT_RE.search(v) for v in values)
 
     def _repr_html_(self) -> str:
         head = self._labels()
@@ -192,8 +195,9 @@ class Table:
         parts.append("</tbody></table>")
         note = self.caption
         if self._shortened():
-            note = (note + " " if note else "") + ("Digests are shortened on screen; the "
-                                                   "DataFrame behind the table holds them in full.")
+            note = (note + " " if note else "") + ("Digests and commits are shortened on "
+                                                   "screen; the DataFrame behind the table "
+                                                   "holds them in full.")
         if note:
             parts.append(f'<p style="text-align: left; font-size: 12px; margin: 4px 0">'
                          f"{html.escape(note)}</p>")

@@ -27,6 +27,8 @@ DIGEST = "sha256:" + "7d4a16cc" * 8
     (2.5, "2.5"),
     (DIGEST, "sha256:7d4a16…"),
     (f"GET /v2/lab/blobs/{DIGEST}", "GET /v2/lab/blobs/sha256:7d4a16…"),
+    ("e9027fe4d91c0153429607251656806cc784e914", "e9027fe4d9…"),  # a git commit
+    ("e9027fe4d91c0153429607251656806cc784e91", "e9027fe4d91c0153429607251656806cc784e91"),
 ])
 def test_cell_text_follows_the_rules(value, shown):
     assert display.cell_text(value) == shown
@@ -61,7 +63,7 @@ def test_table_html_is_left_aligned_escaped_and_breakable():
     assert "&lt;b&gt;&amp;" in html and "<b>&" not in html
     assert "application/<wbr>vnd.<wbr>oci." in html
     assert "sha256:7d4a16…" in html and DIGEST not in html
-    assert "Digests are shortened on screen" in html
+    assert "Digests and commits are shortened on screen" in html
     assert ">nan<" not in html.lower() and "&lt;NA&gt;" not in html
 
 
