@@ -89,7 +89,8 @@ def course() -> Iterator[str]:
             if not line:
                 break
         if not link:
-            pytest.fail(f"archlab course printed no link: {proc.stderr.read() if proc.poll() else ''}")
+            said = proc.stderr.read() if proc.poll() is not None else ""
+            pytest.fail(f"archlab course printed no link: {said}")
         yield link
     finally:
         proc.terminate()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from archlab import elf
 from archlab.elf import (
     HELLO_PLATFORMS,
     ElfError,
@@ -21,7 +22,6 @@ from archlab.elf import (
     hello_message,
     read_identity,
 )
-from archlab import elf
 from archlab.errors import ArchlabError, PlatformError
 
 # platform, e_machine, class, byte order, platform_guess, e_flags  (values from the ELF specs)

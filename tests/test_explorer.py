@@ -1,4 +1,4 @@
-"""archlab.explorer: any host x lab image x --platform x command, offline, with and without widgets."""
+"""archlab.explorer: host x lab image x --platform x command, offline, with and without widgets."""
 
 from __future__ import annotations
 

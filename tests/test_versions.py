@@ -20,7 +20,7 @@ def test_an_upgrade_keeps_the_machine_and_swaps_the_engine():
         base.daemon_platform, base.native, base.emulated)
     assert (host.engine, host.image_store, host.runc) == ("29.1.2", "containerd", "1.3.4")
     assert versions.upgraded("this-machine", "23.0").platforms_rules is None
-    with pytest.raises(LabError, match="no Engine release '22.06' here: choose one of 20.10"):
+    with pytest.raises(LabError, match=r"no Engine release '22\.06' here: choose one of 20\.10"):
         versions.upgraded("this-machine", "22.06")
 
 
