@@ -15,7 +15,10 @@ Two schemes exist in the wild (distribution's ``docs/spec/auth/token.md``):
 Tokens are cached **in memory only**, keyed by realm, service and scope, until shortly before
 they expire (``expires_in`` defaults to 60 s when the issuer omits it, as the spec says). They
 are never written to disk, logged, or put into snapshots: :class:`Token` hides its value from
-``repr``.
+``repr``, and every token request carries the :data:`CARRIES_CREDENTIALS` extension, so that
+a recorder keeps nothing of it whatever URL the realm names. The issuer is whoever the
+registry names, so its answer is streamed and read within ``limits.MAX_TOKEN_BYTES`` (after
+decompression, :mod:`archlab.bodies`), never whole.
 
 Usage (the registry client does this for you)::
 
@@ -34,13 +37,20 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from archlab import decoding, limits
+from archlab.bodies import read_body
 from archlab.credentials import Credentials
-from archlab.errors import AuthError
+from archlab.errors import AuthError, BadResponseError
 
 #: Refresh a token this many seconds before the issuer says it expires.
 _EXPIRY_MARGIN = 10.0
 #: token.md: "If omitted, the expiration time defaults to 60 seconds".
 _DEFAULT_EXPIRES_IN = 60
+
+#: An httpx request extension set on every token request, and kept by httpx on each redirect
+#: hop: whatever URL the realm names (even one that looks like a manifest), a recorder or
+#: tracer that sees it keeps nothing of the exchange (:class:`archlab.snapshot.RecordingTransport`).
+CARRIES_CREDENTIALS = "archlab.carries_credentials"
 
 _PARAM_RE = re.compile(r'\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*,?')
 
@@ -116,7 +126,9 @@ class Token:
 class TokenCache:
     """In-memory bearer tokens per (realm, service, scope, account); one fetch per key at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_bytes: int = limits.MAX_TOKEN_BYTES) -> None:
+        #: The largest token answer read (``limits.MAX_TOKEN_BYTES``); larger is refused.
+        self.max_bytes = max_bytes
         self._tokens: dict[tuple[str, str, str, str], Token] = {}
         self._locks: dict[tuple[str, str, str, str], asyncio.Lock] = {}
         #: How many tokens were fetched from issuers (tests and benchmarks read this).
@@ -170,11 +182,9 @@ class TokenCache:
             headers["Authorization"] = basic_header(credentials)
             params.append(("account", credentials.username))
         self.fetches += 1
-        try:
-            resp = await http.get(challenge.realm, params=params, headers=headers)
-        except httpx.HTTPError as exc:
-            raise AuthError(f"token issuer {challenge.realm} unreachable: {exc}") from exc
-        return self._token_from(resp, challenge, credentials)
+        request = http.build_request("GET", challenge.realm, params=params, headers=headers,
+                                     extensions={CARRIES_CREDENTIALS: True})
+        return await self._exchange(http, request, challenge, credentials)
 
     async def _fetch_oauth(
         self,
@@ -191,15 +201,40 @@ class TokenCache:
             "scope": scope,
             "client_id": "archlab",
         }
+        request = http.build_request("POST", challenge.realm, data=data,
+                                     extensions={CARRIES_CREDENTIALS: True})
+        return await self._exchange(http, request, challenge, credentials)
+
+    async def _exchange(
+        self,
+        http: httpx.AsyncClient,
+        request: httpx.Request,
+        challenge: Challenge,
+        credentials: Credentials | None,
+    ) -> Token:
+        """Send a token request; the answer is streamed and read within ``max_bytes`` (never
+        whole: the issuer is chosen by the registry, which may be anyone)."""
         try:
-            resp = await http.post(challenge.realm, data=data)
+            resp = await http.send(request, stream=True)
+            try:
+                if resp.status_code == 200:
+                    body = await read_body(resp, max_bytes=self.max_bytes,
+                                           what=f"token issuer {challenge.realm}'s answer")
+                else:
+                    body = b""
+            finally:
+                await resp.aclose()
+        except httpx.TooManyRedirects:
+            raise BadResponseError(
+                f"token issuer {challenge.realm} redirected more than {http.max_redirects} "
+                "times (a redirect loop)") from None
         except httpx.HTTPError as exc:
             raise AuthError(f"token issuer {challenge.realm} unreachable: {exc}") from exc
-        return self._token_from(resp, challenge, credentials)
+        return self._token_from(resp, body, challenge, credentials)
 
     @staticmethod
     def _token_from(
-        resp: httpx.Response, challenge: Challenge, credentials: Credentials | None
+        resp: httpx.Response, body: bytes, challenge: Challenge, credentials: Credentials | None
     ) -> Token:
         who = f"as {credentials.username!r}" if credentials else "anonymously"
         if resp.status_code in (401, 403):
@@ -220,10 +255,10 @@ class TokenCache:
                 status=resp.status_code,
                 url=str(resp.url),
             )
-        try:
-            body = resp.json()
-        except ValueError as exc:
-            raise AuthError(f"token issuer {challenge.realm} did not answer JSON") from exc
+        # A token answer is a flat object; the depth limit keeps a hostile one from raising
+        # RecursionError (its size was capped as it was read).
+        body = decoding.load_json(body, what=f"the answer of token issuer {challenge.realm}",
+                                  max_bytes=limits.MAX_TOKEN_BYTES, error=AuthError)
         value = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(value, str) or not value:
             raise AuthError(f"token issuer {challenge.realm} answered without a token")

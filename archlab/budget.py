@@ -242,21 +242,25 @@ async def read_rate_limits(
         except InvalidReferenceError:
             continue
         first.setdefault(ref.api_host, ref)
+    import asyncio
+
     wanted = list(first) if hosts is None else [h for h in hosts if h in first]
-    out: dict[str, RateLimit | None] = {}
-    for host in wanted:
+
+    async def probe(host: str) -> RateLimit | None:
         ref = first[host]
-        probe = parse_reference(HUB_PROBE) if ref.is_docker_hub else ref
         # The client keeps the last headers it saw; only this answer's count now.
         client.rate_limits.pop(host, None)
         try:
-            await client.resolve(probe)
+            await client.resolve(parse_reference(HUB_PROBE) if ref.is_docker_hub else ref)
         except ArchlabError as exc:
             # Fine: the headers, if any, were recorded before the status was judged.
             if errors is not None:
                 errors[host] = exc
-        out[host] = client.rate_limits.get(host)
-    return out
+        return client.rate_limits.get(host)
+
+    # All hosts at once: a slow host costs its own retry budget, not every other host's.
+    found = await asyncio.gather(*(probe(host) for host in wanted))
+    return dict(zip(wanted, found, strict=True))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,7 +14,10 @@ non-zero instead of showing a traceback.
     │   └── DigestMismatchError  bytes whose sha256 is not the digest they were fetched by
     │       └── SnapshotAlteredError   a snapshot that fails its integrity checks
     ├── RegistryError            anything a registry answered (or failed to answer)
-    │   ├── RegistryUnreachableError   connection refused, DNS, TLS, timeout
+    │   ├── RegistryUnreachableError   connection refused, DNS, TLS, reset, hang-up
+    │   ├── DeadlineExceededError      a registry too slow: a deadline of archlab.limits passed
+    │   ├── BadResponseError           an answer archlab cannot use: broken HTTP, invalid
+    │   │                              gzip, an encoding it did not ask for, a redirect loop
     │   ├── InsecureTransportError     plain HTTP to a non-loopback host without opt-in
     │   ├── AuthError                  401/403, missing or wrong credentials
     │   ├── NotFoundError              unknown repository, tag or digest
@@ -71,7 +74,26 @@ class RegistryError(ArchlabError):
 
 
 class RegistryUnreachableError(RegistryError):
-    """The registry host could not be reached at all."""
+    """The registry host could not be reached, or the connection broke.
+
+    ``connect_failed`` is True when no connection was ever made (refused, DNS, TLS, connect
+    timeout): the host itself is down, so a survey stops asking it. A connection that was
+    reset or hung up after it was made leaves it False: the next request may well succeed.
+    """
+
+    def __init__(self, message: str, *, connect_failed: bool = False, **kw):
+        super().__init__(message, **kw)
+        self.connect_failed = connect_failed
+
+
+class DeadlineExceededError(RegistryError):
+    """A registry did not finish answering within a deadline (a stalled, silent or trickling
+    server); the message names the deadline and the parameter that raises it."""
+
+
+class BadResponseError(RegistryError):
+    """An answer that breaks HTTP or archlab's rules for bodies: a malformed message, an
+    invalid compressed body, a ``Content-Encoding`` archlab did not ask for, a redirect loop."""
 
 
 class InsecureTransportError(RegistryError):

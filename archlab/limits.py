@@ -18,6 +18,12 @@ Import the constant where the bound is applied; never write the number itself::
 Most bounds are also parameters of the function or class that applies them (the table says
 which), defaulting to the constant here: pass a larger value where you trust the source.
 
+Time is bounded in layers: ``IO_TIMEOUT`` notices a silent socket, ``REQUEST_DEADLINE`` ends
+an attempt however slowly its bytes trickle, ``RETRY_BUDGET`` ends the retries, and a survey's
+``REFERENCE_DEADLINE`` ends one reference whatever it waits for. A registry that accepts the
+connection and never answers therefore costs 30 s (three read timeouts), where it cost 157 s
+before there were deadlines; one that trickles costs the same.
+
 The table
 ---------
 =============================  ===========  ===================================================
@@ -69,13 +75,48 @@ constant                       default      what it bounds (and where to overrid
                                             read from one cache file
 ``MAX_CACHE_SIDECAR_BYTES``    64 KiB       one cache ``.meta.json`` sidecar (real ones are
                                             ~150 bytes; a larger one is ignored)
-``REQUEST_TIMEOUT``            30 s         one connect, read or write on the network
-                                            (``RegistryClient(timeout=)``)
+``IO_TIMEOUT``                 10 s         one connect, or one silence between two reads or
+                                            writes (``RegistryClient(timeout=)``)
+``REQUEST_DEADLINE``           15 s         one attempt of one request, from connect to the
+                                            last byte of the body, redirects and token fetch
+                                            included: a body or headers trickled a byte at a
+                                            time cannot stretch it; half the retry budget, so
+                                            a trickled attempt leaves time for one more
+                                            (``RegistryClient(request_deadline=)``)
+``RETRY_BUDGET``               30 s         one request with all its attempts, backoffs and
+                                            ``Retry-After`` waits: the most a silent or
+                                            trickling server costs (``RegistryClient(
+                                            retry_budget=)``); a wait that would overrun it
+                                            is not begun
+``LAYER_DEADLINE``             300 s        the same budget for one layer blob (up to
+                                            ``MAX_LAYER_BYTES``, 220 KB/s at worst)
+                                            (``RegistryClient(layer_deadline=)``)
+``REFERENCE_DEADLINE``         60 s         one reference of a survey, all its requests
+                                            (``survey(reference_deadline=)``); past it the
+                                            reference is a row with its error
+``PROBE_DEADLINE``             10 s         a survey's rate-limit probe (one HEAD per host, all
+                                            hosts at once); a host that has not answered by
+                                            then is surveyed without a known limit
+                                            (``survey(probe_deadline=)``)
 ``RETRIES``                    4            attempts after the first for 429, 5xx and
                                             connection errors (``RegistryClient(retries=)``)
 ``RETRY_BACKOFF``              0.25 s       first backoff step; doubles with jitter
 ``MAX_RETRY_AFTER``            60 s         the longest ``Retry-After`` archlab waits for
-                                            (``RegistryClient(max_retry_after=)``)
+                                            (``RegistryClient(max_retry_after=)``), if the
+                                            retry budget has that much left
+``MAX_REDIRECTS``              10           redirects followed for one request (Go's HTTP
+                                            client, and so Docker, stops at 10 too)
+``MAX_TOKEN_BYTES``            256 KiB      one token issuer's answer, read as it streams
+                                            (real ones are 1-5 KiB)
+``MAX_ERROR_BODY_BYTES``       4 KiB        the part of an error answer kept to quote; the
+                                            rest is never read
+``MAX_TAG_PAGE_BYTES``         4 MiB        one page of ``tags/list``
+``MAX_TAG_PAGES``              200          pages of one ``tags/list`` followed through
+                                            ``Link`` headers; past it ``list_tags`` raises
+                                            ``TooLargeError``, never a silent partial list
+                                            (``list_tags(max_pages=)``)
+``MAX_TAGS``                   100,000      tags of one repository, the same way
+                                            (``list_tags(max_tags=)``)
 ``PER_HOST``                   8            requests in flight to one registry host
                                             (``RegistryClient(per_host=)``, ``--max-per-host``)
 ``HELPER_TIMEOUT``             10 s         one run of a docker credential helper
@@ -147,10 +188,21 @@ MAX_SHEBANG_DEPTH: Final = 4
 CACHE_MAX_BYTES: Final = 256 * MiB
 MAX_CACHE_SIDECAR_BYTES: Final = 64 * KiB
 
-REQUEST_TIMEOUT: Final = 30.0
+IO_TIMEOUT: Final = 10.0
+REQUEST_DEADLINE: Final = 15.0
+RETRY_BUDGET: Final = 30.0
+LAYER_DEADLINE: Final = 300.0
+REFERENCE_DEADLINE: Final = 60.0
+PROBE_DEADLINE: Final = 10.0
 RETRIES: Final = 4
 RETRY_BACKOFF: Final = 0.25
 MAX_RETRY_AFTER: Final = 60.0
+MAX_REDIRECTS: Final = 10
+MAX_TOKEN_BYTES: Final = 256 * KiB
+MAX_ERROR_BODY_BYTES: Final = 4 * KiB
+MAX_TAG_PAGE_BYTES: Final = 4 * MiB
+MAX_TAG_PAGES: Final = 200
+MAX_TAGS: Final = 100_000
 PER_HOST: Final = 8
 
 HELPER_TIMEOUT: Final = 10.0

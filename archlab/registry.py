@@ -16,9 +16,13 @@ request) and does, for every registry it meets:
 * **Authenticate** as the ``WWW-Authenticate`` challenge asks (see :mod:`archlab.auth`), with
   credentials from ``~/.docker/config.json`` and its helpers (:mod:`archlab.credentials`) or the
   ones you pass. Tokens live in memory only.
-* **Back off.** 429, 5xx and connection errors are retried with exponential backoff and jitter;
-  a ``Retry-After`` header is honoured (up to ``max_retry_after`` seconds, beyond which the error
-  is raised at once so a survey can decide). Docker Hub's ``ratelimit-limit``,
+* **Back off, within deadlines.** 429, 5xx, connection errors and stalled attempts are retried
+  with exponential backoff and jitter; a ``Retry-After`` header is honoured (up to
+  ``max_retry_after`` seconds, beyond which the error is raised at once so a survey can
+  decide). Every attempt has a deadline from connect to its last body byte, and all attempts
+  a retry budget (:class:`AsyncRegistryClient`): a server that trickles or says nothing costs
+  30 s at most. Bodies are read as streams within their caps, counted after decompression
+  (:mod:`archlab.bodies`). Docker Hub's ``ratelimit-limit``,
   ``ratelimit-remaining`` and ``docker-ratelimit-source`` are recorded per host in
   :attr:`AsyncRegistryClient.rate_limits`.
 * **Stay safe.** TLS verification is always on. Plain HTTP is used only for loopback registries
@@ -53,21 +57,25 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from archlab import digests, limits, manifests
+from archlab import decoding, digests, limits, manifests
 from archlab.auth import Challenge, TokenCache, basic_header, parse_challenge, repository_scope
+from archlab.bodies import ACCEPT_ENCODING, read_body, read_excerpt
 from archlab.cache import ContentCache, TagIndex, flush_or_warn
 from archlab.credentials import Credentials
 from archlab.credentials import resolve as resolve_credentials
 from archlab.errors import (
     AuthError,
+    BadResponseError,
+    DeadlineExceededError,
     DigestMismatchError,
     InsecureTransportError,
+    InvalidReferenceError,
     ManifestError,
     NotFoundError,
     RateLimitError,
@@ -95,6 +103,7 @@ __all__ = [
 #: Headers worth keeping from a manifest answer (snapshots store these, never auth headers).
 RATE_LIMIT_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "docker-ratelimit-source")
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_QUOTED = 200  # characters of a registry's error text quoted in a message
 USER_AGENT = "archlab/0.1 (+httpx)"
 
 T = TypeVar("T")
@@ -215,9 +224,12 @@ class Exchange:
 
 @dataclass
 class _RequestLog:
-    """Counts of requests this client sent, by (method, kind) – for tests and benchmarks."""
+    """Counts of requests this client sent, by (method, kind), and of the attempts it made
+    again, by reason (``429``, ``5xx``, ``connection``, ``deadline``) – for tests and
+    benchmarks."""
 
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    retried: Counter[str] = field(default_factory=Counter)
 
     def add(self, method: str, kind: str) -> None:
         self.counts[(method, kind)] += 1
@@ -262,6 +274,21 @@ class AsyncRegistryClient:
         retries: attempts after the first for 429/5xx/connection errors.
         max_retry_after: a ``Retry-After`` longer than this is not waited for.
         per_host: concurrent requests allowed to one registry host.
+        timeout: seconds for one connect, or between two reads (``limits.IO_TIMEOUT``).
+        request_deadline: seconds for one attempt, connect to last body byte
+            (``limits.REQUEST_DEADLINE``).
+        retry_budget: seconds for one request with all its retries and waits
+            (``limits.RETRY_BUDGET``); ``layer_deadline`` is the same for a layer blob.
+        max_redirects: redirects followed for one request (``limits.MAX_REDIRECTS``).
+
+    Deadlines: every request runs inside ``asyncio.timeout``, so a server that trickles its
+    headers or body a byte at a time cannot stretch an attempt past ``request_deadline``, and
+    retries stop when ``retry_budget`` is spent (a backoff or ``Retry-After`` wait that would
+    overrun it is not begun). A silent server therefore costs at most ``retry_budget``
+    (30 s: three 10 s read timeouts), where it cost 157 s before deadlines: five 30 s read
+    timeouts and the backoffs. Retries are counted by reason in ``requests.retried``.
+    The clock of a request starts at its first attempt; waiting for the per-host slot before
+    it does not count.
     """
 
     def __init__(
@@ -278,7 +305,11 @@ class AsyncRegistryClient:
         backoff: float = limits.RETRY_BACKOFF,
         max_retry_after: float = limits.MAX_RETRY_AFTER,
         per_host: int = limits.PER_HOST,
-        timeout: float = limits.REQUEST_TIMEOUT,
+        timeout: float = limits.IO_TIMEOUT,
+        request_deadline: float = limits.REQUEST_DEADLINE,
+        retry_budget: float = limits.RETRY_BUDGET,
+        layer_deadline: float = limits.LAYER_DEADLINE,
+        max_redirects: int = limits.MAX_REDIRECTS,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -299,15 +330,22 @@ class AsyncRegistryClient:
         self.retries = retries
         self.backoff = backoff
         self.max_retry_after = max_retry_after
+        self.request_deadline = request_deadline
+        self.retry_budget = retry_budget
+        self.layer_deadline = layer_deadline
         self._per_host = per_host
         self._sleep = sleep
         self._http = _CookielessClient(
             timeout=httpx.Timeout(timeout),
             follow_redirects=True,  # blob GETs may redirect to storage
-            headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            max_redirects=max_redirects,
+            # The encodings archlab.bodies decodes within its caps, whatever is installed.
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
+            # No total cap: one would let slow hosts hold every connection and stall the
+            # others. Each host is bounded by its own semaphore (per_host) instead.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
             transport=transport if transport is not None else default_transport(
-                max_connections=64),
+                max_connections=0),
             verify=True,
             # Every hop, redirects included, must obey the plain-HTTP rule, not just the first.
             event_hooks={"request": [self._refuse_plain_http]},
@@ -337,7 +375,7 @@ class AsyncRegistryClient:
     async def resolve(self, ref: Reference | str) -> Resolved:
         """HEAD a tag or digest: its digest, media type and size (no counted pull)."""
         ref = _as_ref(ref)
-        resp = await self._request(
+        resp, _ = await self._request(
             "HEAD", ref, f"manifests/{ref.api_ref}", kind="manifest",
             headers={"Accept": ", ".join(manifests.ACCEPT_ALL)},
         )
@@ -426,44 +464,82 @@ class AsyncRegistryClient:
             self.cache.put(digest, body, media_type=_content_type(resp) or None)
         return body
 
-    @contextlib.asynccontextmanager
-    async def stream_blob(
-        self, ref: Reference | str, digest: str, *, max_bytes: int, kind: str = "layer",
-    ) -> AsyncIterator[httpx.Response]:
-        """A blob's response, open, to read only as far as needed (``aiter_bytes``); closing
-        it early drops the connection, so the registry stops sending. Nothing is cached, and
-        the digest can only be checked by a caller that reads to the end (see
-        :mod:`archlab.verify`). A ``Content-Length`` above ``max_bytes`` is refused."""
+    async def consume_blob(
+        self, ref: Reference | str, digest: str, consume: Callable[[httpx.Response],
+                                                                   Awaitable[None]], *,
+        max_bytes: int, kind: str = "layer",
+    ) -> None:
+        """Hand a blob's open response to ``consume``, which reads only as far as it needs
+        (``aiter_bytes``); when it returns, or fails, the connection is dropped, so the
+        registry stops sending. Nothing is cached, and the digest can only be checked by a
+        consumer that reads to the end (see :mod:`archlab.verify`).
+
+        Auth, retries and the plain-HTTP rule apply as for any request until the answer
+        arrives; ``consume`` runs once, within the blob's deadline (``layer_deadline`` for a
+        layer), and a connection lost while it reads is a :class:`BadResponseError`, never a
+        retry (a consumer may have used what arrived). A ``Content-Length`` above
+        ``max_bytes`` is refused before any byte is read.
+        """
         ref = _as_ref(ref)
         digests.validate(digest)
         url = f"{self._base_url(ref.api_host)}/v2/{ref.repository}/blobs/{digest}"
-        resp = await self._send("GET", ref.api_host, url, kind=kind, headers={}, ref=ref,
-                                stream=True)
-        try:
+
+        async def guarded(resp: httpx.Response) -> bytes:
             declared = _int_or_none(resp.headers.get("content-length"))
             if declared is not None and declared > max_bytes:
                 raise TooLargeError(f"{ref.name}@{digest}: {kind} is {declared} bytes, above "
                                     f"the cap of {max_bytes}; refusing to read it")
-            yield resp
-        finally:
-            await resp.aclose()
+            try:
+                await consume(resp)
+            except httpx.TransportError as exc:
+                raise BadResponseError(f"{ref.name}@{digest}: the {kind} stopped arriving "
+                                       f"({_problem(exc, self.layer_deadline)})") from exc
+            return b""
 
-    async def list_tags(self, ref: Reference | str, *, page_size: int = 1000) -> list[str]:
-        """Every tag of the repository, following ``Link: <...>; rel="next"`` pagination."""
+        await self._send("GET", ref.api_host, url, kind=kind, headers={}, ref=ref,
+                         consume=guarded)
+
+    async def list_tags(
+        self,
+        ref: Reference | str,
+        *,
+        page_size: int = 1000,
+        max_pages: int = limits.MAX_TAG_PAGES,
+        max_tags: int = limits.MAX_TAGS,
+    ) -> list[str]:
+        """Every tag of the repository, following ``Link: <...>; rel="next"`` pagination.
+
+        At most ``max_pages`` pages and ``max_tags`` tags: a registry that pages on past them
+        (one tag a page, or forever) gets :class:`TooLargeError`, never a silently partial
+        list, because callers take the answer as complete (the nearest tag, the compose
+        audit). Raise the caps for a repository you know is that large.
+        """
         ref = _as_ref(ref)
         tags: list[str] = []
         known: set[str] = set()
-        path = f"tags/list?n={page_size}"
+        path: str | None = f"tags/list?n={page_size}"
         seen: set[str] = set()
         while path and path not in seen:
+            if len(seen) >= max_pages:
+                raise TooLargeError(
+                    f"{ref.name}: the registry's tag list runs past {max_pages} pages "
+                    f"({len(tags)} tags so far); raise max_pages= if the repository really "
+                    "has that many tags")
             seen.add(path)
-            resp = await self._request("GET", ref, path, kind="tags")
-            try:
-                body = resp.json()
-            except ValueError as exc:
-                raise RegistryError(f"{ref.name}: tags/list did not answer JSON") from exc
-            for t in body.get("tags") or [] if isinstance(body, dict) else []:
+            resp, raw = await self._request("GET", ref, path, kind="tags",
+                                            max_body=limits.MAX_TAG_PAGE_BYTES)
+            body = decoding.load_json(raw, what=f"{ref.name}: the tags/list answer",
+                                      max_bytes=limits.MAX_TAG_PAGE_BYTES, error=RegistryError)
+            page = body.get("tags") if isinstance(body, dict) else None
+            if page is not None and not isinstance(page, list):
+                raise RegistryError(f"{ref.name}: the tags/list answer's 'tags' is "
+                                    f"{type(page).__name__}, not a list")
+            for t in page or ():
                 if isinstance(t, str) and t not in known:
+                    if len(tags) >= max_tags:
+                        raise TooLargeError(
+                            f"{ref.name}: the registry lists more than {max_tags} tags; "
+                            "raise max_tags= if the repository really has that many")
                     known.add(t)
                     tags.append(t)
             path = _next_link(resp.headers.get("link", ""), ref)
@@ -474,16 +550,25 @@ class AsyncRegistryClient:
         send? 200 for an open registry, 401 with its ``WWW-Authenticate`` otherwise; the
         response is returned as it came, whatever its status."""
         url = f"{self._base_url(host)}/v2/"
+        _check_port(httpx.URL(url), host)
         request = self._http.build_request("GET", url)
         try:
             async with self._semaphore(host):
                 self.requests.add("GET", "ping")
-                resp = await self._http.send(request)
-        except httpx.TransportError as exc:
-            self._trace(request, None, "ping", str(exc))
-            raise _unreachable(host, exc, url) from exc
+                async with asyncio.timeout(self.request_deadline):
+                    resp = await self._http.send(request, stream=True)
+                    try:  # the body of /v2/ is {} or an error: an excerpt is all it needs
+                        body = await read_excerpt(resp, limits.MAX_ERROR_BODY_BYTES)
+                    finally:
+                        await resp.aclose()
+        except (httpx.TransportError, httpx.TooManyRedirects, TimeoutError) as exc:
+            self._trace(request, None, "ping", _problem(exc, self.request_deadline))
+            raise _failure(host, exc, url, self.request_deadline, what=host) from exc
         self._trace(request, resp, "ping")
-        return resp
+        # The body is decoded already: its encoding and length headers no longer describe it.
+        headers = [(k, v) for k, v in resp.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length")]
+        return httpx.Response(resp.status_code, headers=headers, content=body, request=request)
 
     async def get_api(
         self, url: str, *, kind: str, max_bytes: int, headers: Mapping[str, str] | None = None,
@@ -498,26 +583,33 @@ class AsyncRegistryClient:
         """
         target = httpx.URL(url)
         host = target.netloc.decode("ascii", "replace")
+        _check_port(target, str(target))
         request = self._http.build_request("GET", target, headers=dict(headers or {}))
         resp: httpx.Response | None = None
         try:
             async with self._semaphore(host):
                 self.requests.add("GET", kind)
-                resp = await self._http.send(request, stream=True)
-            self._trace(request, resp, kind)
-            return resp, await _read_capped(resp, max_bytes, str(target))
-        except httpx.TransportError as exc:
-            if resp is None:
-                self._trace(request, None, kind, str(exc))
+                async with asyncio.timeout(self.request_deadline):
+                    resp = await self._http.send(request, stream=True)
+                    try:
+                        body = await read_body(resp, max_bytes=max_bytes, what=str(target))
+                    except RegistryError as exc:
+                        self._trace(request, resp, kind, str(exc))
+                        raise
+                    finally:
+                        await resp.aclose()
+        except (httpx.TransportError, httpx.TooManyRedirects, TimeoutError) as exc:
+            self._trace(request, resp, kind, _problem(exc, self.request_deadline))
             untrusted = _certificate_problem(exc)
-            text = (f"it presented a TLS certificate that is not trusted ({untrusted})"
-                    if untrusted else (str(exc) or type(exc).__name__).splitlines()[0][:200])
-            raise RegistryUnreachableError(
-                f"cannot reach {host} ({text}); check the address and the network",
-                url=str(target)) from exc
-        finally:
-            if resp is not None:
-                await resp.aclose()
+            if untrusted:
+                raise RegistryUnreachableError(
+                    f"API {host} presented a TLS certificate that is not trusted ({untrusted});"
+                    " if it is signed by a private CA, point SSL_CERT_FILE at that CA's "
+                    "certificate (PEM)", url=str(target), connect_failed=True) from exc
+            raise _failure(host, exc, str(target), self.request_deadline, what=host,
+                           server="API") from exc
+        self._trace(request, resp, kind)
+        return resp, body
 
     # ------------------------------------------------------------------ push (the lab uses it)
 
@@ -541,7 +633,7 @@ class AsyncRegistryClient:
         path = "blobs/uploads/"
         if mount_from:
             path += f"?mount={digest}&from={mount_from}"
-        resp = await self._request(
+        resp, _ = await self._request(
             "POST", ref, path, kind="upload", actions="pull,push", ok=(201, 202),
             extra_scope=repository_scope(mount_from, "pull") if mount_from else "",
         )
@@ -563,7 +655,7 @@ class AsyncRegistryClient:
         """PUT a manifest under the reference's tag (or digest); returns its digest."""
         ref = _as_ref(ref)
         digest = digests.compute(raw)
-        resp = await self._request(
+        resp, _ = await self._request(
             "PUT", ref, f"manifests/{ref.api_ref}", kind="manifest", actions="pull,push",
             content=raw, headers={"Content-Type": media_type}, ok=(201,),
         )
@@ -585,6 +677,10 @@ class AsyncRegistryClient:
 
     async def _refuse_plain_http(self, request: httpx.Request) -> None:
         host = request.url.netloc.decode("ascii", "replace")
+        port = request.url.port
+        if port is not None and not 0 < port < 65536:
+            raise BadResponseError(f"redirected to {request.url}, whose port {port} is out of "
+                                   "range (1-65535)", url=str(request.url))
         if request.url.scheme == "http" and not self._plain_http_allowed(host):
             raise InsecureTransportError(
                 f"refusing plain HTTP to {host} (reached via {request.url}): pass "
@@ -680,11 +776,13 @@ class AsyncRegistryClient:
         actions: str = "pull",
         ok: tuple[int, ...] = (200,),
         extra_scope: str = "",
-    ) -> httpx.Response:
+        max_body: int | None = None,
+    ) -> tuple[httpx.Response, bytes]:
         url = f"{self._base_url(ref.api_host)}/v2/{ref.repository}/{path}"
         return await self._send(method, ref.api_host, url, kind=kind, headers=headers or {},
                                 content=content, ref=ref, actions=actions, ok=ok,
-                                extra_scope=extra_scope)
+                                extra_scope=extra_scope, max_body=max_body,
+                                what_body=f"{ref.name}: {kind} at {path}")
 
     async def _request_body(
         self,
@@ -696,33 +794,8 @@ class AsyncRegistryClient:
         max_bytes: int,
         headers: Mapping[str, str],
     ) -> tuple[httpx.Response, bytes]:
-        url = f"{self._base_url(ref.api_host)}/v2/{ref.repository}/{path}"
-        resp = await self._send(method, ref.api_host, url, kind=kind, headers=headers, ref=ref,
-                                stream=True)
-        try:
-            declared = _int_or_none(resp.headers.get("content-length"))
-            if declared is not None and declared > max_bytes:
-                raise TooLargeError(
-                    f"{ref.name}: {kind} at {path} is {declared} bytes, above the cap of "
-                    f"{max_bytes}; refusing to read it"
-                )
-            chunks: list[bytes] = []
-            total = 0
-            async for chunk in resp.aiter_bytes():
-                total += len(chunk)
-                if total > max_bytes:
-                    raise TooLargeError(
-                        f"{ref.name}: {kind} at {path} exceeds the cap of {max_bytes} bytes"
-                    )
-                chunks.append(chunk)
-        finally:
-            await resp.aclose()
-        body = b"".join(chunks)
-        if declared is not None and declared != len(body) and method != "HEAD":
-            raise RegistryError(
-                f"{ref.name}: {kind} at {path} announced {declared} bytes but sent {len(body)}"
-            )
-        return resp, body
+        return await self._request(method, ref, path, kind=kind, headers=headers,
+                                   max_body=max_bytes)
 
     async def _send(
         self,
@@ -736,11 +809,21 @@ class AsyncRegistryClient:
         ref: Reference | None = None,
         actions: str = "pull",
         ok: tuple[int, ...] = (200,),
-        stream: bool = False,
         extra_scope: str = "",
-    ) -> httpx.Response:
-        """One logical request: scheme check, auth, retries, rate-limit capture, errors."""
+        max_body: int | None = None,
+        what_body: str = "",
+        consume: Callable[[httpx.Response], Awaitable[bytes]] | None = None,
+    ) -> tuple[httpx.Response, bytes]:
+        """One logical request: scheme check, auth, retries, rate-limit capture, errors.
+
+        Returns the (closed) response and its body, read within ``max_body`` bytes after
+        decoding (``b""`` when ``max_body`` is None: the body is not wanted). Every attempt,
+        body included, runs within the attempt deadline; all attempts within the retry budget
+        (the class docstring); a layer gets ``layer_deadline`` for both.
+        """
         url = httpx.URL(str(url))
+        what = f"{ref}" if ref else host
+        _check_port(url, what)
         if url.scheme == "http" and not self._plain_http_allowed(host):
             raise InsecureTransportError(
                 f"refusing plain HTTP to {host}: pass insecure=[{host!r}] to allow it"
@@ -748,7 +831,10 @@ class AsyncRegistryClient:
         scope = repository_scope(ref.repository, actions) if ref else ""
         if extra_scope:
             scope = f"{scope} {extra_scope}".strip()
-        what = f"{ref}" if ref else host
+        budget = self.layer_deadline if kind == "layer" else self.retry_budget
+        per_attempt = self.layer_deadline if kind == "layer" else self.request_deadline
+        loop = asyncio.get_running_loop()
+        give_up_at: float | None = None  # the clock starts at the first attempt
         auth_tried = False
         attempt = 0
         while True:
@@ -756,44 +842,78 @@ class AsyncRegistryClient:
             authz = self._cached_authorization(host, scope)
             if authz:
                 req_headers["Authorization"] = authz
+            request = self._http.build_request(method, url, headers=req_headers,
+                                               content=content)
+            retry_after: float | None = None
+            window = per_attempt
+            resp: httpx.Response | None = None
             try:
                 async with self._semaphore(host):
+                    if give_up_at is None:
+                        give_up_at = loop.time() + budget
+                    window = min(per_attempt, give_up_at - loop.time())
                     self.requests.add(method, kind)
-                    request = self._http.build_request(method, url, headers=req_headers,
-                                                       content=content)
-                    resp = await self._http.send(request, stream=stream)
-            except httpx.TransportError as exc:
-                self._trace(request, None, kind, str(exc))
+                    async with asyncio.timeout(max(window, 0)):
+                        resp = await self._http.send(request, stream=True)
+                        try:
+                            self._note_rate_limit(host, resp, kind)
+                            status = resp.status_code
+                            retry_after = _retry_after_seconds(resp.headers.get("retry-after"))
+                            done = status in ok or (method == "HEAD" and status == 200)
+                            again = not done and ((status == 401 and not auth_tried) or (
+                                status in _RETRY_STATUSES
+                                and self._may_retry(attempt, retry_after, give_up_at)))
+                            if done and consume is not None:  # the caller reads (a layer)
+                                body = await consume(resp)
+                            elif done:
+                                body = b"" if max_body is None else await read_body(
+                                    resp, max_bytes=max_body, what=what_body or what)
+                            else:
+                                # An answer that leads to another attempt is not read, only
+                                # closed; a final error is quoted from its first few KiB.
+                                body = b"" if again else await read_excerpt(
+                                    resp, limits.MAX_ERROR_BODY_BYTES)
+                        except RegistryError as exc:  # a body refused: a cap, an encoding
+                            self._trace(request, resp, kind, str(exc))
+                            raise
+                        finally:
+                            await resp.aclose()
+                self._trace(request, resp, kind)  # one line per attempt, once it is over
+                if done:
+                    return resp, body
+            except (httpx.TransportError, httpx.TooManyRedirects, TimeoutError) as exc:
+                self._trace(request, resp, kind, _problem(exc, window))
                 untrusted = _certificate_problem(exc)
                 if untrusted:  # the same answer every time: no retry
                     raise RegistryUnreachableError(
                         f"registry {host} presented a TLS certificate that is not trusted "
                         f"({untrusted}); if it is signed by a private CA, point SSL_CERT_FILE "
-                        "at that CA's certificate (PEM)", url=str(url),
+                        "at that CA's certificate (PEM)", url=str(url), connect_failed=True,
                     ) from exc
-                if attempt < self.retries:
+                retryable = not isinstance(exc, httpx.TooManyRedirects)
+                assert give_up_at is not None
+                if retryable and self._may_retry(attempt, None, give_up_at):
                     attempt += 1
+                    self.requests.retried[
+                        "deadline" if isinstance(exc, (TimeoutError, httpx.TimeoutException))
+                        else "connection"] += 1
                     await self._sleep(self._backoff_delay(attempt))
                     continue
-                raise _unreachable(host, exc, str(url)) from exc
-            self._note_rate_limit(host, resp, kind)
-            self._trace(request, resp, kind)
-            status = resp.status_code
+                raise _failure(host, exc, str(url), window, what=what,
+                               attempts=attempt + 1, budget=budget) from exc
             if status == 401 and not auth_tried:
                 auth_tried = True
-                await _drain(resp, stream)
-                await self._authenticate(host, resp, scope, what)
+                await self._authenticate(host, resp, scope, what,
+                                         deadline=min(per_attempt, give_up_at - loop.time()))
                 continue
             if status in _RETRY_STATUSES:
-                retry_after = _retry_after_seconds(resp.headers.get("retry-after"))
-                if (attempt < self.retries
-                        and (retry_after is None or retry_after <= self.max_retry_after)):
+                if self._may_retry(attempt, retry_after, give_up_at):
                     attempt += 1
-                    await _drain(resp, stream)
-                    delay = retry_after if retry_after is not None else self._backoff_delay(attempt)
+                    self.requests.retried["429" if status == 429 else "5xx"] += 1
+                    delay = retry_after if retry_after is not None else self._backoff_delay(
+                        attempt)
                     await self._sleep(delay)
                     continue
-                body = await _read_small(resp, stream)
                 if status == 429:
                     raise RateLimitError(
                         f"{what}: registry rate limit hit (HTTP 429): {_error_text(body)}"
@@ -804,11 +924,19 @@ class AsyncRegistryClient:
                     f"{what}: registry error HTTP {status} after {attempt + 1} attempts: "
                     f"{_error_text(body)}", status=status, url=str(url),
                 )
-            if status in ok or (method == "HEAD" and status == 200):
-                return resp
-            body = await _read_small(resp, stream)
             raise _status_error(status, body, what, method, url, kind, host,
                                 has_credentials=self._credentials_for(host) is not None)
+
+    def _may_retry(self, attempt: int, retry_after: float | None, give_up_at: float) -> bool:
+        """Another attempt is allowed, and its wait fits the retry budget: a wait that would
+        overrun it is not begun (the error comes now, not after a pointless sleep)."""
+        if attempt >= self.retries:
+            return False
+        if retry_after is not None and retry_after > self.max_retry_after:
+            return False
+        # the longest backoff _backoff_delay may pick for the next attempt (base plus jitter)
+        wait = retry_after if retry_after is not None else 1.5 * self.backoff * (2 ** attempt)
+        return asyncio.get_running_loop().time() + wait < give_up_at
 
     def _trace(
         self, request: httpx.Request, resp: httpx.Response | None, kind: str, error: str = ""
@@ -832,7 +960,8 @@ class AsyncRegistryClient:
             return token.header if token else None
         return None
 
-    async def _authenticate(self, host: str, resp: httpx.Response, scope: str, what: str) -> None:
+    async def _authenticate(self, host: str, resp: httpx.Response, scope: str, what: str, *,
+                            deadline: float) -> None:
         header = resp.headers.get("www-authenticate")
         if not header:
             raise AuthError(f"{what}: registry {host} answered 401 without a challenge",
@@ -850,8 +979,14 @@ class AsyncRegistryClient:
             return
         if challenge.scheme == "bearer":
             self._check_realm(host, challenge.realm)
-            # Our scope says what we need; a challenge without one (e.g. /v2/) takes its own.
-            await self.tokens.get(self._http, challenge, scope or challenge.scope, creds)
+            try:
+                async with asyncio.timeout(max(deadline, 0)):
+                    # Our scope says what we need; a challenge without one (/v2/) takes its own.
+                    await self.tokens.get(self._http, challenge, scope or challenge.scope, creds)
+            except TimeoutError:
+                raise DeadlineExceededError(
+                    f"{what}: the token issuer {challenge.realm} did not answer within "
+                    f"{deadline:.0f} s (raise request_deadline= if it is only slow)") from None
             return
         raise AuthError(f"{what}: registry {host} wants unsupported auth scheme "
                         f"{challenge.scheme!r}", status=401)
@@ -894,58 +1029,21 @@ _KEPT_HEADERS = frozenset(
 )
 
 
-async def _drain(resp: httpx.Response, stream: bool) -> None:
-    if stream:
-        await resp.aclose()
-
-
-async def _read_small(resp: httpx.Response, stream: bool) -> bytes:
-    if not stream:
-        return resp.content[:4096]
-    data = b""
-    try:
-        async for chunk in resp.aiter_bytes():
-            data += chunk
-            if len(data) > 4096:
-                break
-    finally:
-        await resp.aclose()
-    return data[:4096]
-
-
-async def _read_capped(resp: httpx.Response, max_bytes: int, what: str) -> bytes:
-    """The body of a streamed answer, refusing more than ``max_bytes`` (declared or sent)."""
-    declared = _int_or_none(resp.headers.get("content-length"))
-    if declared is not None and declared > max_bytes:
-        raise TooLargeError(f"{what}: the answer is {declared} bytes, above the cap of "
-                            f"{max_bytes}; refusing to read it", url=what)
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in resp.aiter_bytes():
-        total += len(chunk)
-        if total > max_bytes:
-            raise TooLargeError(f"{what}: the answer exceeds the cap of {max_bytes} bytes",
-                                url=what)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _error_text(body: bytes) -> str:
     """The registry's ``{"errors": [{"code", "message"}]}`` as one line, or the raw text."""
-    import json
-
     try:
-        doc = json.loads(body)
+        # Within the depth limit: 4 KiB of "[" made json.loads raise RecursionError here.
+        doc = decoding.load_json(body, what="error body")
         errs = doc.get("errors") if isinstance(doc, dict) else None
-        if errs:
+        if isinstance(errs, list) and errs:
             return "; ".join(
                 f"{e.get('code', '?')}: {e.get('message', '')}".strip() for e in errs
                 if isinstance(e, dict)
             )
-    except ValueError:
+    except ValueError:  # not JSON (InputError is a ValueError)
         pass
     text = body.decode("utf-8", "replace").strip()
-    return text[:200] or "(empty body)"
+    return text[:_QUOTED] or "(empty body)"
 
 
 def _status_error(
@@ -983,12 +1081,53 @@ def _certificate_problem(exc: BaseException) -> str | None:
     return None
 
 
-def _unreachable(host: str, exc: httpx.TransportError, url: str) -> RegistryUnreachableError:
-    text = (str(exc) or type(exc).__name__).splitlines()[0][:200]
+def _unreachable(host: str, exc: BaseException, url: str, *, connect_failed: bool,
+                 server: str = "registry") -> RegistryUnreachableError:
+    text = (str(exc) or type(exc).__name__).splitlines()[0][:_QUOTED]
     return RegistryUnreachableError(
-        f"cannot reach registry {host} ({text}); "
-        "check the host name, the network, or that the registry is running", url=url,
+        f"cannot reach {server} {host} ({text}); "
+        f"check the host name, the network, or that the {server} is running", url=url,
+        connect_failed=connect_failed,
     )
+
+
+def _problem(exc: BaseException, window: float) -> str:
+    """What went wrong, for a trace line."""
+    if isinstance(exc, TimeoutError):
+        return f"no complete answer within {window:.1f} s"
+    return (str(exc) or type(exc).__name__).splitlines()[0][:_QUOTED]
+
+
+def _failure(host: str, exc: BaseException, url: str, window: float, *, what: str,
+             attempts: int = 1, budget: float | None = None,
+             server: str = "registry") -> RegistryError:
+    """The archlab error for a request that failed without an HTTP status, after retries."""
+    tries = f" ({attempts} attempts)" if attempts > 1 else ""
+    if isinstance(exc, httpx.TooManyRedirects):
+        return BadResponseError(
+            f"{what}: {host} redirected more than {limits.MAX_REDIRECTS} times (a redirect "
+            "loop, or a chain too long to follow)", url=url)
+    if isinstance(exc, TimeoutError) or (isinstance(exc, httpx.TimeoutException)
+                                         and not isinstance(exc, httpx.ConnectTimeout)):
+        if isinstance(exc, TimeoutError):
+            how = f"did not finish answering within {window:.0f} s"
+        else:
+            how = f"stopped sending ({exc or 'read timeout'})"
+        spent = f"; {budget:.0f} s spent in all{tries}" if budget is not None else tries
+        return DeadlineExceededError(
+            f"{what}: {server} {host} {how}{spent}: it is stalled or very slow "
+            "(raise request_deadline= or retry_budget= if it is only slow)", url=url)
+    connect_failed = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+    return _unreachable(host, exc, url, connect_failed=connect_failed, server=server)
+
+
+def _check_port(url: httpx.URL, what: str) -> None:
+    """A port httpx parses but no socket takes (aiohttp raised ValueError, httpx an
+    ExceptionGroup): refused up front with the reference named."""
+    port = url.port
+    if port is not None and not 0 < port < 65536:
+        raise InvalidReferenceError(
+            f"{what}: port {port} is out of range (1-65535); check the registry host")
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -1063,6 +1202,17 @@ def _as_ref(ref: Reference | str) -> Reference:
 # ---------------------------------------------------------------------- sync facade
 
 
+async def _settle() -> None:
+    """What ``asyncio.run`` does before it closes a loop: let the tasks that finalise async
+    generators closed early (httpx's body streams, when a cap or a deadline stops a read)
+    finish, and close the generators still open, instead of destroying them pending."""
+    await asyncio.sleep(0)
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    if others:
+        await asyncio.wait(others, timeout=1)
+    await asyncio.get_running_loop().shutdown_asyncgens()
+
+
 class _LoopThread:
     """A private event loop on a daemon thread, so sync code works inside Jupyter too."""
 
@@ -1073,9 +1223,18 @@ class _LoopThread:
         self._thread.start()
 
     def run(self, coro: Awaitable[T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()  # type: ignore[arg-type]
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+        try:
+            return future.result()
+        except BaseException:
+            # Ctrl-C lands in this thread, not the loop's: cancel the coroutine too, so that
+            # it stops sending and its cleanup (a survey's results file) runs now.
+            future.cancel()
+            raise
 
     def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.run(_settle())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
         self.loop.close()

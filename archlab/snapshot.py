@@ -58,6 +58,10 @@ repositories/<name>/tags?<query>``     (``hub.docker.com``, or the stand-in or m
                                        manifests, so ``archlab tags --snapshot`` runs offline
 anything else                          nothing: ``/v2/``, token endpoints, uploads, 401/403,
                                        429, 5xx and redirects are never written
+a token request, at any URL            nothing, even when the realm a registry names looks
+                                       like ``/v2/<name>/manifests/...``: the client marks
+                                       each token request (and its redirects) with
+                                       :data:`archlab.auth.CARRIES_CREDENTIALS`
 =====================================  ==========================================================
 
 Headers are kept from an **allow-list**, never filtered by a deny-list: ``Content-Type``,
@@ -187,13 +191,14 @@ import httpx
 import pandas as pd
 
 from archlab import __version__, decoding, digests, limits, manifests
+from archlab.auth import CARRIES_CREDENTIALS
 from archlab.errors import (
     ArchlabError,
     ManifestError,
     NotFoundError,
     SnapshotAlteredError,
 )
-from archlab.registry import RegistryClient, _manifest_digest, is_loopback_host
+from archlab.registry import Exchange, RegistryClient, _manifest_digest, is_loopback_host
 
 __all__ = [
     "CONFIG_CAP",
@@ -792,6 +797,10 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         return tuple(sorted(self._answers.values(), key=Answer.sort_key))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.extensions.get(CARRIES_CREDENTIALS):
+            # A token request, or a redirect hop of one: its answer is a credential, wherever
+            # the realm sits, even at a path shaped like a manifest or a tag list.
+            return await self._inner.handle_async_request(request)
         target = self._redirects.pop(str(request.url), None) or _classify(request)
         if target is None:
             return await self._inner.handle_async_request(request)
@@ -1178,6 +1187,7 @@ def record(
     hub_tags: bool = False,
     hub_api: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    exchanges: list[Exchange] | None = None,
     **client_kwargs: Any,
 ) -> RecordSummary:
     """Record what the registries answer for ``refs`` into ``out_dir``; see the module docstring.
@@ -1188,8 +1198,9 @@ def record(
     repositories, or any repository when ``hub_api=`` names a copy of that API; see
     :mod:`archlab.tags`), each repository once. A reference that fails is reported in the
     summary (its 404, if that is what the registry said, is recorded too) and the others are
-    still written. ``transport`` is the
-    real transport to record through; ``client_kwargs`` go to the
+    still written. ``transport`` is the real transport to record through; every HTTP exchange
+    is appended to ``exchanges`` when it is a list (the command line's ``--trace``);
+    ``client_kwargs`` go to the
     :class:`~archlab.registry.RegistryClient` (``credentials=``, ``insecure=``, ...).
     """
     from archlab.cache import ContentCache, TagIndex
@@ -1213,6 +1224,7 @@ def record(
     with tempfile.TemporaryDirectory(prefix="archlab-record-") as tmp, \
             RegistryClient(transport=recorder, cache=False, tag_index=False,
                            **client_kwargs) as reg:
+        reg.aio.exchanges = exchanges
         for i, text in enumerate(texts):
             blobs_dir = Path(tmp) / str(i) / "blobs"
             reg.aio.cache = ContentCache(blobs_dir)

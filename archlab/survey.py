@@ -60,7 +60,13 @@ How it talks to registries
 --------------------------
 * **Bounded, concurrent.** At most ``max_per_host`` references are in flight per registry host
   (and the client's own ``per_host`` semaphore bounds its requests); different hosts run in
-  parallel.
+  parallel, each with its own workers, so a slow host never holds up another's references.
+* **Deadlines.** Each reference gets ``reference_deadline`` seconds (60 by default,
+  :mod:`archlab.limits`), all its requests included; past it, it is a row with a
+  ``DeadlineExceededError`` and its worker moves on. Each request has the client's own
+  deadline and retry budget (:mod:`archlab.registry`), and the rate-limit probe
+  ``probe_deadline`` seconds for all hosts at once. ``stats.longest_reference_seconds``
+  says how long the slowest reference took, and ``RefResult.seconds`` each one.
 * **Cache-aware, one request per tag.** A tag archlab has never seen costs one GET by tag; a
   tag it has seen costs one HEAD (free on Docker Hub), and nothing more when the digest the
   HEAD answers is cached. A single-arch manifest adds one config GET, once per distinct config.
@@ -70,21 +76,29 @@ How it talks to registries
   the numbers and the fix) rather than run into 429s. ``budget=N`` caps counted GETs: what is
   left over is marked "not surveyed" and a rerun with the same ``results_path`` finishes it.
 * **Never aborted by one bad reference.** A malformed reference, a missing tag, a 401, an
-  unreachable host: each becomes one row with ``error`` and ``error_type`` set, and the survey
-  goes on. Once a host has refused connections, its remaining references fail fast with the
-  same message instead of each waiting out the retries.
+  unreachable host, a stalled one, a broken answer: each becomes one row with ``error`` and
+  ``error_type`` set, and the survey goes on. An exception archlab did not expect (a bug)
+  becomes a row too, ``error_type == "InternalError"``. Once a host has refused connections,
+  its remaining references fail fast with the same message instead of each waiting out the
+  retries (a reset or a hang-up after connecting does not count: the next request may work).
 * **Resumable.** With ``results_path``, every finished reference is appended as one JSON line
   the moment it is known. A rerun with the same path skips references already there, so an
   interrupted survey (Ctrl-C, a lost connection, a spent budget) resumes where it stopped and
   ends with the same frame as an uninterrupted one. Failures that a rerun may not meet again
-  (unreachable host, 401/403 before a ``docker login``, 429, 5xx, spent budget) are not
-  written, so the rerun retries them; a malformed reference or a missing tag is an answer and
-  is kept.
+  (unreachable host, 401/403 before a ``docker login``, 429, 5xx, a deadline, a broken
+  answer, spent budget, an internal error) are not written, so the rerun retries them; a
+  malformed reference or a missing tag is an answer and is kept. A survey stopped midway
+  still gives what it learnt: :func:`partial_result` builds the frames from the results
+  delivered to ``on_result``, every input not reached marked ``NotSurveyed`` (the command line
+  writes them to ``--out`` and ``--rows``).
 * **Progress.** A tqdm bar on stderr when it is a terminal, a widget in Jupyter; nothing when
   output is piped, unless ``progress="always"``.
 
 Input files hold one reference per line; ``#`` starts a comment, blank lines are skipped, and
-a reference given twice is surveyed once.
+a line given twice is one input. Inputs that name the same image in different spellings
+(``busybox``, ``busybox:latest``, ``docker.io/library/busybox``) are surveyed once, with one
+set of requests, and reported once per input, each under its own spelling: the input is the
+key of every frame, so each line you gave finds its row.
 
 Nearest tag
 -----------
@@ -120,13 +134,16 @@ import sys
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+from archlab import limits
 from archlab.errors import (
     ArchlabError,
     AuthError,
+    BadResponseError,
+    DeadlineExceededError,
     InvalidReferenceError,
     NotFoundError,
     PlatformError,
@@ -165,6 +182,7 @@ __all__ = [
     "nearest_tag",
     "nearest_tag_async",
     "outcomes",
+    "partial_result",
     "rank_tags",
     "read_refs",
     "survey",
@@ -193,6 +211,10 @@ SURVEY_COLUMNS = [
 ]
 
 _RESULTS_VERSION = 1
+#: ``error_type`` of a row for an exception archlab did not expect (a bug to report).
+INTERNAL_ERROR = "InternalError"
+#: ``error_type`` of a row a partial result holds for an input the survey never reached.
+NOT_SURVEYED = "NotSurveyed"
 _MEMO_SIZE = 1024  # parsed manifests/configs kept per survey: tags sharing a digest share it
 BUDGET_SPENT = "BudgetExhausted"
 
@@ -208,8 +230,10 @@ class RefResult:
     input: str
     rows: tuple[Mapping[str, Any], ...]
     #: Not written to the results file, so a rerun tries again (unreachable, 401/403, 429, 5xx,
-    #: budget).
+    #: budget, deadline, internal error).
     transient: bool = False
+    #: How long this reference took, from the moment a worker picked it (0 when resumed).
+    seconds: float = 0.0
 
     @property
     def error(self) -> str | None:
@@ -229,6 +253,8 @@ class SurveyStats:
     seconds: float
     estimate: Estimate | None = None
     notes: tuple[str, ...] = ()
+    #: The longest any one reference of this run took (bounded by ``reference_deadline``).
+    longest_reference_seconds: float = 0.0
 
     @property
     def counted_gets(self) -> int:
@@ -387,7 +413,8 @@ def _error_result(text: str, ref: Reference | None, exc: BaseException | str,
 
 def _is_transient(exc: ArchlabError) -> bool:
     """Failures a rerun may not meet again: a network, a limit, or a login that can change."""
-    if isinstance(exc, (RegistryUnreachableError, RateLimitError, AuthError)):
+    if isinstance(exc, (RegistryUnreachableError, RateLimitError, AuthError,
+                        DeadlineExceededError, BadResponseError)):
         return True
     status = getattr(exc, "status", None)
     return isinstance(exc, RegistryError) and status is not None and status >= 500
@@ -617,9 +644,10 @@ class _Engine:
                 rows = await self._verdicts(ref.with_digest(digest), rows)
             return RefResult(text, rows)
         except RegistryUnreachableError as exc:
-            self.dead_hosts.setdefault(
-                host, f"{exc} (not tried again for this reference: an earlier one to this "
-                      "host could not connect either)")
+            if exc.connect_failed:  # the host is down; a reset or hang-up is one request's
+                self.dead_hosts.setdefault(
+                    host, f"{exc} (not tried again for this reference: an earlier one to this "
+                          "host could not connect either)")
             return _error_result(text, ref, exc, transient=True)
         except ArchlabError as exc:
             return _error_result(text, ref, exc, transient=_is_transient(exc))
@@ -636,6 +664,30 @@ class _Engine:
             return tuple({**r, "verdict": f"error: {exc}"} for r in rows)
         verdicts = {c.digest: c.verdict for c in checked.checks}
         return tuple({**r, "verdict": verdicts.get(r.get("entry_digest"))} for r in rows)
+
+    async def within(self, text: str, deadline: float) -> RefResult:
+        """:meth:`one` within ``deadline`` seconds, never raising: past the deadline the
+        reference is a row with a :class:`DeadlineExceededError`, and an exception archlab
+        did not expect (a bug) is a row with an ``InternalError``, so that one reference can
+        never stall or abort the others."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            async with asyncio.timeout(deadline):
+                result = await self.one(text)
+        except TimeoutError:
+            result = _error_result(text, _parsed_or_none(text), DeadlineExceededError(
+                f"{text}: not surveyed within {deadline:.0f} s (reference_deadline): its "
+                "registry is stalled or very slow; rerun to try it again"), transient=True)
+        except Exception as exc:  # a bug: the survey goes on, and the row names it
+            first = (str(exc).splitlines() or [""])[0][:200]
+            result = _error_result(
+                text, _parsed_or_none(text),
+                f"internal error: {type(exc).__name__}: {first} (please report it, with this "
+                "reference)", INTERNAL_ERROR, transient=True)
+        return replace(result, seconds=loop.time() - started)
 
     def _spent_result(self, text: str, ref: Reference) -> RefResult:
         cap = self.allowance.total if self.allowance.total is not None else (
@@ -694,6 +746,18 @@ def _config_is_image(doc: manifests.ImageManifest, ref: Reference) -> bool:
     from archlab import artifacts
 
     return artifacts.classify_manifest(doc, tag=ref.tag) in (artifacts.IMAGE, artifacts.WASM)
+
+def _renamed(result: RefResult, text: str) -> RefResult:
+    """``result`` as the answer for another input naming the same image."""
+    rows = tuple({**row, "input": text} for row in result.rows)
+    return replace(result, input=text, rows=rows, seconds=0.0)
+
+
+def _parsed_or_none(text: str) -> Reference | None:
+    try:
+        return parse_reference(text)
+    except InvalidReferenceError:
+        return None
 
 
 def _summary(f: Fetched) -> tuple[str, str, int, manifests.Manifest]:
@@ -804,10 +868,13 @@ async def survey_async(
     check_rate_limit: bool = True,
     on_result: Callable[[RefResult], None] | None = None,
     verify: bool = False,
+    reference_deadline: float = limits.REFERENCE_DEADLINE,
+    probe_deadline: float = limits.PROBE_DEADLINE,
 ) -> SurveyResult:
     """Survey ``refs`` with ``client`` (see the module docstring); the async core of
-    :func:`survey`. ``on_result`` is called with each reference's result as it lands.
-    ``verify=True`` fills the ``verdict`` column (:mod:`archlab.verify`: layers are read)."""
+    :func:`survey`. ``on_result`` is called with each reference's result as it lands (one
+    call per input, duplicates included). ``verify=True`` fills the ``verdict`` column
+    (:mod:`archlab.verify`: layers are read)."""
     import asyncio
 
     from archlab.budget import estimate, plan, read_rate_limits
@@ -826,15 +893,26 @@ async def survey_async(
 
     before = Counter(client.requests.counts)
     est = estimate(todo, cache=client.cache, tag_index=client.tag_index)
-    limits = {}
+    announced = {}
     probe_errors: dict[str, ArchlabError] = {}
+    notes: list[str] = []
     if check_rate_limit and est.counted:
         hosts = [h for h, n in est.counted_by_host().items() if n]
-        limits = await read_rate_limits(client, todo, hosts, errors=probe_errors)
-    allowance = plan(est, limits, budget)
+        try:
+            async with asyncio.timeout(probe_deadline):
+                announced = await read_rate_limits(client, todo, hosts, errors=probe_errors)
+        except TimeoutError:  # a host too slow to say its limit is surveyed without one
+            announced = {h: client.rate_limits.get(h) for h in hosts}
+        except Exception as exc:  # a bug in the probe costs the limits, not the survey
+            announced = {h: client.rate_limits.get(h) for h in hosts}
+            notes.append(f"the rate-limit probe failed (internal error: {type(exc).__name__}"
+                         f": {exc}; please report it); surveyed without the limits it reads")
+    allowance = plan(est, announced, budget)
     engine = _Engine(client, allowance, verify=verify)
     for host, exc in probe_errors.items():
-        if isinstance(exc, RegistryUnreachableError):  # learnt once: no need to retry per ref
+        # learnt once: no need to retry per reference (a host that is up but broke one
+        # connection is tried again by each reference)
+        if isinstance(exc, RegistryUnreachableError) and exc.connect_failed:
             engine.dead_hosts[host] = (f"{exc} (not tried for this reference: the rate-limit "
                                        "probe of this host could not connect)")
     fresh: dict[str, RefResult] = {}
@@ -845,7 +923,7 @@ async def survey_async(
     def deliver(result: RefResult) -> None:
         nonlocal errors
         fresh[result.input] = result
-        writer.write(result)
+        writer.write(result)  # one line, flushed: an interrupted run keeps what it learnt
         if result.error is not None:
             errors += 1
         if bar is not None:
@@ -855,19 +933,29 @@ async def survey_async(
         if on_result is not None:
             on_result(result)
 
+    # Inputs that name the same image (busybox, busybox:latest, docker.io/library/busybox)
+    # are surveyed once; each input still gets its rows, under its own spelling.
+    same: dict[str, list[str]] = {}
     queues: dict[str, deque[str]] = {}
     for text in todo:
-        try:
-            host = parse_reference(text).api_host
-        except InvalidReferenceError:
-            host = ""  # malformed: no request, answered by the first worker
-        queues.setdefault(host, deque()).append(text)
+        parsed = _parsed_or_none(text)
+        key = str(parsed) if parsed is not None else text
+        if key in same:
+            same[key].append(text)
+            continue
+        same[key] = [text]
+        # malformed: no request, answered by the first worker of the "" queue
+        queues.setdefault(parsed.api_host if parsed is not None else "", deque()).append(text)
+    twins = {group[0]: group[1:] for group in same.values() if len(group) > 1}
 
     async def worker(queue: deque[str]) -> None:
         while queue:
             text = queue.popleft()
             await asyncio.sleep(0)  # a cancellation point before any request for this ref
-            deliver(await engine.one(text))
+            result = await engine.within(text, reference_deadline)
+            deliver(result)
+            for twin in twins.get(text, ()):
+                deliver(_renamed(result, twin))
 
     try:
         async with asyncio.TaskGroup() as tg:
@@ -885,17 +973,61 @@ async def survey_async(
     after = Counter(client.requests.counts)
     sent = {f"{m} {k}": n - before.get((m, k), 0) for (m, k), n in sorted(after.items())
             if n - before.get((m, k), 0) > 0}
-    results = [done.get(t) or fresh[t] for t in texts]
+    return _assemble(texts, done, fresh, platforms, rule, requests=sent,
+                     seconds=time.perf_counter() - started, estimate=est,
+                     notes=(*allowance.notes, *notes))
+
+
+def _assemble(texts: Sequence[str], done: Mapping[str, RefResult],
+              fresh: Mapping[str, RefResult], platforms: Sequence[str], rule: str, *,
+              requests: Mapping[str, int], seconds: float, estimate: Estimate | None = None,
+              notes: Sequence[str] = (), missing: str | None = None) -> SurveyResult:
+    results = []
+    for t in texts:
+        r = done.get(t) or fresh.get(t)
+        if r is None:  # only for a partial result
+            r = _error_result(t, _parsed_or_none(t), f"not surveyed: {missing}", NOT_SURVEYED,
+                              transient=True)
+        results.append(r)
     frame = _frame(results)
     stats = SurveyStats(
         refs=len(texts), resumed=len(done), surveyed=len(fresh),
         errors=sum(1 for r in results if r.error is not None),
-        not_surveyed=sum(1 for r in fresh.values() if r.rows[0].get("error_type") == BUDGET_SPENT),
-        requests=sent, seconds=time.perf_counter() - started, estimate=est,
-        notes=allowance.notes,
+        not_surveyed=sum(1 for r in results
+                         if r.rows[0].get("error_type") in (BUDGET_SPENT, NOT_SURVEYED)),
+        requests=requests, seconds=seconds, estimate=estimate, notes=tuple(notes),
+        longest_reference_seconds=max((r.seconds for r in fresh.values()), default=0.0),
     )
     wide = outcomes(frame, platforms, rule)
-    return SurveyResult(frame, _covered(wide), wide, platforms, rule, stats)
+    return SurveyResult(frame, _covered(wide), wide, tuple(platforms), rule, stats)
+
+
+def partial_result(
+    refs: str | os.PathLike[str] | Iterable[str],
+    results: Iterable[RefResult],
+    platforms: Sequence[str] = DEFAULT_PLATFORMS,
+    rule: str = "exact",
+    *,
+    results_path: str | os.PathLike[str] | None = None,
+    why: str = "the survey stopped before it",
+) -> SurveyResult:
+    """What a survey that did not finish had learnt, as a :class:`SurveyResult`.
+
+    ``results`` are those it delivered (collect them with ``on_result=``); ``results_path``
+    adds what its results file held. Every input neither covers is a row with
+    ``error_type == "NotSurveyed"`` and ``not surveyed: <why>``, so the frame says plainly that
+    it is partial, and the stats carry a note. The command line writes this to ``--out`` and
+    ``--rows`` when a survey is interrupted or fails midway.
+    """
+    platforms = tuple([platforms] if isinstance(platforms, str) else platforms)
+    texts = read_refs(refs)
+    fresh = {r.input: r for r in results}
+    previous = _load_results(Path(results_path)) if results_path is not None else {}
+    done = {t: previous[t] for t in texts if t in previous and t not in fresh}
+    left = sum(1 for t in texts if t not in fresh and t not in done)
+    note = f"partial: {left} of {len(texts)} references not surveyed ({why})"
+    return _assemble(texts, done, fresh, platforms, rule, requests={}, seconds=0.0,
+                     notes=(note,), missing=why)
 
 
 def survey(
@@ -911,6 +1043,8 @@ def survey(
     check_rate_limit: bool = True,
     on_result: Callable[[RefResult], None] | None = None,
     verify: bool = False,
+    reference_deadline: float = limits.REFERENCE_DEADLINE,
+    probe_deadline: float = limits.PROBE_DEADLINE,
 ) -> SurveyResult:
     """Survey ``refs`` (a file, or a list of references) for ``platforms``.
 
@@ -922,7 +1056,8 @@ def survey(
     """
     kwargs = dict(progress=progress, results_path=results_path, max_per_host=max_per_host,
                   rule=rule, budget=budget, check_rate_limit=check_rate_limit,
-                  on_result=on_result, verify=verify)
+                  on_result=on_result, verify=verify, reference_deadline=reference_deadline,
+                  probe_deadline=probe_deadline)
     if client is None:
         from archlab.registry import RegistryClient
 

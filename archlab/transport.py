@@ -80,7 +80,10 @@ def engine_choice(environ: Mapping[str, str] | None = None) -> str:
 def default_transport(
     *, max_connections: int, keepalive_expiry: float = 5.0
 ) -> httpx.AsyncBaseTransport | None:
-    """A transport for :class:`httpx.AsyncClient`, or None for httpx's own (see the rules)."""
+    """A transport for :class:`httpx.AsyncClient`, or None for httpx's own (see the rules).
+
+    ``max_connections=0`` sets no total: the registry client bounds each host instead, so that
+    slow hosts holding their connections cannot starve the others of the pool."""
     if engine_choice() == "httpx":
         return None
     tls = _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))

@@ -361,12 +361,16 @@ class _ResponseChunks:
 
     async def _produce(self) -> None:
         assert self._queue is not None
+        queue = self._queue
+
+        async def feed(resp: Any) -> None:
+            async for chunk in resp.aiter_bytes():
+                if chunk:
+                    await queue.put(chunk)
+
         try:
-            async with self._client.stream_blob(self._ref, self._layer.digest,
-                                                max_bytes=self._layer.size) as resp:
-                async for chunk in resp.aiter_bytes():
-                    if chunk:
-                        await self._queue.put(chunk)
+            await self._client.consume_blob(self._ref, self._layer.digest, feed,
+                                            max_bytes=self._layer.size)
             await self._queue.put(b"")
         except asyncio.CancelledError:
             raise

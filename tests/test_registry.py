@@ -637,3 +637,38 @@ def test_ping_of_a_dead_port_says_the_registry_cannot_be_reached(tmp_path):
             pytest.raises(RegistryUnreachableError) as err:
         reg.ping(f"127.0.0.1:{port}")
     assert str(err.value).startswith(f"cannot reach registry 127.0.0.1:{port} (")
+
+
+def _endless_pages(proxy: FaultProxy, repo: str, per_page: int = 1) -> None:
+    """Every tags/list page names ``per_page`` new tags and links to yet another page."""
+    def page(request):
+        n = sum(1 for m, p in proxy.received if "/tags/list" in p)
+        tags = [f"t{n}-{i}" for i in range(per_page)]
+        return 200, {"Content-Type": "application/json",
+                     "Link": f'</v2/{repo}/tags/list?last=t{n}&n={per_page}>; rel="next"'}, \
+            json.dumps({"name": repo, "tags": tags}).encode()
+    proxy.add(method="GET", path_contains="/tags/list", answer=page)
+
+
+def test_endless_tag_pages_stop_at_the_page_cap(registry, tmp_path):
+    from archlab import limits
+
+    with FaultProxy(registry.url) as proxy:
+        _endless_pages(proxy, "t/endless")
+        with client(tmp_path) as reg, pytest.raises(TooLargeError) as err:
+            reg.list_tags(f"{proxy.host}/t/endless")
+        assert proxy.count("GET", "/tags/list") == limits.MAX_TAG_PAGES
+    assert str(err.value) == (
+        f"{proxy.host}/t/endless: the registry's tag list runs past {limits.MAX_TAG_PAGES} pages "
+        f"({limits.MAX_TAG_PAGES} tags so far); raise max_pages= if the repository really has "
+        "that many tags")
+
+
+def test_too_many_tags_stop_at_the_tag_cap_and_the_caps_can_be_raised(registry, tmp_path):
+    with FaultProxy(registry.url) as proxy:
+        _endless_pages(proxy, "t/endless", per_page=40)
+        with client(tmp_path) as reg:
+            with pytest.raises(TooLargeError, match="lists more than 100 tags; raise max_tags="):
+                reg.list_tags(f"{proxy.host}/t/endless", max_tags=100)
+            with pytest.raises(TooLargeError, match="runs past 5 pages"):
+                reg.list_tags(f"{proxy.host}/t/endless", max_pages=5, max_tags=10_000)

@@ -627,3 +627,203 @@ def test_cli_bad_reference_file_is_one_line(tmp_path, capsys, cache_env, make, e
     out, err = capsys.readouterr()
     assert code == 1 and out == ""
     assert err.startswith("archlab: ") and expected in err and err.count("\n") == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile hosts and inputs: a reference can fail, never stall or abort the others
+
+
+def _in_thread(fn, limit: float):
+    """``fn()`` in a thread; fails the test (instead of hanging it) past ``limit`` seconds."""
+    import threading
+
+    out: dict = {}
+    thread = threading.Thread(target=lambda: out.update(result=fn()), daemon=True)
+    thread.start()
+    thread.join(limit)
+    if thread.is_alive():
+        pytest.fail(f"the survey was still running after {limit:.0f} s")
+    return out["result"]
+
+
+def test_a_slow_host_never_stalls_other_hosts_references(corpus, registry, tmp_path):
+    refs, _ = corpus
+    import time
+
+    landed: list[tuple[str, float]] = []
+    with FaultProxy(registry.url) as slow:
+        # Every answer of the slow host trickles, a byte every 0.5 s: forever, to a reader.
+        slow.add(trickle=0.5)
+        slow_refs = [f"{slow.host}/{refs['list'].repository}:{k}" for k in ("list", "oci")]
+
+        def run():
+            with client(tmp_path) as reg:
+                return survey.survey(
+                    slow_refs + texts(refs), PLATFORMS, client=reg, progress=False,
+                    reference_deadline=3.0, probe_deadline=1.0,
+                    on_result=lambda r: landed.append((r.input, time.monotonic())))
+
+        got = _in_thread(run, limit=60)
+    errors = got.frame.drop_duplicates("input").set_index("input")["error_type"]
+    assert errors[slow_refs].tolist() == ["DeadlineExceededError"] * 2
+    assert got.frame.set_index("input").loc[slow_refs[0], "error"] == (
+        f"{slow_refs[0]}: not surveyed within 3 s (reference_deadline): its registry is "
+        "stalled or very slow; rerun to try it again")
+    assert errors[texts(refs)].isna().all()
+    # the other host's references all landed before the slow host's first deadline passed
+    fast_done = max(t for ref, t in landed if ref in texts(refs))
+    slow_done = min(t for ref, t in landed if ref in slow_refs)
+    assert fast_done < slow_done
+    assert got.stats.longest_reference_seconds < 3.0 + 2.0
+
+
+def test_a_port_above_65535_is_a_row_not_an_aborted_survey(corpus, tmp_path):
+    refs, _ = corpus
+    bad = "127.0.0.1:70000/lab/a:1"
+    with client(tmp_path) as reg:
+        got = survey.survey([bad, *texts(refs)], client=reg, progress=False)
+    row = got.frame.set_index("input").loc[bad]
+    assert (row["error_type"], row["error"]) == (
+        "InvalidReferenceError",
+        f"{bad}: port 70000 is out of range (1-65535); check the registry host")
+    assert got.frame.set_index("input").loc[texts(refs), "error"].isna().all()
+
+
+def test_deeply_nested_json_is_a_row_not_an_aborted_survey(corpus, registry, tmp_path):
+    refs, built = corpus
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(method="GET", path_contains=":oci", status=200, body=deep, headers={
+            "Content-Type": built["oci"].manifest.media_type})
+        proxy.add(method="GET", path_contains="/manifests/oci", status=200, body=deep, headers={
+            "Content-Type": built["oci"].manifest.media_type})
+        nested = f"{proxy.host}/{refs['oci'].repository}:oci"
+        fine = f"{proxy.host}/{refs['list'].repository}:list"
+        with client(tmp_path) as reg:
+            got = survey.survey([nested, fine], client=reg, progress=False)
+    frame = got.frame.set_index("input")
+    assert frame.loc[nested, "error"] and len(frame.loc[nested, "error"].splitlines()) == 1
+    assert frame.loc[fine, "error"] is pd.NA or pd.isna(frame.loc[fine, "error"]).all()
+
+
+def test_an_unexpected_exception_is_an_internal_error_row(corpus, tmp_path, monkeypatch):
+    """A bug cannot be provoked for real on demand; this injects one (a RuntimeError where
+    a manifest is parsed) to prove that it costs one row, never the survey."""
+    refs, built = corpus
+    from archlab import manifests
+
+    real = manifests.parse_manifest
+    bugged = built["schema2"].manifest.data
+
+    def parse(data, media_type=None, *, source=""):
+        if data == bugged:
+            raise RuntimeError("injected bug\nsecond line")
+        return real(data, media_type, source=source)
+
+    monkeypatch.setattr(manifests, "parse_manifest", parse)
+    schema2 = str(refs["schema2"])
+    with client(tmp_path, cache=False, tag_index=False) as reg:
+        got = survey.survey(texts(refs), client=reg, progress=False, check_rate_limit=False,
+                            results_path=tmp_path / "r.jsonl")
+    frame = got.frame.drop_duplicates("input").set_index("input")
+    assert frame.loc[schema2, "error_type"] == survey.INTERNAL_ERROR
+    assert frame.loc[schema2, "error"] == (
+        "internal error: RuntimeError: injected bug (please report it, with this reference)")
+    assert frame.drop(index=[schema2])["error"].isna().all()
+    # not kept in the results file: a rerun (with the bug fixed) surveys it again
+    kept = {json.loads(line)["input"] for line in (tmp_path / "r.jsonl").read_text().splitlines()}
+    assert kept == set(texts(refs)) - {schema2}
+
+
+def test_inputs_naming_the_same_image_are_surveyed_once_and_each_reported(
+        corpus, registry, tmp_path, registry_requests):
+    refs, built = corpus
+    name = f"{registry.host}/{refs['list'].repository}"
+    spellings = [f"{name}:list", f"{name}:list", f"{name}:list  # again", f"  {name}:list",
+                 f"{name}@{built['list'].manifest.digest}"]
+    with client(tmp_path) as reg, registry_requests(registry.server) as seen:
+        got = survey.survey(spellings, client=reg, progress=False, check_rate_limit=False)
+    assert counts(seen) == {("GET", "manifests"): 2}  # the tag once, the digest once
+    assert list(got.coverage.index) == [f"{name}:list", f"{name}@{built['list'].manifest.digest}"]
+    assert got.stats.refs == 2
+
+
+def test_aliases_of_one_reference_are_fetched_once_and_reported_per_input(
+        registry, repo_name, tmp_path, registry_requests):
+    ref = parse_reference(f"{registry.host}/{repo_name}:latest")
+    with make_client(tmp_path, cache=False, tag_index=False) as reg:
+        reg.run(lambda aio: push_image(aio, ref, make_image(AMD64)))
+    aliases = [f"{registry.host}/{repo_name}", f"{registry.host}/{repo_name}:latest"]
+    with client(tmp_path) as reg, registry_requests(registry.server) as seen:
+        got = survey.survey(aliases, client=reg, progress=False, check_rate_limit=False)
+    assert counts(seen) == {("GET", "manifests"): 1, ("GET", "blobs"): 1}
+    assert list(got.coverage.index) == aliases
+    assert got.coverage.loc[aliases[0]].tolist() == got.coverage.loc[aliases[1]].tolist() == [
+        True, False]
+    assert set(got.frame["input"]) == set(aliases)
+
+
+def test_an_interrupted_cli_survey_leaves_partial_results_in_every_output(corpus, registry,
+                                                                          tmp_path):
+    """Ctrl-C (SIGINT) to a real ``archlab survey`` while one reference hangs on a stalled
+    host: the finished references are in --resume, --out and --rows, the others are marked."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    refs, _ = corpus
+    with FaultProxy(registry.url) as stalled:
+        stalled.add(stall=3600)
+        hanging = f"{stalled.host}/{refs['list'].repository}:list"
+        listing = tmp_path / "refs.txt"
+        listing.write_text("\n".join([*texts(refs), hanging]) + "\n")
+        out, rows, resume = tmp_path / "cov.csv", tmp_path / "rows.json", tmp_path / "r.jsonl"
+        env = {**os.environ, "ARCHLAB_CACHE_DIR": str(tmp_path / "cache"),
+               "DOCKER_CONFIG": str(tmp_path / "none")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "archlab", "survey", str(listing), "--out", str(out),
+             "--rows", str(rows), "--resume", str(resume), "--no-progress"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (
+                    resume.exists() and len(resume.read_text().splitlines()) == len(refs)):
+                time.sleep(0.1)
+            assert len(resume.read_text().splitlines()) == len(refs)
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    assert proc.returncode == 130
+    assert stderr.splitlines()[-2:] == [
+        f"archlab: partial: 1 of {len(refs) + 1} references not surveyed (interrupted); "
+        f"written to {out} and {rows}",
+        "archlab: interrupted"]
+    cov = pd.read_csv(out).set_index("input")
+    assert list(cov.index) == [*texts(refs), hanging]
+    assert cov.loc[hanging, "error"] == "not surveyed: interrupted"
+    assert cov.loc[texts(refs), "error"].isna().all()
+    assert cov.loc[str(refs["list"]), "linux/arm64"]
+    frame = pd.read_json(rows)
+    assert set(frame["input"]) == {*texts(refs), hanging}
+    assert frame.set_index("input").loc[hanging, "error_type"] == "NotSurveyed"
+
+
+def test_a_bug_in_the_rate_limit_probe_costs_the_limits_not_the_survey(corpus, tmp_path,
+                                                                       monkeypatch):
+    """An injected bug (as above: one cannot be provoked for real) in the probe: the survey
+    goes on without limits, and says so."""
+    refs, _ = corpus
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("injected probe bug")
+
+    monkeypatch.setattr(budget, "read_rate_limits", broken)
+    with client(tmp_path) as reg:
+        got = survey.survey(texts(refs), client=reg, progress=False)
+    assert got.stats.errors == 0 and got.stats.refs == len(refs)
+    assert got.stats.notes == ("the rate-limit probe failed (internal error: RuntimeError: "
+                               "injected probe bug; please report it); surveyed without the "
+                               "limits it reads",)

@@ -455,8 +455,8 @@ def test_an_unreachable_api_is_one_line_naming_it(tmp_path):
     with client(tmp_path, retries=0) as reg, pytest.raises(Exception) as err:
         reg.run(lambda aio: hub.hub_tags(aio, "lab/x", base_url=f"http://127.0.0.1:{port}"))
     assert type(err.value).__name__ == "RegistryUnreachableError"
-    assert str(err.value).startswith(f"cannot reach 127.0.0.1:{port} (")
-    assert str(err.value).endswith("check the address and the network")
+    assert str(err.value).startswith(f"cannot reach API 127.0.0.1:{port} (")
+    assert str(err.value).endswith("check the host name, the network, or that the API is running")
 
 
 # ---------------------------------------------------------------------------------------------

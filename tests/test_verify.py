@@ -386,3 +386,28 @@ def test_survey_verify_adds_the_verdict_and_never_counts_artifacts(lab_host) -> 
     assert set(redis[redis["is_attestation"]]["entry_kind"]) == {"attestation"}
     assert set(redis[redis["is_attestation"]]["verdict"]) == {NOT_AN_IMAGE}
     assert not result.coverage.loc[refs[1], "unknown/unknown"]  # an attestation is no platform
+
+
+def test_a_layer_cut_short_mid_read_is_one_error_and_never_read_twice(registry, repo_name,
+                                                                        reg) -> None:
+    """A retry would hand the reader the layer's first bytes a second time: once the blob's
+    answer has arrived, a lost connection is archlab's error, not another attempt."""
+    try:
+        from faultproxy import FaultProxy
+    except ImportError:
+        from tests.faultproxy import FaultProxy
+
+    layer = Blob(manifests.OCI_LAYER_GZIP, gzip.compress(tar_of(
+        [("noise", os.urandom(4 << 20)), ("bin/hello", HELLO_AMD64)])))
+    ref = f"{registry.host}/{repo_name}:cut"
+    _push(reg, ref, [layer], {"architecture": "amd64", "os": "linux",
+                              "config": {"Entrypoint": ["/bin/hello"]}})
+    with FaultProxy(registry.url) as proxy, RegistryClient(
+            cache=False, tag_index=False, use_docker_config=False) as client:
+        proxy.add(method="GET", path_contains=f"/blobs/{layer.digest}", truncate=64 << 10)
+        with pytest.raises(Exception) as err:
+            verify(f"{proxy.host}/{repo_name}:cut", client=client)
+    assert type(err.value).__name__ == "BadResponseError", err.value
+    assert str(err.value).startswith(
+        f"{proxy.host}/{repo_name}@{layer.digest}: the layer stopped arriving")
+    assert proxy.count("GET", f"/blobs/{layer.digest}") == 1

@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from archlab import digests, shipped
 from archlab.cli.options import command_group
-from archlab.cli.output import text_table
+from archlab.cli.output import print_trace, text_table
+
+if TYPE_CHECKING:
+    from archlab.registry import Exchange
 
 EPILOG = """\
 examples:
@@ -47,9 +51,15 @@ def _short(digest: str | None) -> str:
 def cmd_record(args: argparse.Namespace) -> int:
     from archlab.snapshot import record
 
-    summary = record(args.refs, args.out, recorded_at=args.fixed_time, as_host=args.as_host,
-                     include_layers=args.include_layers, tags=args.tags,
-                     hub_tags=args.hub_tags, hub_api=args.hub_api, insecure=args.insecure)
+    log: list[Exchange] | None = [] if args.trace else None
+    try:
+        summary = record(args.refs, args.out, recorded_at=args.fixed_time,
+                         as_host=args.as_host, include_layers=args.include_layers,
+                         tags=args.tags, hub_tags=args.hub_tags, hub_api=args.hub_api,
+                         insecure=args.insecure, exchanges=log)
+    finally:
+        if log is not None:
+            print_trace(log)
     rows = [("REF", "KIND", "DIGEST", "PLATFORMS / ERROR")]
     for r in summary.refs:
         detail = r.error if r.error else ", ".join(r.platforms) or "-"
@@ -121,6 +131,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                           "(a mirror, a test stand-in)")
     rec.add_argument("--insecure", action="append", default=[], metavar="HOST[:PORT]",
                      help="allow plain HTTP to this non-loopback registry (repeatable)")
+    rec.add_argument("--trace", action="store_true",
+                     help="print every HTTP exchange (method, URL, status, key headers) to "
+                          "stderr")
     rec.set_defaults(func=cmd_record)
     show = sub.add_parser("show", parents=[common],
                           help="verify a snapshot and list what it holds",

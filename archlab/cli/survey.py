@@ -26,7 +26,7 @@ from archlab.survey import DEFAULT_PLATFORMS, RULES, format_table, read_refs
 if TYPE_CHECKING:
     import pandas as pd
 
-    from archlab.survey import SurveyResult
+    from archlab.survey import RefResult, SurveyResult
 
 
 EPILOG = """\
@@ -128,10 +128,17 @@ def run(args: argparse.Namespace) -> int:
     refs = list(dict.fromkeys(refs))
     platforms_ = tuple(args.platforms or DEFAULT_PLATFORMS)
 
-    with open_registry(args, per_host=args.max_per_host) as reg:
-        result = survey(refs, platforms_, client=reg, progress=args.progress,
-                        results_path=args.resume, max_per_host=args.max_per_host,
-                        rule=args.rule, budget=args.budget, verify=args.verify)
+    landed: list[RefResult] = []  # each result as it lands: what a failed run still knows
+    try:
+        with open_registry(args, per_host=args.max_per_host) as reg:
+            result = survey(refs, platforms_, client=reg, progress=args.progress,
+                            results_path=args.resume, max_per_host=args.max_per_host,
+                            rule=args.rule, budget=args.budget, verify=args.verify,
+                            on_result=landed.append)
+    except BaseException as exc:
+        if landed and (args.out or args.rows):
+            _write_partial(args, refs, platforms_, landed, exc)
+        raise
     sys.stdout.write(format_table(result))
     disagree = False
     if args.verify:
@@ -141,6 +148,14 @@ def run(args: argparse.Namespace) -> int:
         shown = rows[["input", "platform", "entry_kind", "verdict"]].fillna("-")
         sys.stdout.write("\n" + shown.to_string(index=False) + "\n")
         disagree = bool(rows["verdict"].isin(list(DISAGREEMENTS)).any())
+    _write_outputs(args, result)
+    _print_summary(result)
+    if result.stats.errors:
+        return 1
+    return 3 if disagree else 0
+
+
+def _write_outputs(args: argparse.Namespace, result: SurveyResult) -> None:
     if args.out:
         cov = result.coverage.copy()
         kinds = result.frame.drop_duplicates("input").set_index("input")
@@ -149,10 +164,22 @@ def run(args: argparse.Namespace) -> int:
         _write(cov, args.out, index=True)
     if args.rows:
         _write(result.frame, args.rows, index=False)
-    _print_summary(result)
-    if result.stats.errors:
-        return 1
-    return 3 if disagree else 0
+
+
+def _write_partial(args: argparse.Namespace, refs: list[str], platforms_: tuple[str, ...],
+                   landed: list[RefResult], exc: BaseException) -> None:
+    """A survey that stops midway (Ctrl-C, a full disk, a bug) still leaves what it learnt in
+    --out and --rows, every reference it did not reach marked "not surveyed"; the results
+    file (--resume) already holds each finished line."""
+    from archlab.survey import partial_result
+
+    why = "interrupted" if isinstance(exc, KeyboardInterrupt) else (
+        f"the survey failed: {type(exc).__name__}")
+    partial = partial_result(refs, list(landed), platforms_, args.rule,
+                             results_path=args.resume, why=why)
+    _write_outputs(args, partial)
+    written = " and ".join(p for p in (args.out, args.rows) if p)
+    print(f"archlab: {partial.stats.notes[0]}; written to {written}", file=sys.stderr)
 
 
 def _print_summary(result: SurveyResult) -> None:
