@@ -284,7 +284,6 @@ def _build_form(host: str, image: str, platform: str | None, command: str,
             return bundle
 
     box = Explorer([w.HBox([host_w, image_w], layout=w.Layout(flex_flow="row wrap")),
-                    w.HBox([platform_w, command_w], layout=w.Layout(flex_flow="row wrap")),
-                    out])
+                    w.HBox([platform_w]), command_w, out])
     box.add_class("archlab-explorer")
     return box

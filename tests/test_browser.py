@@ -238,7 +238,7 @@ def test_explorer_widgets_render_and_answer(course, browser, artifacts):
         page.click('.lm-MenuBar-itemLabel:text-is("Run")')
         page.click('.lm-Menu-itemLabel:text-is("Run All Cells")')
         form = page.wait_for_selector(".archlab-explorer", timeout=120_000)
-        form.scroll_into_view_if_needed()
+        form.evaluate("el => el.scrollIntoView({block: 'start'})")  # the form's controls
         page.wait_for_timeout(500)
         page.screenshot(path=str(artifacts / "explorer-form.png"))
         host = form.query_selector("select")

@@ -71,7 +71,7 @@ def test_the_form_answers_a_new_choice():
     assert "application/vnd.jupyter.widget-view+json" in data
     assert data["text/plain"].startswith("$ docker run 127.0.0.1:5000/lab/middleware:latest")
     host = form.children[0].children[0]
-    out = form.children[2]
+    out = form.children[3]
     assert "# on multipass-ubuntu-arm64" in out.value
     host.value = "m1-desktop-4.3"
     assert "# on m1-desktop-4.3" in out.value and "runs emulated (qemu)" in out.value
