@@ -275,11 +275,13 @@ def load_json(
     max_depth: int = limits.MAX_JSON_DEPTH,
     error: ErrorType = InputError,
     allow_bom: bool = True,
+    hint: str = "",
 ) -> Any:
     """Parse one JSON document within the limits; ``error`` for anything refused.
 
     ``data`` as bytes must be UTF-8 (see the module's rules for the BOM); its size is checked
-    first, then its depth, and only then is it parsed.
+    first, then its depth, and only then is it parsed. ``hint`` is added to the message for
+    text that is not JSON at all (what such text usually is, where the caller knows).
     """
     text = _text(data, what, error, max_bytes, allow_bom)
     depth = json_depth(text)
@@ -289,7 +291,7 @@ def load_json(
     try:
         return json.loads(text, parse_constant=_refuse_constant)
     except ValueError as exc:  # JSONDecodeError, and over-long integers
-        raise error(f"{what}: is not valid JSON ({exc})") from None
+        raise error(f"{what}: is not valid JSON ({exc}){'; ' + hint if hint else ''}") from None
 
 
 # ---------------------------------------------------------------------------------------------
