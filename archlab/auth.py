@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import re
 import time
 from dataclasses import dataclass, field
 
 import httpx
 
+from archlab import decoding
 from archlab.credentials import Credentials
 from archlab.errors import AuthError
 
@@ -220,17 +222,19 @@ class TokenCache:
                 status=resp.status_code,
                 url=str(resp.url),
             )
-        try:
-            body = resp.json()
-        except ValueError as exc:
-            raise AuthError(f"token issuer {challenge.realm} did not answer JSON") from exc
+        # A token answer is a flat object; the depth limit keeps a hostile one from raising
+        # RecursionError (the size is capped where the body is read).
+        body = decoding.load_json(resp.content, what=f"the answer of token issuer "
+                                  f"{challenge.realm}", error=AuthError)
         value = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(value, str) or not value:
             raise AuthError(f"token issuer {challenge.realm} answered without a token")
         expires_in = body.get("expires_in") or _DEFAULT_EXPIRES_IN
         try:
             expires_in = float(expires_in)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past 1e308
+            expires_in = _DEFAULT_EXPIRES_IN
+        if not math.isfinite(expires_in) or expires_in <= 0:
             expires_in = _DEFAULT_EXPIRES_IN
         expires_at = time.monotonic() + max(expires_in - _EXPIRY_MARGIN, expires_in / 2)
         return Token(value, expires_at)

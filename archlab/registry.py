@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from archlab import digests, limits, manifests
+from archlab import decoding, digests, limits, manifests
 from archlab.auth import Challenge, TokenCache, basic_header, parse_challenge, repository_scope
 from archlab.cache import ContentCache, TagIndex, flush_or_warn
 from archlab.credentials import Credentials
@@ -435,11 +435,13 @@ class AsyncRegistryClient:
         while path and path not in seen:
             seen.add(path)
             resp = await self._request("GET", ref, path, kind="tags")
-            try:
-                body = resp.json()
-            except ValueError as exc:
-                raise RegistryError(f"{ref.name}: tags/list did not answer JSON") from exc
-            for t in body.get("tags") or [] if isinstance(body, dict) else []:
+            body = decoding.load_json(resp.content, what=f"{ref.name}: the tags/list answer",
+                                      error=RegistryError)
+            page = body.get("tags") if isinstance(body, dict) else None
+            if page is not None and not isinstance(page, list):
+                raise RegistryError(f"{ref.name}: the tags/list answer's 'tags' is "
+                                    f"{type(page).__name__}, not a list")
+            for t in page or ():
                 if isinstance(t, str) and t not in known:
                     known.add(t)
                     tags.append(t)
@@ -852,12 +854,11 @@ async def _read_small(resp: httpx.Response, stream: bool) -> bytes:
 
 def _error_text(body: bytes) -> str:
     """The registry's ``{"errors": [{"code", "message"}]}`` as one line, or the raw text."""
-    import json
-
     try:
-        doc = json.loads(body)
+        # Within the depth limit: 4 KiB of "[" made json.loads raise RecursionError here.
+        doc = decoding.load_json(body, what="error body")
         errs = doc.get("errors") if isinstance(doc, dict) else None
-        if errs:
+        if isinstance(errs, list) and errs:
             return "; ".join(
                 f"{e.get('code', '?')}: {e.get('message', '')}".strip() for e in errs
                 if isinstance(e, dict)
