@@ -47,6 +47,8 @@ constant                       default      what it bounds (and where to overrid
 ``PER_HOST``                   8            requests in flight to one registry host
                                             (``RegistryClient(per_host=)``, ``--max-per-host``)
 ``HELPER_TIMEOUT``             10 s         one run of a docker credential helper
+``MAX_HELPER_OUTPUT_BYTES``    1 MiB        what archlab holds of a credential helper's
+                                            stdout or stderr; a real answer is < 4 KiB
 ``LAB_START_TIMEOUT``          10 s         the lab registry answering after it starts
 ``LAB_STOP_TIMEOUT``           5 s          the lab registry exiting after SIGTERM
 ``TAG_LOOKUPS``                5            tags the compose audit inspects per image when it
@@ -97,6 +99,7 @@ MAX_RETRY_AFTER: Final = 60.0
 PER_HOST: Final = 8
 
 HELPER_TIMEOUT: Final = 10.0
+MAX_HELPER_OUTPUT_BYTES: Final = 1 * MiB
 LAB_START_TIMEOUT: Final = 10.0
 LAB_STOP_TIMEOUT: Final = 5.0
 
