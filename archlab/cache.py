@@ -101,8 +101,8 @@ try:
 except ImportError:  # not on Windows: see file_lock
     fcntl = None  # type: ignore[assignment]
 
-from archlab import limits
-from archlab.errors import DigestMismatchError, InvalidReferenceError
+from archlab import decoding, limits
+from archlab.errors import DigestMismatchError, InputError, InvalidReferenceError
 
 CACHE_DIR_ENV = "ARCHLAB_CACHE_DIR"
 DEFAULT_MAX_BYTES = limits.CACHE_MAX_BYTES
@@ -213,8 +213,14 @@ class ContentCache:
         """The verified bytes for ``digest``, or None. A corrupted entry is removed first."""
         path = self._path(digest)
         try:
-            data = path.read_bytes()
-        except FileNotFoundError:
+            # Only a regular file, and never more than the cache holds: a blob replaced by a
+            # link to /dev/zero was read until memory ran out.
+            data = decoding.read_file(path, max_bytes=self.max_bytes, what="cached blob",
+                                      missing_ok=True)
+        except InputError:
+            self._remove_entry(path)
+            return None
+        if data is None:
             return None
         meta = self._read_meta(path)
         expected = meta.get("content_digest") or digest
@@ -341,8 +347,10 @@ class ContentCache:
     def _remove_entry(self, path: Path) -> int:
         freed = 0
         for victim in (path, _meta_path(path)):
-            with contextlib.suppress(FileNotFoundError):
-                size = victim.stat().st_size
+            # OSError, not only FileNotFoundError: a damaged entry may be a directory; left in
+            # place it is still never an answer.
+            with contextlib.suppress(OSError):
+                size = victim.lstat().st_size
                 victim.unlink()
                 freed += size
         if self._estimate is not None:
@@ -378,8 +386,10 @@ class ContentCache:
     @staticmethod
     def _read_meta(path: Path) -> dict:
         try:
-            meta = json.loads(_meta_path(path).read_bytes())
-        except (FileNotFoundError, ValueError):
+            raw = decoding.read_file(_meta_path(path), max_bytes=limits.MAX_INPUT_FILE_BYTES,
+                                     what="cache metadata", missing_ok=True)
+            meta = {} if raw is None else decoding.load_json(raw, what=str(_meta_path(path)))
+        except InputError:  # damaged metadata is no metadata
             return {}
         return meta if isinstance(meta, dict) else {}
 
@@ -528,9 +538,12 @@ class TagIndex:
 
     def _read(self, registry: str, repository: str) -> dict[str, dict]:
         """The file's valid hints; anything damaged in it is no hint."""
+        path = self._path(registry, repository)
         try:
-            document = json.loads(self._path(registry, repository).read_bytes())
-        except (OSError, ValueError):
+            raw = decoding.read_file(path, max_bytes=limits.MAX_INPUT_FILE_BYTES,
+                                     what="tag hints", missing_ok=True)
+            document = {} if raw is None else decoding.load_json(raw, what=str(path))
+        except InputError:
             return {}
         if not isinstance(document, dict) or [
             document.get("registry"), document.get("repository")

@@ -202,12 +202,40 @@ def test_trusted_entry_without_its_sidecar_is_not_believed(cache):
     assert cache.get(digest) is None
 
 
-def test_unreadable_sidecar_costs_only_the_media_type(cache):
+@pytest.mark.parametrize("damage", [
+    "{not json",
+    '{"media_type": ' * 100_000,  # json.loads raised RecursionError on this (issue 10)
+    "fifo", "directory",
+])
+def test_unreadable_sidecar_costs_only_the_media_type(cache, damage):
     data = blob("sidecar")
     cache.put(sha(data), data, MANIFEST_TYPE)
     for sidecar in cache.root.rglob("*.meta.json"):
-        sidecar.write_text("{not json")
+        sidecar.unlink()
+        if damage == "fifo":
+            os.mkfifo(sidecar)
+        elif damage == "directory":
+            sidecar.mkdir()
+        else:
+            sidecar.write_text(damage)
     assert cache.get(sha(data)) == CachedBlob(data, None)
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "directory", "fifo"])
+def test_blob_that_is_not_a_regular_file_is_a_miss(cache, kind):
+    # A blob linked to /dev/zero was read until memory ran out (issue 10).
+    data = blob("replaced")
+    cache.put(sha(data), data, MANIFEST_TYPE)
+    (path,) = [p for p in files_under(cache.root) if not p.name.endswith(".meta.json")]
+    path.unlink()
+    if kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+    assert cache.get(sha(data)) is None
+    assert kind == "directory" or not os.path.lexists(path)  # removed, to be fetched again
 
 
 # --- size bound and LRU --------------------------------------------------------------------
@@ -549,6 +577,7 @@ def test_tag_index_forget(tmp_path):
 
 @pytest.mark.parametrize("damage", [
     '{"digest": "sha256:tr',
+    '{"tags": ' + "[" * 100_000,  # json.loads raised RecursionError on this (issue 10)
     "[]",
     '{"registry": "ghcr.io", "repository": "org/app", "tags": []}',
     '{"registry": "quay.io", "repository": "org/app", "tags": {}}',
