@@ -129,10 +129,11 @@ from typing import Any, Literal
 import httpx
 import pandas as pd
 
-from archlab import __version__, digests, limits, manifests
+from archlab import __version__, decoding, digests, limits, manifests
 from archlab.errors import (
     ArchlabError,
     DigestMismatchError,
+    InputError,
     ManifestError,
     NotFoundError,
 )
@@ -160,6 +161,8 @@ INDEX_FILE = "index.json"
 BLOBS_DIR = "blobs"
 #: Largest blob kept when layers are not wanted (a config is a few KiB).
 CONFIG_CAP = limits.MAX_SNAPSHOT_BLOB_BYTES
+#: Largest blob file read back: a layer when layers were recorded, else a JSON document.
+_BLOB_FILE_CAP = max(limits.MAX_SNAPSHOT_BLOB_BYTES, limits.MAX_LAYER_BYTES)
 #: The only response headers a snapshot ever stores (lower-case).
 KEPT_HEADERS = (
     "content-type", "docker-content-digest", "etag", "link", "ratelimit-limit",
@@ -356,15 +359,15 @@ def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
     """Read and verify the snapshot in ``path`` (see the module docstring for the format)."""
     root = Path(path)
     index = root / INDEX_FILE
-    if not index.is_file():
+    raw = decoding.read_file(index, max_bytes=limits.MAX_LIST_FILE_BYTES,
+                             what="snapshot index", error=ManifestError, missing_ok=True)
+    if raw is None:
         raise NotFoundError(
             f"no snapshot at {root}: {INDEX_FILE} is missing; record one with "
             f"`archlab snapshot record REF... --out {root}`"
         )
-    try:
-        doc = json.loads(index.read_bytes())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{index}: not valid JSON ({exc})") from None
+    doc = decoding.load_json(raw, what=str(index), error=ManifestError,
+                             max_bytes=limits.MAX_LIST_FILE_BYTES)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ManifestError(f"{index}: not an archlab snapshot index ('format' is not {FORMAT!r})")
     if doc.get("version") != FORMAT_VERSION:
@@ -378,13 +381,14 @@ def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
     blobs: dict[str, bytes] = {}
     for digest in sorted({a.body for a in answers if a.body is not None}):
         file = root / _blob_relpath(digest)
-        try:
-            data = file.read_bytes()
-        except FileNotFoundError:
+        # Only regular files, capped: a blob linked to /dev/zero was read without end.
+        data = decoding.read_file(file, max_bytes=_BLOB_FILE_CAP, what="snapshot blob",
+                                  error=ManifestError, missing_ok=True)
+        if data is None:
             raise ManifestError(
                 f"{index} names body {digest}, but {file} is missing: the snapshot is "
                 "incomplete; record it again"
-            ) from None
+            )
         actual = digests.compute(data)
         if actual != digest:
             raise DigestMismatchError(
@@ -676,8 +680,8 @@ def _is_json(body: bytes) -> bool:
     if body.lstrip()[:1] not in (b"{", b"["):
         return False
     try:
-        json.loads(body)
-    except ValueError:
+        decoding.load_json(body, what="body", max_bytes=len(body))
+    except InputError:  # deep JSON too: json.loads raised RecursionError on it
         return False
     return True
 

@@ -13,6 +13,7 @@ import base64
 import gzip
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import httpx
@@ -502,6 +503,48 @@ def test_an_altered_snapshot_is_refused_with_the_file_named(corpus, tmp_path, ta
     assert named in str(err.value)
     with pytest.raises(error):
         replay_client(tmp_path / "snap")
+
+
+SHIPPED = Path(__file__).parent.parent / "data" / "snapshots" / "lab"
+
+
+def _copy_shipped(tmp_path: Path) -> Path:
+    import shutil
+    return Path(shutil.copytree(SHIPPED, tmp_path / "snap"))
+
+
+def test_a_deep_index_is_one_manifest_error(tmp_path):
+    # json.loads raised RecursionError on this (issue 10).
+    snap = _copy_shipped(tmp_path)
+    (snap / "index.json").write_text('{"answers": ' + "[" * 100_000)
+    with pytest.raises(ManifestError, match=r"index\.json: nests arrays and objects 100001 "
+                       "deep, more than the 64 archlab reads"):
+        load_snapshot(snap)
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "directory"])
+def test_a_blob_that_is_not_a_regular_file_is_refused(tmp_path, kind):
+    # A blob linked to /dev/zero was read without end (issue 10); a FIFO hung the open.
+    snap = _copy_shipped(tmp_path)
+    blob = next((snap / "blobs" / "sha256").iterdir())
+    blob.unlink()
+    if kind == "dev-zero":
+        blob.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(blob)
+    else:
+        blob.mkdir()
+    with pytest.raises(ManifestError, match=f"{blob}: cannot read the snapshot blob: it is "):
+        load_snapshot(snap)
+
+
+def test_an_index_that_is_a_fifo_is_refused(tmp_path):
+    snap = _copy_shipped(tmp_path)
+    (snap / "index.json").unlink()
+    os.mkfifo(snap / "index.json")
+    with pytest.raises(ManifestError, match="index.json: cannot read the snapshot index: it is a "
+                       r"named pipe \(FIFO\)"):
+        load_snapshot(snap)
 
 
 def _push_with_credentials(lab, tmp_path) -> str:
