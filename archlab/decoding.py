@@ -60,6 +60,8 @@ YAML expanded nodes    the tree as a reader walking it sees it (every alias expa
                        a billion-laughs document stops after a few thousand nodes
 YAML values            a scalar that resolves to a bad value (``2001-02-30``, a 5000-digit
                        integer) is refused with its line, like a syntax error
+text in messages       :func:`shown` escapes what a terminal would act on (control and format
+                       characters, such as ESC or U+202E) before input is quoted in a message
 =====================  ==========================================================================
 
 Messages read ``<what>: <problem>`` or, where YAML gives a position, ``<what>:<line>:<column>:
@@ -87,11 +89,15 @@ from archlab.errors import ArchlabError, InputError
 
 __all__ = [
     "compose_yaml",
+    "construct_yaml",
     "decode_text",
+    "first_unprintable",
+    "json_depth",
     "load_json",
     "load_yaml",
     "read_file",
     "read_text",
+    "shown",
 ]
 
 ErrorType = Callable[[str], ArchlabError]
@@ -219,6 +225,28 @@ def decode_text(
             f"{what}: is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}, "
             f"line {line}); save it as UTF-8"
         ) from None
+
+
+def first_unprintable(text: str) -> int | None:
+    """The index of the first character a terminal would not simply print, or None.
+
+    That is Python's ``str.isprintable`` test (controls, format characters such as U+202E and
+    U+FEFF, separators other than the space, surrogates, unassigned code points) with the
+    space allowed.
+    """
+    if text.isprintable():  # the common case, in C
+        return None
+    return next(i for i, c in enumerate(text) if not (c.isprintable() or c == " "))
+
+
+def shown(text: str) -> str:
+    """``text`` with every unprintable character escaped (``\\x1b``, ``\\u202e``), to quote
+    untrusted input in a message without letting it move the cursor or recolour a terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " "
+                   else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
 
 
 def _text(data: bytes | str, what: str, error: ErrorType, max_bytes: int, allow_bom: bool

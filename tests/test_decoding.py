@@ -304,3 +304,24 @@ def test_compose_yaml_raises_the_callers_error_class() -> None:
     with pytest.raises(ComposeError):
         decoding.compose_yaml(BILLION_LAUGHS, what="c.yml", error=ComposeError)
     assert issubclass(InputError, ArchlabError) and issubclass(InputError, ValueError)
+
+
+# --------------------------------------------------------------------------------------------
+# Text in messages
+
+
+@pytest.mark.parametrize(("text", "index", "display"), [
+    ("busybox", None, "busybox"),
+    ("a b", None, "a b"),
+    ("mysql:5.7é", None, "mysql:5.7é"),
+    ("a\x1b[31mb", 1, "a\\x1b[31mb"),
+    ("\ufeffx", 0, "\\ufeffx"),
+    ("x\u202ey", 1, "x\\u202ey"),
+    ("tab\there", 3, "tab\\there"),
+    ("nbsp\u00a0", 4, "nbsp\\xa0"),
+    ("\ud800", 0, "\\ud800"),
+])
+def test_first_unprintable_and_shown(text: str, index: int | None, display: str) -> None:
+    assert decoding.first_unprintable(text) == index
+    assert decoding.shown(text) == display
+    assert decoding.shown(text).isprintable()
