@@ -52,7 +52,8 @@ JSON values            RFC 8259: ``NaN`` and ``Infinity`` are refused (Go refuse
 YAML loader            ``yaml.SafeLoader`` (no Python objects); the pure-Python composer, not
                        libyaml's, because its node-by-node recursion is where the limits hook in
 YAML depth             more than ``max_depth`` nested collections refused while composing, the
-                       moment the node opens
+                       moment the node opens; nesting reached through aliases (``b: [*a]``,
+                       ``c: [*b]``, ...) counts too, so no reader that recurses can overflow
 YAML aliases           more than ``max_aliases`` ``*alias`` uses refused; an alias to a node
                        that contains it (a cycle) refused
 YAML expanded nodes    the tree as a reader walking it sees it (every alias expanded) counted
@@ -347,7 +348,8 @@ class _BoundedLoader(yaml.SafeLoader):
         self._max_nodes = max_nodes
         self._depth = 0
         self._aliases = 0
-        self._expanded: dict[int, int] = {}
+        self._expanded: dict[int, int] = {}  # id(node) -> nodes with aliases expanded
+        self._depth_of: dict[int, int] = {}  # id(node) -> nesting with aliases expanded
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -371,16 +373,25 @@ class _BoundedLoader(yaml.SafeLoader):
             node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
-        size = 1
-        if isinstance(node, yaml.SequenceNode):
-            size += sum(self._expanded[id(child)] for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            size += sum(self._expanded[id(k)] + self._expanded[id(v)] for k, v in node.value)
+        collection = isinstance(node, yaml.CollectionNode)
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = node.value if collection else []
+        size = 1 + sum(self._expanded[id(child)] for child in children)
         if size > self._max_nodes:
             raise _Refused(None, None, f"expands to more than {self._max_nodes} nodes once "
                            "its aliases are followed (a 'billion laughs' document?); archlab "
                            "reads no more", node.start_mark)
+        # Depth through aliases too: a chain of aliases each one level deeper than the last
+        # nests without limit for any reader that walks it (and recurses).
+        depth = collection + max((self._depth_of[id(child)] for child in children), default=0)
+        if depth > self._max_depth:
+            raise _Refused(None, None, f"nests collections more than {self._max_depth} deep "
+                           "once its aliases are followed; no real document is nested that "
+                           "deeply", node.start_mark)
         self._expanded[id(node)] = size
+        self._depth_of[id(node)] = depth
         return node
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:

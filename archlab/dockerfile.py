@@ -64,7 +64,7 @@ does not exist names the path looked for and, when given, who referred to it.
 
 from __future__ import annotations
 
-import json
+import io
 import os
 import re
 import shlex
@@ -75,7 +75,8 @@ from typing import Final, Literal
 
 from dockerfile_parse import DockerfileParser
 
-from archlab.errors import ComposeError
+from archlab import decoding, limits
+from archlab.errors import ComposeError, InputError
 
 __all__ = ["AUTOMATIC_ARGS", "FromLine", "RunStep", "expand", "from_images"]
 
@@ -220,9 +221,9 @@ def _run_argv(value: str) -> tuple[str, ...]:
         _flag, _, text = text.partition(" ")
         text = text.lstrip()
     if text.startswith("["):
-        try:
-            argv = json.loads(text)
-        except ValueError:
+        try:  # within the depth limit: RUN [[[[... raised RecursionError
+            argv = decoding.load_json(text, what="RUN", max_bytes=len(text))
+        except InputError:
             argv = None
         if isinstance(argv, list) and all(isinstance(a, str) for a in argv):
             return tuple(argv)
@@ -271,11 +272,13 @@ def from_images(
         who = f"{referenced_from}: " if referenced_from else ""
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
         raise ComposeError(f"{who}Dockerfile not found: {path} {what}")
-    try:
-        parser = DockerfileParser(str(path), env_replace=False, cache_content=True)
-        structure = parser.structure
-    except (OSError, UnicodeDecodeError) as e:
-        raise ComposeError(f"{path}: cannot read the Dockerfile: {e}") from None
+    # Read here, within limits, and decoded as BuildKit does: strict UTF-8, a leading BOM
+    # dropped (dockerfile-parse kept it, so the first FROM read as "\ufeffFROM" and vanished).
+    text = decoding.read_text(path, max_bytes=limits.MAX_INPUT_FILE_BYTES, what="Dockerfile",
+                              error=ComposeError)
+    parser = DockerfileParser(fileobj=io.BytesIO(text.encode()), env_replace=False,
+                              cache_content=True)
+    structure = parser.structure
 
     build_args = dict(build_args or {})
     automatic = {**_platform_args("BUILD", build_platform),

@@ -254,6 +254,17 @@ def test_load_yaml_refuses_deep_nesting_not_a_recursion_error(text: str) -> None
         decoding.load_yaml(text, what="f.yml")
 
 
+@pytest.mark.parametrize("step", ["{{<<: *a{}}}", "[*a{}]"])
+def test_load_yaml_counts_depth_through_aliases(step: str) -> None:
+    # 200 anchors, each one level deeper than the last: few nodes, but any reader that walks
+    # the tree recursively (compose's merge and line index) recursed once per level.
+    text = "a0: &a0 {x: 1}\n" + "".join(
+        f"a{i}: &a{i} " + step.format(i - 1) + "\n" for i in range(1, 200))
+    with pytest.raises(InputError, match=r"^f.yml:65:6: nests collections more than 64 deep "
+                       "once its aliases are followed"):
+        decoding.load_yaml(text, what="f.yml")
+
+
 def test_load_yaml_depth_at_the_limit_is_read() -> None:
     assert decoding.load_yaml("[" * 64 + "]" * 64, what="f.yml") is not None
 

@@ -77,9 +77,9 @@ import httpx
 import platformdirs
 import yaml
 
-from archlab import limits
+from archlab import decoding, limits
 from archlab.cache import file_lock
-from archlab.errors import LabError, NotFoundError
+from archlab.errors import InputError, LabError, NotFoundError
 from archlab.lab import scenarios as sc
 from archlab.lab.images import Blob
 from archlab.lab.scenarios import Scenario
@@ -175,11 +175,14 @@ def _state_path() -> Path:
 def read_state() -> LabState | None:
     """The recorded state, or ``None`` when there is none (or it is unreadable: then stale)."""
     try:
-        doc = json.loads(_state_path().read_text())
+        # A regular file within limits: a deep one raised RecursionError, a FIFO hung.
+        raw = decoding.read_file(_state_path(), max_bytes=limits.MAX_INPUT_FILE_BYTES,
+                                 what="lab state", missing_ok=True)
+        if raw is None:
+            return None
+        doc = decoding.load_json(raw, what=str(_state_path()))
         return LabState(**{k: doc[k] for k in LabState.__dataclass_fields__})
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (InputError, KeyError, TypeError):
         # A truncated or foreign file describes no process we can trust: treat as absent.
         return None
 
