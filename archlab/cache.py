@@ -455,7 +455,8 @@ class TagIndex:
             record = self._tags(registry, repository).get(tag)
         if record is None:
             return None
-        return record["digest"], record["media_type"]
+        # .get: a hint file written by hand may leave the media type out (_valid_hint allows it)
+        return record["digest"], record.get("media_type")
 
     def forget(self, registry: str, repository: str, tag: str) -> bool:
         """Drop the hint (say, after the registry answered 404). True if there was one."""

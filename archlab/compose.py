@@ -505,7 +505,9 @@ def load_compose(
                            "to their definitions")
     out = []
     for name, spec in services.items():
-        line = lines[("services", str(name))]
+        # .get: the index is keyed by the key as written ("null", "0x10"), the document by its
+        # value (None, 16); such a key raised KeyError here.
+        line = lines.get(("services", str(name)), lines.get(("services",), 1))
         raw_spec = raw_doc["services"].get(name) if isinstance(raw_doc, dict) else None
         out.append(_service(path, str(name), spec, raw_spec, line, lines, merged))
     return ComposeProject(path=path, services=tuple(out), env=merged, env_file=dotenv_path,

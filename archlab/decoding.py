@@ -432,14 +432,21 @@ def compose_yaml(
     :func:`construct_yaml` turns the tree into Python values.
     """
     text = _text(data, what, error, max_bytes, True)
-    loader = _BoundedLoader(text, max_depth=max_depth, max_aliases=max_aliases,
-                            max_nodes=max_nodes)
     try:
-        return loader.get_single_node()
+        # The reader checks every character already in the constructor.
+        loader = _BoundedLoader(text, max_depth=max_depth, max_aliases=max_aliases,
+                                max_nodes=max_nodes)
+        try:
+            return loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise error(f"{what}:{line}:{column}: character {shown(chr(exc.character))} is not "
+                    "allowed in YAML (a control character)") from None
     except yaml.YAMLError as exc:
         raise error(_yaml_message(what, exc)) from None
-    finally:
-        loader.dispose()
 
 
 def construct_yaml(node: yaml.Node | None, *, what: str, error: ErrorType = InputError) -> Any:

@@ -605,6 +605,18 @@ def test_tag_index_ignores_a_damaged_hint_and_keeps_the_rest(tmp_path):
     assert fresh.recall("ghcr.io", "org/app", "v2") == (D2, LIST_TYPE)
 
 
+def test_tag_index_hint_without_a_media_type(tmp_path):
+    # Found by benchmarks/fuzz_parsers.py: recall raised KeyError('media_type').
+    tags = TagIndex(tmp_path / "blobs")
+    tags.remember("ghcr.io", "org/app", "v1", D1, LIST_TYPE)
+    tags.flush()
+    (path,) = (tmp_path / "tags").glob("*.json")
+    document = json.loads(path.read_text())
+    del document["tags"]["v1"]["media_type"]
+    path.write_text(json.dumps(document))
+    assert TagIndex(tmp_path / "blobs").recall("ghcr.io", "org/app", "v1") == (D1, None)
+
+
 def test_tag_index_refuses_a_bad_digest(tmp_path):
     tags = TagIndex(tmp_path / "blobs")
     with pytest.raises(InvalidReferenceError):

@@ -83,6 +83,15 @@ def test_compose_deep_yaml_is_one_line(tmp_path: Path, text: str, where: str) ->
         load_compose(f, env={})
 
 
+@pytest.mark.parametrize("key", ["null", "true", "0x10", "!!binary aGVsbG8="])
+def test_compose_service_names_yaml_reads_as_other_types(tmp_path: Path, key: str) -> None:
+    # Found by benchmarks/fuzz_parsers.py: KeyError ('services', 'None') from the line index.
+    f = tmp_path / "docker-compose.yml"
+    f.write_text(f"services:\n  {key}:\n    image: busybox\n")
+    (service,) = load_compose(f, env={}).services
+    assert service.image == "busybox"
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_compose_file_that_is_not_regular(tmp_path: Path, kind: str) -> None:
     f = special(tmp_path / "docker-compose.yml", kind)
