@@ -383,7 +383,8 @@ def _snapshot(raw: bytes, workdir: Path) -> Any:
     if not (snap / "blobs").exists():
         shutil.copytree(SHIPPED_SNAPSHOT, snap, dirs_exist_ok=True)
     _write(snap, "index.json", raw)
-    return load_snapshot(snap)
+    loaded = load_snapshot(snap)
+    return loaded.to_frame(), loaded.hosts, loaded.describe()
 
 
 _CACHED = b'{"schemaVersion": 2}'
@@ -436,7 +437,8 @@ TARGETS: tuple[Target, ...] = (
     Target("docker-config", json_bytes(DOCKER_CONFIG), _docker_config,
            "credentials.load_docker_config, credential_source (a file)"),
     Target("snapshot-index", json_bytes(_shipped_index()), _snapshot,
-           "snapshot.load_snapshot (index.json over the shipped lab snapshot's blobs)"),
+           "snapshot.load_snapshot, to_frame (index.json over the shipped lab snapshot's "
+           "blobs)"),
     Target("cache-metadata", json_bytes(CACHE_META), _cache_meta,
            "cache.ContentCache.get (a blob's .meta.json)"),
     Target("tag-hints", json_bytes(TAG_HINTS), _tag_hints, "cache.TagIndex.recall (a hint file)"),

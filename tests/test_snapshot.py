@@ -538,6 +538,22 @@ def test_a_blob_that_is_not_a_regular_file_is_refused(tmp_path, kind):
         load_snapshot(snap)
 
 
+@pytest.mark.parametrize(("field", "value", "problem"), [
+    ("size", 10**30, "size must be a byte count or null"),  # OverflowError from to_frame()
+    ("size", -1, "size must be a byte count or null"),
+    ("media_type", {"a": 1}, "media_type must be a string or null"),
+    ("status", True, "status must be an HTTP status"),
+    ("status", 10**30, "status must be an HTTP status"),
+])
+def test_an_index_with_values_of_the_wrong_kind_is_refused(tmp_path, field, value, problem):
+    snap = _copy_shipped(tmp_path)
+    doc = json.loads((snap / "index.json").read_text())
+    doc["answers"][0][field] = value
+    (snap / "index.json").write_text(json.dumps(doc))
+    with pytest.raises(ManifestError, match=rf"index\.json: answers\[0\]\.{problem}"):
+        load_snapshot(snap).to_frame()
+
+
 def test_an_index_that_is_a_fifo_is_refused(tmp_path):
     snap = _copy_shipped(tmp_path)
     (snap / "index.json").unlink()
