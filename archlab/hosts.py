@@ -167,7 +167,8 @@ def _covers(native: Platform, binary: Platform) -> bool:
 
 def _arm_level(variant: str) -> int:
     digits = variant.lstrip("v")
-    return int(digits) if digits.isdigit() else 0
+    # ASCII and short: "²".isdigit() is true but int("²") raises, as does int() of 4,300 digits
+    return int(digits) if digits.isascii() and digits.isdigit() and len(digits) < 10 else 0
 
 
 def _as_platform(p: Platform | str) -> Platform:

@@ -51,6 +51,9 @@ constant                       default      what it bounds (and where to overrid
                                             stdout or stderr; a real answer is < 4 KiB
 ``LAB_START_TIMEOUT``          10 s         the lab registry answering after it starts
 ``LAB_STOP_TIMEOUT``           5 s          the lab registry exiting after SIGTERM
+``MAX_VARIANT_LEVEL``          16           CPU variant levels listed below a platform's own
+                                            (``linux/amd64/v3`` → v2, v1); real ones top out at
+                                            amd64 v4 and arm v8
 ``TAG_LOOKUPS``                5            tags the compose audit inspects per image when it
                                             looks for one with the host's architecture
                                             (``--max-tag-lookups``)
@@ -103,6 +106,7 @@ MAX_HELPER_OUTPUT_BYTES: Final = 1 * MiB
 LAB_START_TIMEOUT: Final = 10.0
 LAB_STOP_TIMEOUT: Final = 5.0
 
+MAX_VARIANT_LEVEL: Final = 16
 TAG_LOOKUPS: Final = 5
 
 MAX_INPUT_FILE_BYTES: Final = 4 * MiB

@@ -910,7 +910,9 @@ def survey(
 # Tags
 
 
-_VERSION = re.compile(r"[vV]?(\d+(?:\.\d+)*)(.*)")
+# ASCII digits, at most 18 to a part: a tag from a registry can hold 4,300 digits, past what
+# int() converts (ValueError), and "\d" alone also matches other scripts' digits.
+_VERSION = re.compile(r"[vV]?([0-9]{1,18}(?:\.[0-9]{1,18})*)(?![0-9])(.*)")
 
 
 def _version(tag: str) -> tuple[tuple[int, ...] | None, str]:

@@ -258,7 +258,9 @@ _STAGE = st.builds(lambda flag, image, name, body: f"FROM {flag}{image}{name}\n"
                    st.lists(st.sampled_from(
                        ["RUN make\n", 'RUN ["a", "b"]\n', "RUN --mount=x echo \\\n  next\n",
                         "ARG BASE\n", "ARG A=1\n", "COPY --from=base / /\n", "ENV A=b\n",
-                        "RUN <<EOF\nFROM inside\nEOF\n", "# comment\n", "\n"]), max_size=4))
+                        "RUN <<EOF\nFROM inside\nEOF\n", "# comment\n", "\n",
+                        "COPY --from=0 / /\n", "COPY --from=" + "9" * 5000 + " / /\n",
+                        "COPY --from=\u00b2 / /\n"]), max_size=4))
 _STRUCTURED_DOCKERFILE = st.builds(
     lambda head, args, stages: head + "".join(args) + "".join(stages),
     st.sampled_from(["", "# escape=`\n", "# syntax=docker/dockerfile:1\n", "\ufeff"]),
@@ -284,6 +286,8 @@ REFERENCE = (text() | st.builds(
     st.sampled_from(["", "@" + DIGEST, "@sha256:abc", "@md5:" + "c" * 32, "@"]),
 ))
 PLATFORM_SPEC = text("linux/arm64v8amd.-_*, windowsdarwin0123456789") | st.builds(
+    lambda arch, level: f"linux/{arch}/v{level}", st.sampled_from(["amd64", "arm", "arm64"]),
+    st.integers() | st.sampled_from(["9" * 30, "9" * 5000, "\u00b2", "+3", "-1"])) | st.builds(
     lambda parts: "/".join(parts),
     st.lists(st.sampled_from(["linux", "windows", "darwin", "arm64", "aarch64", "arm", "armhf",
                               "armel", "amd64", "x86_64", "i386", "v7", "v8", "v3", "", "*",

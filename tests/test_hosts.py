@@ -243,3 +243,13 @@ def test_valid_profile_round_trip(tmp_path):
     assert h.emulated[0].describe() == "qemu 7.0"
     assert h.rules is Rules.CONTAINERD_1_6 and h.amd64_level == "v2"
     assert h.engine_version == (20, 10, 12)
+
+
+@pytest.mark.parametrize("variant", ["v" + "9" * 5000, "v\u00b2"])
+def test_an_image_variant_with_no_readable_arm_level(variant):
+    # An image config's variant comes from a registry: int() raised ValueError on 5000 digits
+    # and on "²" (a digit to isdigit, not to int). Like any variant that is not vN, it reads
+    # as no level at all.
+    pi = get_host("raspberry-pi-os-32")
+    assert pi.runs_natively(Platform("linux", "arm", variant)) == pi.runs_natively(
+        Platform("linux", "arm", "vX"))

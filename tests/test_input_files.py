@@ -175,6 +175,14 @@ def test_dockerfile_deep_exec_form_is_shell_form(tmp_path: Path) -> None:
     assert stage.runs[0].command == "/bin/sh -c " + "[" * 5_000
 
 
+@pytest.mark.parametrize("ref", ["0" * 5000, "\u00b2"])
+def test_dockerfile_copy_from_an_odd_stage_number(tmp_path: Path, ref: str) -> None:
+    # Found by fuzzing: int() raised ValueError on 5000 digits and on "²" (a digit to isdigit).
+    f = tmp_path / "Dockerfile"
+    f.write_text(f"FROM a\nFROM b\nCOPY --from={ref} / /\n")
+    assert [x.image for x in from_images(f)] == ["a", "b"]
+
+
 @pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
 def test_dockerfile_that_is_not_regular(tmp_path: Path, kind: str) -> None:
     f = special(tmp_path / "Dockerfile", kind)

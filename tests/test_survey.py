@@ -175,6 +175,13 @@ def test_rank_tags(anchor, tags, expected):
     assert survey.rank_tags(anchor, tags) == expected
 
 
+def test_rank_tags_with_endless_digits_from_a_registry():
+    # int() raised ValueError on a 5000-digit tag (a registry's tags/list is not checked).
+    huge = "1" * 5000
+    assert survey.rank_tags("5.7", [huge, "5.7.1", "latest"])[0] == "5.7.1"
+    assert survey.rank_tags(huge, ["5.7", huge])[0] == huge
+
+
 # ---------------------------------------------------------------------------------------------
 # Budget: pure parts
 
