@@ -15,7 +15,8 @@ How do I use it?
 
     cache = ContentCache()                          # under the user cache dir, 256 MiB at most
     cache.put(digest, body, media_type=content_type)  # checks sha256(body) == digest first
-    hit = cache.get(digest)                          # CachedBlob(data, media_type) or None
+    hit = cache.get(digest)                          # CachedBlob(data, media_type) or None,
+                                                     # sha256 checked against the file name
 
     tags = TagIndex()                                # "mysql:5.7 was sha256:… last time"
     tags.remember("registry-1.docker.io", "library/mysql", "5.7", digest, content_type)
@@ -46,8 +47,22 @@ rule                   why
 =====================  ========================================================================
 verify before write    ``put`` raises DigestMismatchError if ``sha256(data) != digest``: a
                        cache must never turn one bad download into a permanent wrong answer
-verify on read         ``get`` hashes the file again; a corrupted file is deleted and reported
-                       as a miss, so the caller simply fetches it again
+the name is the proof  ``get`` hashes the file again and compares with the digest its *path*
+                       names, never with anything written beside it. The sidecar is not
+                       trusted: a recorded digest or size in it is ignored, and its media type
+                       is only a hint that the manifest parser checks against the document
+                       (a ``mediaType`` the bytes declare must agree, or the entry is a miss)
+damage is a miss       a file whose hash is wrong, or a path that is not a regular file (a
+                       directory, a link to ``/dev/zero``, a FIFO, a socket), or larger than
+                       the cache itself, is removed (a symlink itself, never its target) and
+                       reported as a miss with a ``RuntimeWarning``: the caller simply
+                       fetches it again. :func:`archlab.decoding.read_file` reads it:
+                       non-blocking open, type and size checked on the open descriptor, at
+                       most ``max_bytes``: bounded time and memory. A symlink to a regular
+                       file is read like a file: its bytes must hash to the name all the same
+unwritable is off      a cache root that is read-only, not a directory, or otherwise cannot
+                       be written disables writing for this process with one
+                       ``RuntimeWarning``; archlab answers as without a cache, never fails
 immutable              ``put`` of a digest already present is a no-op
 atomic                 bytes go to a temporary file in the same directory, then ``os.replace``:
                        a reader sees the whole file or none, and two processes writing the
@@ -64,17 +79,20 @@ no secrets             nothing here takes credentials or tokens, so nothing here
 Signed schema1 manifests
 ------------------------
 An ``application/vnd.docker.distribution.manifest.v1+prettyjws`` manifest is named by the sha256
-of its payload *without* the JWS signatures, so ``sha256(raw body) != digest``. A caller that
-has checked such a manifest its own way passes ``trusted=True``. The cache then stores the sha256
-of the bytes it actually holds in the sidecar and verifies reads against that, so corruption is
-still caught.
+of its payload *without* the JWS signatures, so ``sha256(raw body) != digest``. The caller that
+stores or reads such documents passes ``digest_of=``: the function that computes the digest a
+document is named by (the registry client passes one that takes the JWS payload of a signed
+schema 1 manifest). Both ``put`` and ``get`` check ``digest_of(bytes) == digest``, so the path
+stays the only proof; nothing about it is remembered in the sidecar.
 
 Tags are hints, not facts
 -------------------------
 A tag can be moved at any time, so a remembered tag → digest pair is never an answer by itself.
 :class:`TagIndex` only saves a guess. The registry's HEAD response decides: when its
 ``Docker-Content-Digest`` equals the recalled digest, the cached manifest is current and no GET is
-needed. When it differs, the hint is stale; fetch and ``remember`` again.
+needed. When it differs, the hint is stale; fetch and ``remember`` again. The recalled digest
+itself is never used to answer: a lying hint (edited on disk) costs a HEAD, never a wrong
+answer, because only the registry's digest is looked up in the cache.
 """
 
 from __future__ import annotations
@@ -86,10 +104,11 @@ import json
 import os
 import re
 import shutil
+import stat
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,7 +121,7 @@ except ImportError:  # not on Windows: see file_lock
     fcntl = None  # type: ignore[assignment]
 
 from archlab import decoding, limits
-from archlab.errors import DigestMismatchError, InputError, InvalidReferenceError
+from archlab.errors import ArchlabError, DigestMismatchError, InvalidReferenceError
 
 CACHE_DIR_ENV = "ARCHLAB_CACHE_DIR"
 DEFAULT_MAX_BYTES = limits.CACHE_MAX_BYTES
@@ -140,6 +159,44 @@ def parse_digest(digest: str) -> tuple[str, str]:
 
 def _digest_of(algorithm: str, data: bytes) -> str:
     return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+DigestOf = Callable[[bytes], str]
+"""Computes the digest a document is named by (the default: the hash its digest's algorithm
+names, over the raw bytes)."""
+
+# One warning per process and cache base for a cache that cannot be written: a survey would
+# otherwise say it once per document.
+_unwritable_warned: set[str] = set()
+
+
+def _warn_unwritable(base: Path, exc: OSError) -> None:
+    key = os.path.abspath(base)
+    if key in _unwritable_warned:
+        return
+    _unwritable_warned.add(key)
+    reason = exc.strerror or type(exc).__name__
+    warnings.warn(
+        f"cache disabled: cannot write to {base} ({reason}); archlab goes on without it "
+        f"(point {CACHE_DIR_ENV} at a writable directory, or pass --no-cache)",
+        RuntimeWarning, stacklevel=3)
+
+
+class _Unreadable(ArchlabError):
+    """Internal: what sits at a cache path cannot be read as a cache file."""
+
+
+def _read_entry(path: Path, max_bytes: int) -> bytes | str | None:
+    """The bytes of ``path`` if it is a regular file (a symlink is followed: whatever it
+    names is hashed like any entry) of at most ``max_bytes``; None if nothing is there;
+    otherwise why not (a directory, a device such as ``/dev/zero``, a FIFO, too large).
+    :func:`archlab.decoding.read_file` checks the opened descriptor, so time and memory stay
+    bounded whatever was planted."""
+    try:
+        return decoding.read_file(path, max_bytes=max_bytes, what="cache file",
+                                  error=_Unreadable, missing_ok=True)
+    except _Unreadable as exc:
+        return str(exc).removeprefix(f"{path}: ")
 
 
 @dataclass(frozen=True, repr=False)
@@ -194,6 +251,8 @@ class ContentCache:
     def __init__(self, root: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.root = Path(root) if root is not None else default_cache_dir() / "blobs"
         self.max_bytes = max_bytes
+        #: Set when a write failed for want of a writable root: reads go on, writes stop.
+        self.read_only = False
         self._estimate: int | None = None  # bytes on disk as far as this process knows
 
     def __repr__(self) -> str:
@@ -209,66 +268,83 @@ class ContentCache:
             return False
         return path.is_file()
 
-    def get(self, digest: str) -> CachedBlob | None:
-        """The verified bytes for ``digest``, or None. A corrupted entry is removed first."""
+    def get(self, digest: str, *, digest_of: DigestOf | None = None) -> CachedBlob | None:
+        """The verified bytes for ``digest``, or None.
+
+        The bytes must hash to ``digest``, the name they are stored under (``digest_of``
+        computes it for documents not named by their raw hash, see the module docstring);
+        nothing in the sidecar can change that. Anything else at that path (wrong bytes, a
+        directory, a symlink, a FIFO, an oversized file) is removed with a warning and is a
+        miss, so the caller fetches it again.
+        """
+        algorithm, _ = parse_digest(digest)
         path = self._path(digest)
-        try:
-            # Only a regular file, and never more than the cache holds: a blob replaced by a
-            # link to /dev/zero was read until memory ran out.
-            data = decoding.read_file(path, max_bytes=self.max_bytes, what="cached blob",
-                                      missing_ok=True)
-        except InputError:
-            self._remove_entry(path)
-            return None
+        data = _read_entry(path, self.max_bytes)
         if data is None:
             return None
-        meta = self._read_meta(path)
-        expected = meta.get("content_digest") or digest
-        algorithm = str(expected).partition(":")[0]
-        if algorithm not in ALGORITHMS or _digest_of(algorithm, data) != expected:
-            self._remove_entry(path)
-            return None
-        with contextlib.suppress(FileNotFoundError):
+        if isinstance(data, str):
+            return self._discard(digest, path, data)
+        actual = digest_of(data) if digest_of is not None else _digest_of(algorithm, data)
+        if actual != digest:
+            return self._discard(digest, path, f"its content has digest {actual}")
+        with contextlib.suppress(OSError):
             os.utime(path)  # the LRU clock
-        media_type = meta.get("media_type")
+        media_type = self._read_meta(path).get("media_type")
         return CachedBlob(data, media_type if isinstance(media_type, str) else None)
+
+    def _discard(self, digest: str, path: Path, why: str) -> None:
+        warnings.warn(f"cache entry {digest} at {path} was damaged ({why}); removed it, "
+                      "fetching it again", RuntimeWarning, stacklevel=3)
+        self._remove_entry(path)
+        return None
 
     # --- writing ------------------------------------------------------------------------
 
     def put(
-        self, digest: str, data: bytes, media_type: str | None = None, *, trusted: bool = False
+        self, digest: str, data: bytes, media_type: str | None = None, *,
+        digest_of: DigestOf | None = None,
     ) -> bool:
         """Store ``data`` as ``digest``. True if this call wrote it, False if it was skipped.
 
-        Raises DigestMismatchError, writing nothing, when ``sha256(data)`` is not ``digest``.
-        ``trusted=True`` skips that check. It is for documents whose digest is not the hash of
-        the raw bytes (signed schema1 manifests), and the caller must have verified them.
-        Skipped when the digest is already cached, or when ``data`` alone would fill the cache.
+        Raises DigestMismatchError, writing nothing, when the bytes do not hash to ``digest``
+        (``digest_of`` computes the digest for documents not named by their raw hash, such as
+        signed schema1 manifests; :meth:`get` must be given the same function). Skipped when
+        the digest is already cached, when ``data`` alone would fill the cache, and when the
+        cache cannot be written (then once per process with a ``RuntimeWarning``).
         """
         algorithm, _ = parse_digest(digest)
         data = bytes(data)
-        actual = _digest_of(algorithm, data)
-        if actual != digest and not trusted:
+        actual = digest_of(data) if digest_of is not None else _digest_of(algorithm, data)
+        if actual != digest:
             raise DigestMismatchError(
-                f"refusing to cache {len(data)} bytes as {digest}: their {algorithm} is "
-                f"{actual}. The registry sent other content than was asked for; fetch it again. "
-                "(For a signed schema1 manifest that you verified yourself, pass trusted=True.)"
+                f"refusing to cache {len(data)} bytes as {digest}: their digest is "
+                f"{actual}. The registry sent other content than was asked for; fetch it again."
             )
+        if self.read_only:
+            return False
         path = self._path(digest)
-        with contextlib.suppress(FileNotFoundError):
-            if path.stat().st_size == len(data):
+        try:
+            st = os.lstat(path)
+        except OSError:
+            pass
+        else:
+            if stat.S_ISREG(st.st_mode) and st.st_size == len(data):
                 return False  # immutable content: same digest, same bytes
-            # A different size under this name can only be damage; fall through and replace it.
+            # Anything else under this name can only be damage: replace it.
+            self._remove_entry(path)
         if len(data) > self.max_bytes * _LOW_WATER:
             return False
 
         meta: dict[str, object] = {"digest": digest, "media_type": media_type, "size": len(data)}
-        if actual != digest:
-            meta["content_digest"] = _digest_of("sha256", data)
         meta_bytes = json.dumps(meta, sort_keys=True).encode()
-        # Sidecar first: whenever the data file exists, so does the media type that goes with it.
-        written = self._write_atomic(_meta_path(path), meta_bytes)
-        written += self._write_atomic(path, data)
+        try:
+            # Sidecar first: whenever the data file exists, so does its media type.
+            written = self._write_atomic(_meta_path(path), meta_bytes)
+            written += self._write_atomic(path, data)
+        except OSError as exc:
+            self.read_only = True
+            _warn_unwritable(self.root.parent, exc)
+            return False
 
         if self._estimate is None:
             self._estimate = self._walk_size()
@@ -345,14 +421,19 @@ class ContentCache:
         return freed
 
     def _remove_entry(self, path: Path) -> int:
+        """Remove whatever sits at ``path`` and its sidecar: a file or a symlink is unlinked
+        (never what a link points at), a directory removed with what is in it."""
         freed = 0
         for victim in (path, _meta_path(path)):
-            # OSError, not only FileNotFoundError: a damaged entry may be a directory; left in
-            # place it is still never an answer.
-            with contextlib.suppress(OSError):
-                size = victim.lstat().st_size
-                victim.unlink()
-                freed += size
+            try:
+                st = os.lstat(victim)
+                if stat.S_ISDIR(st.st_mode):
+                    shutil.rmtree(victim, ignore_errors=True)
+                else:
+                    victim.unlink()
+                    freed += st.st_size if stat.S_ISREG(st.st_mode) else 0
+            except OSError:  # gone already, or a read-only cache: a miss either way
+                continue
         if self._estimate is not None:
             self._estimate = max(0, self._estimate - freed)
         return freed
@@ -362,12 +443,12 @@ class ContentCache:
         for algorithm in ALGORITHMS:
             try:
                 fans = list(os.scandir(self.root / algorithm))
-            except FileNotFoundError:
+            except OSError:  # missing, or the root is not a directory: nothing of ours
                 continue
             for fan in fans:
                 if not fan.is_dir(follow_symlinks=False):
                     continue
-                with contextlib.suppress(FileNotFoundError):
+                with contextlib.suppress(OSError):
                     for entry in os.scandir(fan.path):
                         if entry.is_file(follow_symlinks=False):
                             yield entry
@@ -385,11 +466,13 @@ class ContentCache:
 
     @staticmethod
     def _read_meta(path: Path) -> dict:
+        """The sidecar: only ever a hint (its media type); damaged or odd is empty."""
+        data = _read_entry(_meta_path(path), limits.MAX_CACHE_SIDECAR_BYTES)
+        if not isinstance(data, bytes):
+            return {}
         try:
-            raw = decoding.read_file(_meta_path(path), max_bytes=limits.MAX_INPUT_FILE_BYTES,
-                                     what="cache metadata", missing_ok=True)
-            meta = {} if raw is None else decoding.load_json(raw, what=str(_meta_path(path)))
-        except InputError:  # damaged metadata is no metadata
+            meta = decoding.load_json(data, what=str(_meta_path(path)), error=_Unreadable)
+        except _Unreadable:
             return {}
         return meta if isinstance(meta, dict) else {}
 
@@ -540,11 +623,14 @@ class TagIndex:
     def _read(self, registry: str, repository: str) -> dict[str, dict]:
         """The file's valid hints; anything damaged in it is no hint."""
         path = self._path(registry, repository)
+        # Like every cache file: a regular file within limits, JSON within the depth limit (a
+        # deep one raised RecursionError); anything else is no hint.
+        raw = _read_entry(path, limits.MAX_INPUT_FILE_BYTES)
+        if not isinstance(raw, bytes):
+            return {}
         try:
-            raw = decoding.read_file(path, max_bytes=limits.MAX_INPUT_FILE_BYTES,
-                                     what="tag hints", missing_ok=True)
-            document = {} if raw is None else decoding.load_json(raw, what=str(path))
-        except InputError:
+            document = decoding.load_json(raw, what=str(path), error=_Unreadable)
+        except _Unreadable:
             return {}
         if not isinstance(document, dict) or [
             document.get("registry"), document.get("repository")
@@ -563,12 +649,18 @@ class TagIndex:
 
 def flush_or_warn(index: TagIndex | None) -> None:
     """Flush ``index``; a write that fails is a warning, not an error. For closing paths (a
-    client closing, a survey returning) where an exception would hide the one that matters."""
+    client closing, a survey returning) where an exception would hide the one that matters.
+    One warning per process and cache base: a cache already reported as disabled (see
+    :class:`ContentCache`) is not reported again for its hints."""
     if index is None:
         return
     try:
         index.flush()
     except OSError as exc:
+        base = os.path.abspath(index.directory.parent)
+        if base in _unwritable_warned:
+            return
+        _unwritable_warned.add(base)
         warnings.warn(f"tag hints not saved in {index.directory}: {exc}; the next look at "
                       "those tags costs a GET instead of a HEAD", RuntimeWarning, stacklevel=2)
 

@@ -77,27 +77,35 @@ action         what is predicted
 (the pull fails: Docker's text in ``message``), ``create-error`` (``platform:`` does not match
 the image), ``build-fails``, or ``registry-error`` (the registry could not be asked: archlab's
 text, not Docker's). ``message`` is what Docker prints that matters (``""`` when it prints
-nothing about platforms); ``approximate`` marks rows whose wording is not calibrated against a
-real Docker (BuildKit messages, compose's own lines).
+nothing about platforms); ``approximate`` marks rows whose wording is not measured against a
+real Docker: compose 1.29.2's lines are (:mod:`archlab.compose_v1`, checked by
+``tests/test_compose_oracle.py``); compose 1.25 gets the same lines, marked approximate, and
+compose v2's and BuildKit's wording is cited from their source, marked approximate too.
 
 Suggestions, in this order, first that applies
 ==============================================
 
+What a suggestion says about an image ("has linux/arm64/v8", "no linux/arm64 build") is read
+from the registry's answer, never inferred from the failure: a failure may come from the pin.
+
 =================  ==========================================================================
 kind               when, and the edit
 =================  ==========================================================================
-``drop-pin``       the service pins ``platform:`` to a foreign platform, but the image (every
-                   base, for a build) now has one this host runs natively: remove the pin
-``pin``            the pull or build fails because the list lacks the host's platform, and the
-                   host emulates one it has: add ``platform: linux/amd64``
+``drop-pin``       a pin (the service's ``platform:``, or a FROM's ``--platform=``) asks for
+                   a foreign platform, one the image lacks, or one Docker cannot parse, but
+                   the image (every base, for a build) has a build this host runs natively:
+                   remove the pin
+``pin``            the pull or build fails because the list lacks the host's own platform
+                   (no pin asked for another), and the host emulates one it has: add
+                   ``platform: linux/amd64``
 ``replace``        the service cannot run here and ``data/replacements.yaml`` (plus your own,
                    see :func:`load_replacements`) names a replacement that has this host's
                    platform: ``image: lab/mariadb:latest`` (or the Dockerfile's ``FROM``)
 ``tag``            another tag of the same repository has this host's platform: tags listed
                    and inspected nearest first (:func:`archlab.survey.nearest_tag`), at most
                    ``max_tag_lookups`` of them
-``emulate``        nothing native exists: register qemu for the image's platform, or publish
-                   a build for this host
+``emulate``        nothing native exists: register qemu for the image's platform (and remove
+                   a pin the image cannot satisfy), or publish a build for this host
 =================  ==========================================================================
 """
 
@@ -114,9 +122,15 @@ import pandas as pd
 import platformdirs
 import yaml
 
-from archlab import decoding, limits
+from archlab import decoding, limits, shipped
 from archlab.dockerfile import FromLine, from_images
-from archlab.errors import ArchlabError, ComposeError, InvalidReferenceError, PlatformError
+from archlab.errors import (
+    ArchlabError,
+    ComposeError,
+    InvalidReferenceError,
+    NotFoundError,
+    PlatformError,
+)
 from archlab.hosts import Host, get_host
 from archlab.manifests import ImageIndex, ImageManifest
 from archlab.platforms import Platform, normalize, parse
@@ -132,6 +146,7 @@ from archlab.simulate import (
 
 __all__ = [
     "AUDIT_COLUMNS",
+    "DEFAULT_HOSTS",
     "OUTCOMES",
     "BuildSpec",
     "ComposeProject",
@@ -156,8 +171,6 @@ OUTCOMES: Final = (
     "build-fails", "registry-error",
 )
 
-_SHIPPED_REPLACEMENTS: Final = (Path(__file__).resolve().parent.parent / "data"
-                                / "replacements.yaml")
 _NAME: Final = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
 
 
@@ -638,7 +651,7 @@ class Replacement:
 
 def replacement_files(extra: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
     """Files :func:`load_replacements` reads, lowest precedence first (existing or not)."""
-    return [_SHIPPED_REPLACEMENTS,
+    return [shipped.data_path("replacements.yaml"),
             Path(platformdirs.user_config_dir("archlab")) / "replacements.yaml",
             *(Path(p) for p in extra)]
 
@@ -791,10 +804,17 @@ def _how_it_runs(host: Host, platform: Platform) -> str:
     return "emulated" if emu is not None else "exec-format-error"
 
 
-def _predict_pull(plan: _Plan, facts: ImageFacts, compose_version: str | None) -> _Row:
+def _project_name(project: ComposeProject) -> str:
+    """Compose's default project name: the directory's, lowercased, [-_a-z0-9] only."""
+    return re.sub(r"[^-_a-z0-9]", "", project.directory.resolve().name.lower()) or "default"
+
+
+def _predict_pull(plan: _Plan, facts: ImageFacts, compose_version: str | None,
+                  project: ComposeProject) -> _Row:
     svc, host = plan.service, plan.host
     p = simulate_compose_service(facts, host, svc.platform, service=svc.name,
-                                 compose_version=compose_version)
+                                 compose_version=compose_version,
+                                 project=_project_name(project))
     printed = [ln.text for ln in p.lines
                if ln.text.startswith(("WARNING:", f"! {svc.name} "))]
     row = _Row(outcome="", exit_code=p.exit_code, transcript=tuple(ln.text for ln in p.lines),
@@ -818,8 +838,7 @@ def _predict_pull(plan: _Plan, facts: ImageFacts, compose_version: str | None) -
         if p.warnings and not printed:
             version = compose_version or host.compose or ""
             row.explanation += ("; the engine's create warning is not printed by compose "
-                                f"{version}" + (" [UNCONFIRMED for 1.x]"
-                                                if version.startswith("1.") else ""))
+                                f"{version}" + _v1_warning_source(version))
         return row
     row.message = p.error or ""
     if p.chosen_digest is None:
@@ -835,6 +854,55 @@ def _predict_pull(plan: _Plan, facts: ImageFacts, compose_version: str | None) -
         row.explanation = (f"compose creates the container with platform {svc.platform}, which "
                            f"the pulled image ({_fmt_list(offered)}) does not match")
     return row
+
+
+def _v1_warning_source(version: str) -> str:
+    """Where "compose 1.x does not print the create warning" comes from, for ``version``."""
+    if version.startswith("1.29."):
+        return " (measured on docker-compose 1.29.2)"
+    if version.startswith("1."):
+        return " (measured on 1.29.2; 1.25.0 creates without platform in the same code)"
+    return ""
+
+
+def _is_v1(host: Host, compose_version: str | None) -> bool:
+    version = compose_version or host.compose
+    return version is not None and version.lstrip("v").startswith("1.")
+
+
+def _predict_missing_v1(plan: _Plan, compose_version: str | None, project: ComposeProject
+                        ) -> _Row:
+    """A tag the registry does not have, under compose v1: the Engine's measured 404 text."""
+    from archlab.compose_v1 import Service, predict
+
+    svc = plan.service
+    p = predict("up --exit-code-from", Service(svc.name, svc.image, svc.platform), None,
+                plan.host, project=_project_name(project),
+                version=compose_version or plan.host.compose)
+    return _Row("pull-error", message=p.error or "", exit_code=1,
+                approximate=any(ln.approximate for ln in p.lines),
+                transcript=tuple(ln.text for ln in p.lines), steps=_steps(p),
+                explanation="the registry has no such tag: the Engine's pull fails with its 404")
+
+
+def _v1_build_transcript(plan: _Plan, row: _Row, facts: Mapping[Reference, Any],
+                         project: ComposeProject, compose_version: str | None) -> None:
+    """Compose v1's measured build lines (archlab.compose_v1) for a one-stage Dockerfile."""
+    from archlab.compose_v1 import Service, predict
+    from archlab.dockerfile import read_dockerfile
+
+    svc = plan.service
+    if plan.builder != "classic" or len(plan.bases) != 1 or plan.ref is None or svc.build is None:
+        return
+    base = facts.get(plan.ref)
+    if not isinstance(base, ImageFacts):
+        return
+    instructions = read_dockerfile(svc.build.dockerfile).instructions
+    p = predict("up --exit-code-from", Service(svc.name, None, svc.platform, instructions), base,
+                plan.host, project=_project_name(project),
+                version=compose_version or plan.host.compose)
+    row.transcript = tuple(ln.text for ln in p.lines)
+    row.approximate = any(ln.approximate for ln in p.lines)
 
 
 def _builder_pull_error(plan: _Plan, facts: ImageFacts, p: Prediction) -> tuple[str, bool]:
@@ -1048,39 +1116,85 @@ def _rewrite(raw: str | None, old: Reference, new: Reference) -> str:
     return new.familiar()
 
 
+@dataclass(frozen=True)
+class _Pin:
+    """The platform request that decided what was pulled: a ``platform:`` or a FROM flag."""
+
+    text: str  # what to remove: ``"platform: linux/x86_64"`` or ``"--platform=linux/s390x"``
+    where: str  # ``file:line``
+    asked: str  # the platform as written
+
+
+def _pin_in_play(plan: _Plan, row: _Row, project: ComposeProject) -> _Pin | None:
+    """The pin that chose the platform of the failing (or foreign) image, if one did.
+
+    A FROM with an explicit ``--platform=`` overrides the service's ``platform:``; one with
+    ``$BUILDPLATFORM`` asks for the builder's own platform, which no pin set.
+    """
+    svc = plan.service
+    service_pin = (_Pin(f"platform: {svc.platform_raw or svc.platform}",
+                        project.where(svc.platform_line), svc.platform)
+                   if svc.platform else None)
+    if plan.action == "pull" or row.failing is None:
+        return service_pin
+    line = row.failing[0]
+    if line.platform_var == "BUILDPLATFORM":
+        return None
+    if line.platform_flag is not None and line.platform_var is None:
+        return _Pin(f"--platform={line.platform_flag}", line.where, line.platform or "")
+    return service_pin
+
+
 def _suggest(plan: _Plan, row: _Row, advisor: _Advisor, project: ComposeProject
              ) -> tuple[str, str]:
-    """(kind, text) for one row; ("", "") when nothing needs to change."""
+    """(kind, text) for one row; ("", "") when nothing needs to change.
+
+    Every claim a suggestion makes about an image ("has linux/arm64", "no linux/arm64 build")
+    is checked against what the registry offers, never inferred from the failure alone: a
+    failure can come from the pin, not from the image.
+    """
     svc, host = plan.service, plan.host
     failed = row.outcome in ("pull-error", "exec-format-error", "build-fails", "create-error")
     refs = [r for _, r in plan.bases if r is not None] if plan.action == "build" else (
         [plan.ref] if plan.ref is not None else [])
     all_facts = [advisor.facts_for(r) for r in refs]
     known = [f for f in all_facts if f is not None]
+    native_everywhere = bool(known) and len(known) == len(refs) and all(
+        advisor.native_on(host, f) is not None for f in known)
+    ran_foreign = row.runs_on is not None and not host.runs_natively(row.runs_on)
+    pin = _pin_in_play(plan, row, project)
 
-    # 1. a pin that is no longer needed
-    if svc.platform and row.runs_on is not None and not host.runs_natively(row.runs_on) and (
-            known and len(known) == len(refs)
-            and all(advisor.native_on(host, f) is not None for f in known)):
+    # 1. a pin that is no longer needed, or that is itself what fails
+    if pin is not None and native_everywhere and (ran_foreign or (failed and row.runs_on is None)):
+        if row.failing is not None and pin.text.startswith("--"):  # the FROM's own base
+            refs, known = [row.failing[1]], [known[refs.index(row.failing[1])]]
         native = advisor.native_on(host, known[0])
-        return "drop-pin", (f'remove "platform: {svc.platform_raw or svc.platform}" '
-                            f"({project.where(svc.platform_line)}): "
-                            f"{', '.join(r.familiar() for r in refs)} now has {native}, which "
-                            "this host runs natively")
+        names = ", ".join(r.familiar() for r in refs)
+        if ran_foreign:
+            why = f"{names} now has {native}, which this host runs natively"
+        else:
+            why = f"{names} has {native}, which this host runs natively; the pin is what fails"
+            if row.message and "invalid argument" in row.message:
+                why += f" ({pin.asked!r} is not a platform Docker can parse)"
+            elif row.list_miss:
+                why += f" (no {pin.asked} build in the list)"
+        return "drop-pin", f'remove "{pin.text}" ({pin.where}): {why}'
     if not failed:
         return "", ""
 
-    # 2. pin an emulated platform where a list lacks the host's
-    if row.list_miss and not svc.platform:
+    # 2. pin an emulated platform where a list lacks the host's own (not a pinned one)
+    asked_host = pin is None and not (row.failing is not None
+                                      and row.failing[0].platform_var == "BUILDPLATFORM")
+    if row.list_miss and asked_host:
         facts = advisor.facts_for(row.failing[1]) if row.failing else (
             advisor.facts_for(plan.ref) if plan.ref else None)
         if facts is not None:
             emulated = [p for p in _offered(facts) if host.emulator_for(p) is not None]
             if emulated:
-                pin = str(normalize(emulated[0]))
+                target = str(normalize(emulated[0]))
                 via = host.emulator_for(emulated[0])
-                return "pin", (f"platform: {pin} (add to service \"{svc.name}\", "
-                               f"{project.where(svc.line)}): this host runs {pin} under "
+                return "pin", (f"platform: {target} (add to service \"{svc.name}\", "
+                               f"{project.where(svc.line)}): this host runs {target} under "
                                f"{via.describe() if via else 'emulation'}")
 
     # What to change: the image of a pull, or the base that broke (or runs) a build.
@@ -1093,8 +1207,7 @@ def _suggest(plan: _Plan, row: _Row, advisor: _Advisor, project: ComposeProject
         return "", ""
     if old is None:
         return "", ""
-    unpin = (f', and remove "platform: {svc.platform_raw or svc.platform}" '
-             f"({project.where(svc.platform_line)})" if svc.platform else "")
+    unpin = f', and remove "{pin.text}" ({pin.where})' if pin is not None else ""
 
     # 3. a replacement image
     for rep in advisor.replacements:
@@ -1117,16 +1230,40 @@ def _suggest(plan: _Plan, row: _Row, advisor: _Advisor, project: ComposeProject
             return "tag", (f"{key} {_rewrite(raw, old, found)} ({where}){unpin}: tag "
                            f"{found.tag} of the same image has {native}")
 
-    # 5. nothing native to switch to
+    # 5. nothing native to switch to: say so only when it is true
     facts = advisor.facts_for(old)
     offered = _offered(facts) if facts is not None else []
     if not offered:
         return "", ""
-    arch = normalize(offered[0]).architecture
     native_p = normalize(host.native[0])
+    claimed = advisor.native_on(host, facts) if facts is not None else None
+    if claimed is not None:
+        if row.runs_on is None or host.runs_natively(row.runs_on):
+            return "", ""  # the image has a native build and it is not what failed
+        return "emulate", (f"the {claimed} build of {old.familiar()} holds {row.runs_on} "
+                           f"binaries (its platform is mislabelled): register qemu for "
+                           f"{row.runs_on} on this host, or publish a real {claimed} build")
+    pinned = _pinned_entry(pin, offered, host)
+    emulable = pinned or offered[0]
+    keep = pinned is not None or pin is None  # a pin the image cannot satisfy must go too
+    arch = normalize(emulable).architecture
     return "emulate", (f"no {native_p} build of {old.familiar()} found: register qemu for "
-                       f"{normalize(offered[0])} on this host (e.g. docker run --privileged --rm "
-                       f"tonistiigi/binfmt --install {arch}), or publish a {native_p} build")
+                       f"{normalize(emulable)} on this host (e.g. docker run --privileged --rm "
+                       f"tonistiigi/binfmt --install {arch}){'' if keep else unpin}"
+                       f", or publish a {native_p} build")
+
+
+def _pinned_entry(pin: _Pin | None, offered: Sequence[Platform], host: Host
+                  ) -> Platform | None:
+    """The offered platform a pin asks for, if the pin parses and the image has it."""
+    if pin is None:
+        return None
+    try:
+        want = normalize(parse(pin.asked, host=host.daemon_platform, rules=host.rules),
+                         host.rules)
+    except PlatformError:
+        return None
+    return next((p for p in offered if normalize(p, host.rules) == want), None)
 
 
 def _from_raw(line: FromLine) -> str | None:
@@ -1137,6 +1274,9 @@ def _from_raw(line: FromLine) -> str | None:
 
 # ---------------------------------------------------------------------------------------------
 # The audit
+
+#: Hosts to audit for when none are named: the story's two.
+DEFAULT_HOSTS: tuple[str, ...] = ("m1-desktop-4.3", "multipass-ubuntu-arm64")
 
 
 def audit(
@@ -1179,13 +1319,16 @@ def audit(
         if plan.action == "pull":
             assert plan.ref is not None
             got = facts[plan.ref]
-            if isinstance(got, ArchlabError):
+            if isinstance(got, NotFoundError) and _is_v1(plan.host, compose_version):
+                row = _predict_missing_v1(plan, compose_version, project)
+            elif isinstance(got, ArchlabError):
                 row = _Row("registry-error", message=str(got), approximate=True,
                            explanation="the registry could not be asked for this image")
             else:
-                row = _predict_pull(plan, got, compose_version)
+                row = _predict_pull(plan, got, compose_version, project)
         else:
             row = _predict_build(plan, facts, project)
+            _v1_build_transcript(plan, row, facts, project, compose_version)
         kind, text = _suggest(plan, row, advisor, project) if suggest else ("", "")
         rows.append({
             "service": svc.name,

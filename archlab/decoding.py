@@ -128,7 +128,7 @@ def _kind(mode: int) -> str:
     for test, name in _KINDS:
         if test(mode):
             return name
-    return "not a regular file"
+    return "a file of an unknown kind"
 
 
 @overload
@@ -169,10 +169,8 @@ def read_file(
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise error(
-                f"{path}: cannot read the {what}: it is {_kind(st.st_mode)}; "
-                f"archlab reads {what}s only from regular files"
-            )
+            raise error(f"{path}: cannot read the {what}: it is {_kind(st.st_mode)}, not a "
+                        "regular file")
         if st.st_size > max_bytes:
             raise error(_too_big(path, what, f"{st.st_size} bytes", max_bytes))
         # The size can change after fstat; read one byte past the cap to notice, never more.

@@ -75,15 +75,11 @@ CPU of its variant.
 
 from __future__ import annotations
 
-import io
 import os
 import platform as _platform_mod
-import posixpath
 import shutil
 import subprocess
 import sys
-import tarfile
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -91,6 +87,7 @@ from pathlib import Path
 from archlab import limits
 from archlab.elf import ElfError, PlatformLike, normalize_platform, read_identity
 from archlab.errors import LabError, PlatformError
+from archlab.layers import open_layer
 
 ENOEXEC = 8
 
@@ -108,7 +105,6 @@ QEMU_BINARIES: dict[str, str] = {
 _FALLBACK_DIRS = ("/usr/bin",)
 # Cap for one file taken out of a layer: large enough for any real entrypoint binary.
 DEFAULT_MAX_MEMBER_BYTES = limits.MAX_MEMBER_BYTES
-_MAX_SYMLINK_HOPS = limits.MAX_SYMLINK_HOPS
 
 
 @dataclass(frozen=True)
@@ -423,9 +419,10 @@ def extract_file_from_layer(
     ``member`` is the path inside the layer without a leading ``/`` (``bin/busybox``). Symlinks
     and hard links in the layer are followed inside the layer, as the container would see them
     (``..`` stops at the layer's root). The file keeps its permission bits (setuid/setgid
-    dropped) at ``dest_dir/member``. Raises :class:`LabError` for an absolute or ``..`` member,
-    a member that is missing or not a regular file, one above ``max_bytes``, or a layer that is
-    not a tar.
+    dropped) at ``dest_dir/member``. Raises :class:`LabError` for an absolute or ``..``
+    member; :class:`~archlab.errors.LayerError` (:class:`~archlab.errors.NotInLayerError`
+    when it is missing) for a member that is not a regular file, one above ``max_bytes``, or
+    a layer that is not a safe, readable tar (the rules of :mod:`archlab.layers`).
     """
     if member.startswith("/"):
         raise LabError(
@@ -437,25 +434,9 @@ def extract_file_from_layer(
         raise LabError(f"refusing member {member!r}: it must name a file inside the layer, no '..'")
     wanted = "/".join(parts)
 
-    try:
-        # "r:*" decompresses lazily: headers are read through, contents never held but one.
-        with tarfile.open(fileobj=io.BytesIO(layer_tar_gz), mode="r:*") as tar:
-            # Entries that climb out with ".." are ignored: Docker refuses such layers outright.
-            entries = {
-                _entry_name(m.name): m for m in tar.getmembers() if ".." not in m.name.split("/")
-            }
-            info = _resolve(entries, wanted, member)
-            if info.size > max_bytes:
-                raise LabError(
-                    f"{member!r} is {info.size} bytes, above the cap of {max_bytes}; "
-                    "raise max_bytes= if it is expected"
-                )
-            src = tar.extractfile(info)
-            if src is None:
-                raise LabError(f"{member!r} in the layer has no contents")
-            content = src.read()
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
-        raise LabError(f"layer is not a readable tar or tar+gzip archive: {e}") from e
+    layer = open_layer(layer_tar_gz)
+    info = layer.resolve(wanted)
+    content = layer.read(wanted, max_bytes=max_bytes)
 
     dest = Path(dest_dir).joinpath(*parts)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -464,41 +445,3 @@ def extract_file_from_layer(
     dest.write_bytes(content)
     dest.chmod(info.mode & 0o777)
     return dest
-
-
-def _entry_name(name: str) -> str:
-    return posixpath.normpath("/" + name).lstrip("/")
-
-
-def _through_linked_parent(entries: dict[str, tarfile.TarInfo], name: str) -> str | None:
-    """``name`` with its first symlinked parent directory replaced by the link's target."""
-    parts = name.split("/")
-    for i in range(1, len(parts)):
-        prefix = "/".join(parts[:i])
-        info = entries.get(prefix)
-        if info is not None and info.issym():
-            base = "/" if info.linkname.startswith("/") else "/" + posixpath.dirname(prefix)
-            return _entry_name(posixpath.join(base, info.linkname, *parts[i:]))
-    return None
-
-
-def _resolve(entries: dict[str, tarfile.TarInfo], wanted: str, member: str) -> tarfile.TarInfo:
-    name = wanted
-    for _ in range(_MAX_SYMLINK_HOPS):
-        info = entries.get(name)
-        if info is None:
-            through = _through_linked_parent(entries, name)
-            if through is None:
-                raise LabError(f"{member!r} is not in the layer (looked for {name!r})")
-            name = through  # e.g. bin/busybox via bin -> usr/bin (merged /usr)
-            continue
-        if info.isreg():
-            return info
-        if info.issym():
-            base = "/" if info.linkname.startswith("/") else "/" + posixpath.dirname(name)
-            name = _entry_name(posixpath.join(base, info.linkname))
-        elif info.islnk():
-            name = _entry_name(info.linkname)
-        else:
-            raise LabError(f"{member!r} in the layer is not a regular file")
-    raise LabError(f"{member!r}: more than {_MAX_SYMLINK_HOPS} symbolic links in the layer")

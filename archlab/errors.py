@@ -12,6 +12,7 @@ non-zero instead of showing a traceback.
     ├── PlatformError            a malformed platform specifier
     ├── ManifestError            a document that is not the manifest it claims to be
     │   └── DigestMismatchError  bytes whose sha256 is not the digest they were fetched by
+    │       └── SnapshotAlteredError   a snapshot that fails its integrity checks
     ├── RegistryError            anything a registry answered (or failed to answer)
     │   ├── RegistryUnreachableError   connection refused, DNS, TLS, timeout
     │   ├── InsecureTransportError     plain HTTP to a non-loopback host without opt-in
@@ -20,6 +21,9 @@ non-zero instead of showing a traceback.
     │   ├── RateLimitError             429 that outlived the retries
     │   ├── TooLargeError              a manifest or config above the size cap
     │   └── NoMatchingManifestError    a list with no entry for the wanted platform
+    ├── LayerError               an image layer that is not a safe, readable tar (bounds,
+    │   │                        names or links out of the layer, devices, bad gzip)
+    │   └── NotInLayerError      the file asked for is not in the layer
     ├── LabError                 the local lab (registry binary, emulators) is not usable
     ├── ComposeError             a compose file or Dockerfile that cannot be read
     └── InputError               a file or document refused by archlab.decoding: not a regular
@@ -49,6 +53,12 @@ class ManifestError(ArchlabError, ValueError):
 
 class DigestMismatchError(ManifestError):
     """Content whose digest differs from the one it was asked for or announced with."""
+
+
+class SnapshotAlteredError(DigestMismatchError):
+    """A snapshot directory whose files do not prove what it says: a missing or changed body,
+    an index that does not match its integrity record or its pinned root digest, an answer
+    whose bytes are not what it claims. The message names the file and says "altered"."""
 
 
 class RegistryError(ArchlabError):
@@ -94,6 +104,15 @@ class NoMatchingManifestError(RegistryError):
     ``str()`` is Docker's exact text, e.g.
     ``no matching manifest for linux/arm64 in the manifest list entries``.
     """
+
+
+class LayerError(ArchlabError):
+    """An image layer archive archlab refuses to read: not tar or tar+gzip, above a bound of
+    :mod:`archlab.limits`, a name or link leading out of it, a device asked for, a loop."""
+
+
+class NotInLayerError(LayerError):
+    """The file asked for is not in the layer (a lower layer may still hold it)."""
 
 
 class LabError(ArchlabError):

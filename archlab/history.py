@@ -20,13 +20,19 @@ Caveats, read before drawing conclusions
 - ``date`` is the build time of the newest image in the snapshot: a *lower bound* for when the
   snapshot was taken, not the day the file was committed. One snapshot (``mysql:5.7.36`` from a
   fork) has no date and an empty platform list; it is kept but can never be "at" a date.
-- Snapshots are sparse: most tags have one from 2016–2018 and one from 2026. "At 2022-01-15"
-  means "the newest snapshot dated at or before it", which may be years older; pass
-  ``max_age`` to refuse stale ones, and look at :func:`snapshot_at` to see which one was used.
+- Snapshots are uneven: 313 of them for 54 image:tags, about seven per ``latest`` tag, bunched
+  where the forks were copied (many in 2019–2020, few in 2021–2023 and 2025, **none dated
+  2024**). "At 2022-01-15" means "the newest snapshot dated at or before it", which may be years
+  older; pass ``max_age`` to refuse stale ones, and look at :func:`snapshot_at` to see which one
+  was used. :func:`yearly_coverage` never carries a snapshot into another year: each year's
+  share rests only on the images with a snapshot dated in it, and says how many those are.
+- A few lists look caught mid-push and are kept as printed (``redis:latest`` 2017-12-01 with
+  arm64 alone, ``busybox:latest`` 2018-04-03 with amd64 alone); ``data/history/README.md``
+  lists them.
 - A few files were read only partly (``partial``): their platform lists are complete, but some
   entries lack digest, size or layers. Old 2016–2017 files print no list media type, so their
   ``kind`` is ``unknown`` rather than a guess.
-- Since about 2023 every image in a list is followed by an attestation entry (platform
+- Since late 2023 every image in a list is followed by an attestation entry (platform
   ``unknown/unknown``, in-toto layers: provenance/SBOM). They are not runnable platforms and are
   left out of every answer here unless you pass ``include_attestations=True``.
 
@@ -46,14 +52,27 @@ cell of :func:`coverage`    ``True`` listed, ``False`` not listed, ``<NA>`` no u
                             with an empty platform list)
 :func:`compare_coverage`    ``gained`` / ``lost`` / ``kept`` / ``absent`` (both False) /
                             ``unknown`` (either side ``<NA>``)
+snapshot used for a year    the newest snapshot dated within that calendar year (its last
+(:func:`yearly_coverage`)   known state; same ties as above); none that year: the image is
+                            not counted (``n`` says how many were), never carried over
+unit of a year's share      one image, by its ``latest`` tag (``tag=``; ``None``: every
+                            image:tag); a year with ``n`` = 0 has share ``<NA>``
+"since when"                :func:`platform_since`: the first snapshot listing it and the
+(:func:`platform_since`)    newest earlier one not listing it; the change lies between
 ==========================  ===============================================================
 
 API
 ---
 ``load_history(path=None)``, ``coverage(df, platforms, at)``, ``snapshot_at(df, at)``,
-``compare_coverage(df, before, after, platform)``, ``timeline(df, image, tag)`` and the plots
-``plot_coverage_heatmap(wide)``, ``plot_arm64_then_vs_now(df)``, ``plot_timeline(df, image,
-tag)``, which draw on ``ax`` (or a new figure), return the Axes and never call ``plt.show()``.
+``compare_coverage(df, before, after, platform)``, ``timeline(df, image, tag)``;
+``yearly_snapshots(df, platform)`` and ``yearly_coverage(df, platform)`` (the share per year
+and the ``n`` it rests on); ``tag_timelines(df, image)`` (every tag of one image, snapshot by
+snapshot) and ``platform_since(df, image, platform)``. The plots ``plot_coverage_heatmap(wide)``,
+``plot_arm64_then_vs_now(df)``, ``plot_timeline(df, image, tag)``,
+``plot_yearly_coverage(yearly)`` and ``plot_tag_timelines(df, image)`` draw on ``ax`` (or a new
+figure), return the Axes and never call ``plt.show()``. Their colours are Okabe–Ito (blue for
+listed, orange for not listed, vermillion for the platform asked about), readable with the
+common colour-vision deficiencies.
 
 >>> from archlab import history
 >>> df = history.load_history()
@@ -64,18 +83,22 @@ linux/arm64    False
 Name: mysql:5.7, dtype: boolean
 >>> history.compare_coverage(df, "2022-01-15", None).loc["mysql:latest", "change"]
 'gained'
+>>> yearly = history.yearly_coverage(df)              # one row per year, 2016-2026
+>>> int(yearly.loc[2019, "n"]), int(yearly.loc[2019, "listed"])   # images, with arm64
+(42, 34)
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from archlab import shipped
 from archlab.errors import ArchlabError, PlatformError
 
 if TYPE_CHECKING:
@@ -87,16 +110,22 @@ __all__ = [
     "compare_coverage",
     "coverage",
     "load_history",
+    "platform_since",
     "plot_arm64_then_vs_now",
     "plot_coverage_heatmap",
+    "plot_tag_timelines",
     "plot_timeline",
+    "plot_yearly_coverage",
     "snapshot_at",
+    "tag_timelines",
     "timeline",
+    "yearly_coverage",
+    "yearly_snapshots",
 ]
 
 CSV_NAME = "official-images.csv"
-#: The shipped CSV in a source checkout (``<repo>/data/history/official-images.csv``).
-DATA_FILE = Path(__file__).resolve().parent.parent / "data" / "history" / CSV_NAME
+#: The shipped CSV (``data/history/official-images.csv``; in the package, ``archlab.data``).
+DATA_FILE = shipped.data_path("history", CSV_NAME)
 
 #: Columns of :func:`coverage` when none are asked for: the platforms official images use.
 DEFAULT_PLATFORMS: tuple[str, ...] = (
@@ -120,7 +149,13 @@ _EMPTY_IS_VALUE = ("variant", "os_version", "attestation_basis")
 _SNAPSHOT_EXTRA = ("source_repo", "source_commit", "source_path")
 _REQUIRED = ("image", "tag", "date", "os", "architecture", "variant", "is_attestation")
 
-_PRESENT, _ABSENT, _UNKNOWN = "#2e8b57", "#e8a0a0", "#d9d9d9"
+# Okabe–Ito colours (safe for the common colour-vision deficiencies; blue against orange, never
+# red against green) and a neutral grey for "nothing known".
+_PRESENT, _ABSENT, _UNKNOWN = "#56B4E9", "#E69F00", "#d9d9d9"
+_SHARE, _HIGHLIGHT, _NOT_LISTED = "#0072B2", "#D55E00", "#8c8c8c"
+#: Marker area (points²) per image in :func:`plot_yearly_coverage`: a year's dot grows with the
+#: number of images it rests on, so a share over six images looks as thin as it is.
+_AREA_PER_IMAGE = 14.0
 
 
 # ----------------------------------------------------------------------------------- loading
@@ -129,14 +164,13 @@ _PRESENT, _ABSENT, _UNKNOWN = "#2e8b57", "#e8a0a0", "#d9d9d9"
 def load_history(path: str | Path | None = None) -> pd.DataFrame:
     """Read the history CSV into a typed frame (one row per snapshot × platform entry).
 
-    ``path=None`` reads the shipped file: ``data/history/official-images.csv`` of the source
-    checkout this module lives in, else ``archlab/data/history/official-images.csv`` inside an
-    installed package (only there if a packager added it to the package data). Dtypes: ``date``
+    ``path=None`` reads the shipped file, ``data/history/official-images.csv`` (see
+    :mod:`archlab.shipped`: the same file in a checkout and in an installed wheel). Dtypes: ``date``
     datetime64, counts and sizes ``Int64``, ``is_attestation``/``partial`` ``boolean``, text
     ``string``; an empty field is ``<NA>`` except in ``variant``, ``os_version`` and
     ``attestation_basis``, where it means "none". A derived ``ref`` column holds ``image:tag``.
     """
-    csv_path = Path(path) if path is not None else _default_path()
+    csv_path = Path(path) if path is not None else DATA_FILE
     if not csv_path.is_file():
         raise ArchlabError(
             f"history CSV not found: {csv_path}; pass load_history(path=...) or regenerate it "
@@ -164,18 +198,6 @@ def load_history(path: str | Path | None = None) -> pd.DataFrame:
             df[column] = values.replace("", None).astype("string")
     df.insert(2, "ref", (df["image"] + ":" + df["tag"]).astype("string"))
     return df
-
-
-def _default_path() -> Path:
-    if DATA_FILE.is_file():
-        return DATA_FILE
-    try:
-        packaged = resources.files("archlab").joinpath("data", "history", CSV_NAME)
-        if packaged.is_file():
-            return Path(str(packaged))
-    except (ModuleNotFoundError, TypeError, NotImplementedError):
-        pass
-    return DATA_FILE  # let load_history report the checkout path as the one expected
 
 
 # ------------------------------------------------------------------------------ matching
@@ -419,13 +441,145 @@ def timeline(
     return out.sort_values(order, na_position="last", kind="stable").reset_index(drop=True)
 
 
+def yearly_snapshots(
+    df: pd.DataFrame, platform: str = "linux/arm64", *, tag: str | None = "latest"
+) -> pd.DataFrame:
+    """The snapshot each image is judged by in each calendar year, and whether it lists
+    ``platform``: one row per (year, ref), sorted by year and ref.
+
+    The snapshot used is the **newest one dated within that year** (the year's last known
+    state; same-date ties as in :func:`snapshot_at`). A ref with no dated snapshot in a year,
+    or only one with an empty platform list, has no row for that year: it is not carried over
+    from an older year. ``tag="latest"`` (the default) keeps one tag per image, so each row is
+    one official image; ``tag=None`` keeps every image:tag as its own row.
+
+    Columns: ``year`` (int), ``ref``, ``date`` and, where the frame has them,
+    ``source_repo``/``source_commit``/``source_path``, then ``listed`` (bool).
+    """
+    _check(df)
+    key = _wanted_key(platform)
+    rows = df if tag is None else df[df["tag"] == tag]
+    rows = rows[rows["date"].notna()]
+    parts = []
+    for year in sorted(rows["date"].dt.year.unique()):
+        in_year = rows[rows["date"].dt.year == year]
+        chosen = snapshot_at(in_year)
+        sets = _platform_sets(in_year, chosen, include_attestations=False)
+        known = {ref: found for ref, found in sets.items() if found is not None}
+        part = chosen.loc[list(known)].reset_index()
+        part.insert(0, "year", int(year))
+        part["listed"] = [key in found for found in known.values()]
+        parts.append(part)
+    columns = ["year", "ref", *_snapshot_columns(df)[2:], "listed"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(parts, ignore_index=True)[columns]
+    return out.astype({"year": "int64", "listed": "bool"})
+
+
+def yearly_coverage(
+    df: pd.DataFrame, platform: str = "linux/arm64", *, tag: str | None = "latest"
+) -> pd.DataFrame:
+    """Year by year, the share of images whose snapshot of that year lists ``platform``,
+    with the number of images the share rests on.
+
+    Index ``year``: every calendar year from the first to the last dated snapshot, years
+    without any included. Columns ``n`` (images with a snapshot dated in that year, see
+    :func:`yearly_snapshots` for which one), ``listed`` (how many of those list ``platform``)
+    and ``share`` (``listed / n``, ``Float64``; ``<NA>`` where ``n`` is 0). The frame carries
+    ``platform`` and ``tag`` in ``.attrs``. A share over a handful of images says little;
+    read it with its ``n``.
+    """
+    per_image = yearly_snapshots(df, platform, tag=tag)
+    dated = df.loc[df["date"].notna(), "date"]
+    if tag is not None:
+        dated = df.loc[df["date"].notna() & (df["tag"] == tag), "date"]
+    years = (
+        pd.RangeIndex(int(dated.dt.year.min()), int(dated.dt.year.max()) + 1, name="year")
+        if len(dated) else pd.RangeIndex(0, name="year")
+    )
+    grouped = per_image.groupby("year")["listed"]
+    n = grouped.size().reindex(years, fill_value=0).astype("Int64")
+    listed = grouped.sum().reindex(years, fill_value=0).astype("Int64")
+    share = (listed.astype("Float64") / n.astype("Float64")).where(n > 0, pd.NA)
+    out = pd.DataFrame({"n": n, "listed": listed, "share": share.astype("Float64")})
+    out.index = pd.Index(years, name="year", dtype="int64")
+    out.attrs.update(platform=platform, tag=tag)
+    return out
+
+
+def tag_timelines(
+    df: pd.DataFrame, image: str, *, include_attestations: bool = False
+) -> pd.DataFrame:
+    """Every tag of one image with its platforms, snapshot by snapshot.
+
+    :func:`timeline` for each tag the frame holds for ``image``, stacked: a ``tag`` column
+    first, tags in version order (``5.7`` < ``5.7.36`` < ``8.0`` < ``latest``), each tag's
+    snapshots oldest first (undated last).
+    """
+    _check(df)
+    tags = sorted(set(df.loc[df["image"] == image, "tag"].astype(str)), key=_tag_order)
+    if not tags:
+        known = ", ".join(sorted(set(df["image"].astype(str)))[:12])
+        raise ArchlabError(f"no snapshots of image {image!r} in the history (images: {known}, ...)")
+    parts = [
+        timeline(df, image, tag, include_attestations=include_attestations).assign(tag=tag)
+        for tag in tags
+    ]
+    out = pd.concat(parts, ignore_index=True)
+    return out[["tag", *(c for c in out.columns if c != "tag")]]
+
+
+def platform_since(df: pd.DataFrame, image: str, platform: str = "linux/arm64") -> pd.DataFrame:
+    """Which tags of ``image`` list ``platform``, and since when, as far as the snapshots say.
+
+    One row per tag (version order), over its dated snapshots with a platform list:
+    ``snapshots``, ``listed_in`` (how many list it), ``first_listed`` (the oldest that does),
+    ``unlisted_before`` (the newest one before that which does not: the platform arrived
+    between the two dates; ``NaT`` when no earlier snapshot exists), ``last_listed``,
+    ``newest`` (date of the tag's newest snapshot) and ``newest_lists`` (bool).
+    """
+    key = _wanted_key(platform)
+    tl = tag_timelines(df, image)
+    tl = tl[tl["date"].notna() & (tl["n_platforms"] > 0)]
+    rows = []
+    for tag, snaps in tl.groupby("tag", sort=False):
+        dates = list(snaps["date"])
+        has = [key in {_wanted_key(p) for p in ps} for ps in snaps["platforms"]]
+        with_it = [d for d, h in zip(dates, has, strict=True) if h]
+        first = with_it[0] if with_it else pd.NaT
+        before = [d for d, h in zip(dates, has, strict=True) if not h and d < first]
+        rows.append({
+            "tag": tag,
+            "snapshots": len(dates),
+            "listed_in": len(with_it),
+            "first_listed": first,
+            "unlisted_before": before[-1] if before else pd.NaT,
+            "last_listed": with_it[-1] if with_it else pd.NaT,
+            "newest": dates[-1],
+            "newest_lists": has[-1],
+        })
+    out = pd.DataFrame(rows).set_index("tag")
+    for column in ("first_listed", "unlisted_before", "last_listed", "newest"):
+        out[column] = pd.to_datetime(out[column])
+    out.attrs.update(image=image, platform=platform)
+    return out
+
+
+def _tag_order(tag: str) -> tuple[Any, ...]:
+    # Version order without a version parser: tags like "4-alpine" or "latest" are not PEP 440.
+    # Numbers compare as numbers, "latest" goes last.
+    parts = re.split(r"(\d+)", tag)
+    return (tag == "latest", tuple((0, int(x), "") if x.isdigit() else (1, 0, x) for x in parts))
+
+
 # --------------------------------------------------------------------------------- plots
 
 
 def plot_coverage_heatmap(
     wide: pd.DataFrame, ax: Axes | None = None, *, annotations: pd.DataFrame | None = None
 ) -> Axes:
-    """Draw a boolean ``ref × platform`` frame: green listed, red not listed, grey unknown.
+    """Draw a boolean ``ref × platform`` frame: blue listed, orange not listed, grey unknown.
 
     ``annotations`` (same shape) writes text in the cells, e.g. the snapshot dates used.
     """
@@ -515,3 +669,153 @@ def _platform_order(name: str) -> tuple[int, str]:
         return (DEFAULT_PLATFORMS.index(name), name)
     except ValueError:
         return (len(DEFAULT_PLATFORMS), name)
+
+
+def plot_yearly_coverage(
+    yearly: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    counts_ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Draw :func:`yearly_coverage`: the share per year as dots whose area grows with the number
+    of images behind it, each labelled ``listed/n``; a year without snapshots says so.
+
+    ``counts_ax`` gets a bar of ``n`` per year beneath. With ``ax=None`` a new figure of two
+    rows (share, then counts; 10 × 5.6 inches, 1000 × 560 pixels at 100 dpi) is made for both.
+    The default title states the change from the first to the last year with data. Returns
+    the share Axes.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.ticker import PercentFormatter
+
+    if ax is None:
+        _, (ax, counts_ax) = plt.subplots(
+            2, 1, sharex=True, figsize=(10, 5.6), gridspec_kw={"height_ratios": [3, 1]}
+        )
+    platform = str(yearly.attrs.get("platform", "the platform"))
+    years = np.asarray(yearly.index, dtype=int)
+    n = yearly["n"].fillna(0).to_numpy(dtype=int)
+    listed = yearly["listed"].fillna(0).to_numpy(dtype=int)
+    pct = yearly["share"].astype("Float64").to_numpy(dtype=float, na_value=np.nan) * 100
+    has = n > 0
+    ax.plot(years, pct, color=_SHARE, linewidth=1.2, zorder=1)  # NaN breaks it at empty years
+    ax.scatter(years[has], pct[has], s=_AREA_PER_IMAGE * n[has], color=_SHARE,
+               edgecolors="white", linewidths=0.8, zorder=2)
+    for year, p, k, total in zip(years[has], pct[has], listed[has], n[has], strict=True):
+        radius = float(np.sqrt(_AREA_PER_IMAGE * total / np.pi))  # points
+        ax.annotate(f"{k}/{total}", (year, p), xytext=(0, radius + 2),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=8)
+    for year in years[~has]:
+        ax.text(year, 2, "no\nsnapshot", ha="center", va="bottom", fontsize=8,
+                color=_NOT_LISTED)
+    ax.set_ylim(-8, 118)
+    ax.set_yticks([0, 25, 50, 75, 100])
+    ax.yaxis.set_major_formatter(PercentFormatter())
+    ax.set_ylabel(f"images listing {platform}")
+    ax.grid(axis="y", color=_UNKNOWN, linewidth=0.6)
+    ax.set_xticks(years, [str(y) for y in years])
+    sizes = [ax.scatter([], [], s=_AREA_PER_IMAGE * k, color=_SHARE) for k in (5, 20, 40)]
+    ax.legend(sizes, ["5", "20", "40"], title="images that year", loc="center right",
+              fontsize=8, title_fontsize=8, labelspacing=1.2, borderpad=0.8, frameon=False)
+    ax.set_title(title if title is not None else _yearly_title(yearly))
+    bottom = ax
+    if counts_ax is not None:
+        counts_ax.bar(years, n, width=0.6, color=_PRESENT)
+        for year, total in zip(years, n, strict=True):
+            counts_ax.text(year, total, str(total), ha="center", va="bottom", fontsize=8)
+        counts_ax.set_ylim(0, max(int(n.max()) if len(n) else 0, 1) * 1.35)
+        counts_ax.set_ylabel("images (n)")
+        counts_ax.set_xticks(years, [str(y) for y in years])
+        bottom = counts_ax
+    bottom.set_xlabel("year of the snapshot (the newest build in it)")
+    return ax
+
+
+def _yearly_title(yearly: pd.DataFrame) -> str:
+    platform = yearly.attrs.get("platform", "the platform")
+    tag = yearly.attrs.get("tag", "latest")
+    what = f"official images ({tag})" if tag else "official image tags"
+    known = yearly[yearly["n"] > 0]
+    if known.empty:
+        return f"{platform} in {what}: no dated snapshots"
+    first, last = known.iloc[0], known.iloc[-1]
+    return (f"{platform} in {what}: {first['share']:.0%} in {known.index[0]} "
+            f"→ {last['share']:.0%} in {known.index[-1]}")
+
+
+def plot_tag_timelines(
+    df: pd.DataFrame,
+    image: str,
+    ax: Axes | None = None,
+    *,
+    platform: str = "linux/arm64",
+    title: str | None = None,
+) -> Axes:
+    """Every tag of ``image`` with its platforms over time (:func:`tag_timelines`).
+
+    One row per tag and platform the tag ever listed, plus a ``platform`` row for every tag
+    even where it never appears. At each dated snapshot of the tag a square marks a listed
+    platform (``platform`` in vermillion, the others in blue) and a small grey circle one the
+    snapshot does not list, so "never" is visible as a row of circles. The default title says
+    which tags list ``platform`` and from which year (:func:`platform_since`).
+    """
+    import matplotlib.pyplot as plt
+
+    tl = tag_timelines(df, image)
+    tl = tl[tl["date"].notna()]
+    wanted = _display(_wanted_key(platform))
+    tags = list(dict.fromkeys(tl["tag"]))
+    rows: list[tuple[str, str]] = []
+    for tag in tags:
+        names = {p for ps in tl.loc[tl["tag"] == tag, "platforms"] for p in ps} | {wanted}
+        rows.extend((tag, name) for name in sorted(names, key=_platform_order))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, min(7.0, max(2.6, 0.32 * len(rows) + 1.6))))
+    marks: dict[str, tuple[list[Any], list[int]]] = {
+        "wanted": ([], []), "other": ([], []), "absent": ([], [])
+    }
+    for y, (tag, name) in enumerate(rows):
+        snaps = tl[tl["tag"] == tag]
+        for date, names in zip(snaps["date"], snaps["platforms"], strict=True):
+            kind = "absent" if name not in names else "wanted" if name == wanted else "other"
+            marks[kind][0].append(date)
+            marks[kind][1].append(y)
+    styles = {
+        "wanted": {"marker": "s", "s": 42, "color": _HIGHLIGHT, "label": f"{wanted} listed"},
+        "other": {"marker": "s", "s": 42, "color": _SHARE, "label": "other platform listed"},
+        "absent": {"marker": "o", "s": 14, "facecolors": "none", "edgecolors": _NOT_LISTED,
+                   "label": "snapshot without it"},
+    }
+    for kind, (xs, ys) in marks.items():
+        ax.scatter(xs, ys, zorder=2, **styles[kind])
+    for y in range(1, len(rows)):
+        if rows[y][0] != rows[y - 1][0]:
+            ax.axhline(y - 0.5, color=_UNKNOWN, linewidth=0.8, zorder=0)  # between two tags
+    ax.set_yticks(range(len(rows)), [f"{image}:{tag}  {name}" for tag, name in rows])
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # first tag on top
+    ax.set_xlabel("snapshot date (the newest build in it)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.set_title(title if title is not None else _since_title(platform_since(df, image, platform)))
+    return ax
+
+
+def _since_title(since: pd.DataFrame) -> str:
+    spans: dict[str, list[str]] = {}
+    never = []
+    for tag, row in since.iterrows():
+        if pd.isna(row["first_listed"]):
+            never.append(str(tag))
+            continue
+        first, last = row["first_listed"], row["last_listed"]
+        span = f"from {first:%Y}" if row["newest_lists"] else f"{first:%Y}–{last:%Y}, not since"
+        spans.setdefault(span, []).append(str(tag))
+    parts = [f"in {_and(tags)} {span}" for span, tags in spans.items()]
+    if never:
+        parts.append(f"never in {', '.join(never)}")
+    return f"{since.attrs['image']}: {since.attrs['platform']} " + "; ".join(parts)
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"

@@ -98,14 +98,13 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
 import platformdirs
 
-from archlab import decoding, limits
+from archlab import decoding, limits, shipped
 from archlab.errors import LabError, PlatformError
 from archlab.platforms import Platform, Rules, normalize, parse
 
@@ -129,7 +128,6 @@ IMAGE_STORES: Final = ("graphdriver", "containerd")
 #: Allowed emulation methods.
 METHODS: Final = ("qemu", "rosetta")
 
-_SHIPPED_DIR: Final = Path(__file__).resolve().parent.parent / "data" / "hosts"
 _VERSION_RE: Final = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+~.].*)?")
 _AMD64_LEVELS: Final = ("v1", "v2", "v3", "v4")
 
@@ -450,19 +448,10 @@ def _read_host_file(path: Path) -> Host:
     )
 
 
-def _shipped_dir() -> Path | None:
-    if _SHIPPED_DIR.is_dir():
-        return _SHIPPED_DIR
-    packaged = resources.files("archlab").joinpath("data", "hosts")
-    return Path(str(packaged)) if packaged.is_dir() else None
-
-
 def host_dirs(extra_dirs: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
     """The directories :func:`load_hosts` reads, lowest precedence first (existing or not)."""
     dirs: list[Path] = []
-    shipped = _shipped_dir()
-    if shipped is not None:
-        dirs.append(shipped)
+    dirs.append(shipped.data_path("hosts"))
     dirs.append(Path(platformdirs.user_config_dir("archlab")) / "hosts")
     for entry in os.environ.get(ENV_VAR, "").split(os.pathsep):
         if entry.strip():

@@ -30,13 +30,35 @@ constant                       default      what it bounds (and where to overrid
                                             (``RegistryClient(max_config_bytes=)``)
 ``MAX_SNAPSHOT_BLOB_BYTES``    4 MiB        a JSON blob a snapshot records
                                             (``RecordingTransport(max_blob_bytes=)``)
+``MAX_SNAPSHOT_INDEX_BYTES``   64 MiB       a snapshot's ``index.json`` (the lab's is ~100 KiB)
+``MAX_SNAPSHOT_LAYERS_BYTES``  256 MiB      layers one ``record(include_layers=True)`` keeps
+                                            in all; the rest are listed as skipped
+``MAX_SNAPSHOT_BYTES``         512 MiB      all the bodies of one snapshot, read into memory
+                                            by ``load_snapshot``
 ``MAX_LAYER_BYTES``            64 MiB       one compressed layer fetched to read a file from
-                                            it (lab runs, ``gather_facts(layers=True)``)
+                                            it (lab runs, ``gather_facts(layers=True)``), or
+                                            kept in a snapshot
 ``MAX_MEMBER_BYTES``           256 MiB      one file unpacked from a layer
                                             (``emulation.extract_file(max_bytes=)``)
 ``MAX_SYMLINK_HOPS``           16           symbolic links followed to find one file in a
                                             layer (Linux's own limit is 40)
-``CACHE_MAX_BYTES``            256 MiB      the on-disk content cache (``ContentCache(max_bytes=)``)
+``MAX_LAYER_UNPACKED_BYTES``   256 MiB      one layer once decompressed, headers included: the
+                                            time a gzip bomb can cost
+                                            (``layers.LayerLimits``)
+``MAX_LAYER_MEMBERS``          100,000      entries in one layer (big distribution images
+                                            have tens of thousands)
+``MAX_TAR_HEADER_BYTES``       64 KiB       one pax extended header or GNU long name/link
+                                            record, refused before it is read (a path is at
+                                            most 4 KiB on Linux)
+``MAX_LAYER_METADATA_BYTES``   16 MiB       names, link targets and extension headers of
+                                            one layer in all: the memory its index takes
+``MAX_ENTRYPOINT_READ_BYTES``  4 MiB        of an image's entrypoint file read for its ELF
+                                            header and a lab hello line (``gather_facts``)
+``CACHE_MAX_BYTES``            256 MiB      the on-disk content cache
+                                            (``ContentCache(max_bytes=)``); also the most
+                                            read from one cache file
+``MAX_CACHE_SIDECAR_BYTES``    64 KiB       one cache ``.meta.json`` sidecar (real ones are
+                                            ~150 bytes; a larger one is ignored)
 ``REQUEST_TIMEOUT``            30 s         one connect, read or write on the network
                                             (``RegistryClient(timeout=)``)
 ``RETRIES``                    4            attempts after the first for 429, 5xx and
@@ -51,6 +73,9 @@ constant                       default      what it bounds (and where to overrid
                                             stdout or stderr; a real answer is < 4 KiB
 ``LAB_START_TIMEOUT``          10 s         the lab registry answering after it starts
 ``LAB_STOP_TIMEOUT``           5 s          the lab registry exiting after SIGTERM
+``JUPYTER_START_TIMEOUT``      30 s         JupyterLab answering after ``archlab course``
+                                            starts it
+``JUPYTER_STOP_TIMEOUT``       10 s         JupyterLab exiting after SIGTERM
 ``MAX_VARIANT_LEVEL``          16           CPU variant levels listed below a platform's own
                                             (``linux/amd64/v3`` → v2, v1); real ones top out at
                                             amd64 v4 and arm v8
@@ -59,7 +84,7 @@ constant                       default      what it bounds (and where to overrid
                                             (``--max-tag-lookups``)
 ``MAX_INPUT_FILE_BYTES``       4 MiB        one file a person or archlab wrote: compose file,
                                             ``.env``, Dockerfile, replacements, host profile,
-                                            docker ``config.json``, cache metadata, tag hints,
+                                            docker ``config.json``, cache tag hints,
                                             ``lab.json`` (``decoding.read_file(max_bytes=)``)
 ``MAX_LIST_FILE_BYTES``        64 MiB       a file that grows with a survey: a reference list,
                                             a results file (JSON lines), a snapshot's
@@ -90,10 +115,19 @@ MiB: Final = 1024 * KiB
 MAX_MANIFEST_BYTES: Final = 4 * MiB
 MAX_CONFIG_BYTES: Final = 4 * MiB
 MAX_SNAPSHOT_BLOB_BYTES: Final = 4 * MiB
+MAX_SNAPSHOT_INDEX_BYTES: Final = 64 * MiB
+MAX_SNAPSHOT_LAYERS_BYTES: Final = 256 * MiB
+MAX_SNAPSHOT_BYTES: Final = 512 * MiB
 MAX_LAYER_BYTES: Final = 64 * MiB
 MAX_MEMBER_BYTES: Final = 256 * MiB
 MAX_SYMLINK_HOPS: Final = 16
+MAX_LAYER_UNPACKED_BYTES: Final = 256 * MiB
+MAX_LAYER_MEMBERS: Final = 100_000
+MAX_TAR_HEADER_BYTES: Final = 64 * KiB
+MAX_LAYER_METADATA_BYTES: Final = 16 * MiB
+MAX_ENTRYPOINT_READ_BYTES: Final = 4 * MiB
 CACHE_MAX_BYTES: Final = 256 * MiB
+MAX_CACHE_SIDECAR_BYTES: Final = 64 * KiB
 
 REQUEST_TIMEOUT: Final = 30.0
 RETRIES: Final = 4
@@ -105,6 +139,9 @@ HELPER_TIMEOUT: Final = 10.0
 MAX_HELPER_OUTPUT_BYTES: Final = 1 * MiB
 LAB_START_TIMEOUT: Final = 10.0
 LAB_STOP_TIMEOUT: Final = 5.0
+
+JUPYTER_START_TIMEOUT: Final = 30.0
+JUPYTER_STOP_TIMEOUT: Final = 10.0
 
 MAX_VARIANT_LEVEL: Final = 16
 TAG_LOOKUPS: Final = 5

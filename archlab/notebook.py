@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from archlab import decoding, digests, elf, platforms
+from archlab import decoding, digests, elf, platforms, shipped
 from archlab.errors import ArchlabError, LabError, NoMatchingManifestError
 from archlab.platforms import Platform, Rules
 
@@ -75,15 +75,13 @@ if TYPE_CHECKING:
     from archlab.snapshot import Snapshot
 
 __all__ = [
-    "DATA_DIR",
     "FIGSIZE",
     "HOST_COLUMNS",
     "LAB_HOST",
-    "LAB_SNAPSHOT",
-    "ROOT",
     "STORY_COMMANDS",
     "audit_grid",
     "compose_services_frame",
+    "data_dir",
     "data_path",
     "digest_checks",
     "emulation_frame",
@@ -116,11 +114,6 @@ __all__ = [
     "transcripts",
 ]
 
-#: The source checkout this module lives in (the notebooks run from ``notebooks/``, so relative
-#: paths would point at the wrong place).
-ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = ROOT / "data"
-LAB_SNAPSHOT = DATA_DIR / "snapshots" / "lab"
 #: The registry host the shipped lab snapshot is stored under (any 127.0.0.1 port replays it).
 LAB_HOST = "127.0.0.1:5000"
 
@@ -164,9 +157,24 @@ def _in_ipython() -> bool:
     return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
 
 
+def data_dir() -> Path:
+    """The data the notebooks read: ``../data`` beside them, else the installed package's.
+
+    A notebook's kernel runs in its own directory. In a checkout, and in a copy made by
+    ``archlab course``, ``data/`` sits beside ``notebooks/``; using it there keeps every path a
+    notebook prints (``../data/compose/story/docker-compose.yml``) the same in both, so their
+    stored outputs are too. Anywhere else the data inside the package answers
+    (:mod:`archlab.shipped`).
+    """
+    beside = Path.cwd().parent / "data"
+    if (beside / "snapshots" / "lab" / "index.json").is_file():
+        return beside
+    return shipped.data_path()
+
+
 def data_path(*parts: str) -> Path:
-    """A file or directory under the shipped ``data/`` (``data_path("hosts")``)."""
-    return DATA_DIR.joinpath(*parts)
+    """A file or directory of the data the notebooks read (``data_path("hosts")``)."""
+    return data_dir().joinpath(*parts)
 
 
 def shown_path(path: str | os.PathLike[str]) -> Path:
@@ -213,7 +221,8 @@ def lab_snapshot(*, layers: bool = False) -> Snapshot:
 
     # Named by its place in the checkout, not its absolute path: the name appears in the
     # "not in snapshot ..." message of a reference the snapshot lacks.
-    snap = replace(load_snapshot(LAB_SNAPSHOT), source=Path("data/snapshots/lab"))
+    snap = replace(load_snapshot(data_path("snapshots", "lab")),
+                   source=Path("data/snapshots/lab"))
     if not layers:
         return snap
     answers = list(snap.answers)
@@ -287,8 +296,9 @@ def shipped_data() -> pd.DataFrame:
     hist = history.load_history()
     n_snapshots = len(hist[["image", "tag", "date", "source_repo", "source_commit",
                             "source_path"]].drop_duplicates())
+    # The hosts module reads the package's copy (the same files as ../data/hosts).
     shipped_hosts = [h for h in load_hosts().values()
-                     if h.path is not None and h.path.parent == data_path("hosts")]
+                     if h.path is not None and h.path.parent == shipped.data_path("hosts")]
     rows = [
         {"data": "data/snapshots/lab",
          "what": "registry answers for every lab image (Docker and OCI twins)",
@@ -667,6 +677,55 @@ def suggestions_text(frame: pd.DataFrame) -> str:
         lines.append(f"  suggestion ({row.suggestion_kind}): {row.suggestion}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) if blocks else "(no suggestions: every service runs)"
+
+
+def story_transcript() -> str:
+    """The real ``docker-compose up`` of the story's stack on this machine, as recorded by
+    ``tools/compose_transcript.py`` (``data/compose/story/transcript-this-machine.json``):
+    the command, the versions, then stderr and stdout, each in its own order."""
+    doc = json.loads(data_path("compose", "story", "transcript-this-machine.json").read_text())
+    head = (f"$ {doc['command']}    # docker-compose {doc['compose']}, Engine {doc['engine']}, "
+            f"exit code {doc['exit_code']}")
+    return "\n".join([head, "--- stderr", *doc["stderr"], "--- stdout", *doc["stdout"]])
+
+
+def _plain(line: str) -> str:
+    """A line with IDs, sizes and padding made comparable across runs."""
+    import re
+
+    line = re.sub(r"\b[0-9a-f]{12}\b", "<id>", line)
+    line = re.sub(r"(Sending build context to Docker daemon)\s+\S+", r"\1 <size>", line)
+    return re.sub(r"\s+", " ", line).strip()
+
+
+def predicted_vs_recorded(frame: pd.DataFrame, host: str = "this-machine") -> pd.DataFrame:
+    """Each line an :func:`archlab.compose.audit` frame predicts for ``host``, and whether the
+    recorded real run (:func:`story_transcript`) printed it, IDs and padding aside.
+
+    The audit predicts ``up --exit-code-from <service>`` for each service alone, on an empty
+    image store; the recording is one plain ``up`` of the whole stack. So the two lines only
+    ``--exit-code-from`` prints say so, and ``Attaching to`` counts when the real line names
+    the service's container among the others.
+    """
+    from archlab.compose_v1 import EXIT_CODE_FROM_ONLY
+
+    doc = json.loads(data_path("compose", "story", "transcript-this-machine.json").read_text())
+    real = [_plain(x) for x in doc["stdout"] + doc["stderr"]]
+    attached = next((x for x in real if x.startswith("Attaching to ")), "")
+    rows = []
+    for r in frame[frame["host"] == host].itertuples():
+        for line in r.transcript:
+            plain = _plain(line)
+            if line in EXIT_CODE_FROM_ONLY:
+                found = "only with --exit-code-from"
+            elif plain in real or (plain.startswith("Attaching to ")
+                                   and plain.removeprefix("Attaching to ") in attached):
+                found = "yes"
+            else:
+                found = "no"
+            rows.append({"service": r.service, "predicted line": line,
+                         "in the real run": found, "approximate": bool(r.approximate)})
+    return pd.DataFrame(rows)
 
 
 def outcome(prediction: Prediction) -> str:

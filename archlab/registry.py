@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import json
 import random
 import ssl
 import threading
@@ -546,7 +547,10 @@ class AsyncRegistryClient:
     def _from_cache(self, ref: Reference, digest: str) -> Fetched | None:
         if self.cache is None:
             return None
-        hit = self.cache.get(digest)
+        # Verified against the digest it is stored under (signed schema1: its payload's), never
+        # against the sidecar. The sidecar's media type is a hint the parser checks against
+        # the document: a disagreement is a miss, and the registry is asked again.
+        hit = self.cache.get(digest, digest_of=_stored_manifest_digest)
         if hit is None:
             return None
         media_type = hit.media_type or ""
@@ -579,8 +583,11 @@ class AsyncRegistryClient:
             )
         parsed = manifests.parse_manifest(body, media_type or None, source=source)
         if self.cache is not None and accept == manifests.ACCEPT_ALL:
-            trusted = digest != digests.compute(body)  # signed schema1: payload digest
-            self.cache.put(digest, body, media_type=parsed.media_type, trusted=trusted)
+            # Checked again by the cache, from the bytes alone; a document it cannot name the
+            # way the registry did (a signed schema1 sent as plain JSON) is simply not cached.
+            with contextlib.suppress(DigestMismatchError):
+                self.cache.put(digest, body, media_type=parsed.media_type,
+                               digest_of=_stored_manifest_digest)
             if self.tag_index is not None and ref.tag and not ref.digest:
                 self.tag_index.remember(ref.registry, ref.repository, ref.tag, digest,
                                         parsed.media_type)
@@ -934,6 +941,25 @@ def _manifest_digest(body: bytes, media_type: str, source: str) -> str:
         media_type in manifests.SCHEMA1_TYPES and b'"signatures"' in body
     ):
         return digests.compute(manifests.schema1_payload(body, source=source))
+    return digests.compute(body)
+
+
+def _stored_manifest_digest(body: bytes) -> str:
+    """The digest a cached manifest must be stored under, from its bytes alone (the sidecar's
+    media type is not trusted): the JWS payload's for a signed schema 1 document, else the
+    sha256 of the bytes."""
+    if b'"signatures"' in body and b'"schemaVersion"' in body:
+        try:
+            payload = manifests.schema1_payload(body)
+        except ManifestError:
+            payload = body
+        if payload is not body:
+            try:
+                doc = json.loads(payload)
+            except (ValueError, RecursionError):
+                doc = None
+            if isinstance(doc, dict) and doc.get("schemaVersion") == 1:
+                return digests.compute(payload)
     return digests.compute(body)
 
 

@@ -20,14 +20,16 @@ How do I use it?
     from archlab.snapshot import record, load_snapshot, replay_client
     from archlab.inspect import inspect
 
-    record(["127.0.0.1:5000/lab/mysql:5.7", "busybox:latest"], "snap/",
-           recorded_at="2024-01-01T00:00:00Z")          # fixed time: reproducible bytes
+    summary = record(["127.0.0.1:5000/lab/mysql:5.7", "busybox:latest"], "snap/",
+                     recorded_at="2024-01-01T00:00:00Z")  # fixed time: reproducible bytes
+    summary.snapshot.integrity.root                      # 'sha256:…': write it down
     with replay_client("snap/") as reg:                  # no network from here on
         inspect("127.0.0.1:5000/lab/mysql:5.7", client=reg, configs="all")
     load_snapshot("snap/").to_frame()                    # what it holds, one row per answer
+    load_snapshot("snap/@sha256:…")                      # ...and that it is the one recorded
 
     archlab snapshot record REF... --out DIR [--fixed-time 2024-01-01T00:00:00Z] [--as-host H]
-    archlab snapshot show DIR
+    archlab snapshot show DIR[@sha256:ROOT]
 
 :func:`record` inspects each reference with ``configs="all"`` and gathers what
 :mod:`archlab.simulate` needs (nested children, every config), through a
@@ -41,8 +43,12 @@ request                                kept
 ``GET``/``HEAD .../manifests/<ref>``   by tag and by digest: status (200 or 404), the exact
                                        bytes, the ``Accept`` that was sent
 ``GET .../blobs/<digest>``             JSON blobs up to 4 MiB (configs). Never layers, unless
-                                       ``include_layers=True``. A redirect to blob storage is
-                                       followed; only the final bytes are kept, never the URL
+                                       ``include_layers=True``: then every layer of every
+                                       platform's image, each up to ``MAX_LAYER_BYTES`` and
+                                       ``MAX_SNAPSHOT_LAYERS_BYTES`` in all (the rest is listed
+                                       as skipped), verified by digest and size. A redirect to
+                                       blob storage is followed; only the final bytes are kept,
+                                       never the URL
 ``GET .../tags/list?<query>``          each page, by its query string (``record(tags=True)``
                                        asks for them)
 anything else                          nothing: ``/v2/``, token endpoints, uploads, 401/403,
@@ -63,9 +69,8 @@ rule                     why
 verified on record       a manifest's bytes must hash to the digest it was asked by and the
                          ``Docker-Content-Digest`` announced (signed schema1: the payload
                          digest); a blob's to its digest. Anything else is not recorded
-verified on load         every file under ``blobs/`` must hash to its name, and every manifest
-                         to its recorded digest; an altered file raises
-                         :class:`~archlab.errors.DigestMismatchError` naming the file
+verified on load         see *Integrity* below: a snapshot that fails any check is refused
+                         with one line (:class:`SnapshotAlteredError`) naming the file
 deterministic            sorted JSON keys, answers in a stable order, ``recorded_at=`` fixes the
                          only clock value: the same answers always make the same bytes
 not recorded -> 404      a registry-style ``MANIFEST_UNKNOWN`` / ``BLOB_UNKNOWN`` /
@@ -75,7 +80,52 @@ not recorded -> 404      a registry-style ``MANIFEST_UNKNOWN`` / ``BLOB_UNKNOWN`
                          is answered from the standard recording; another ``Accept`` only from a
                          recording made with that same set of types
 read-only                ``/v2/`` answers 200 ``{}``; any write answers 405; no auth, ever
+bounded                  every file is read by :func:`archlab.decoding.read_file`: it must be
+                         a regular file once opened (a link to ``/dev/zero`` is refused), up
+                         to a cap (``MAX_SNAPSHOT_INDEX_BYTES``, ``MAX_LAYER_BYTES`` a body,
+                         ``MAX_SNAPSHOT_BYTES`` in all); the index is JSON of bounded depth
 =======================  ========================================================================
+
+Integrity: what a snapshot proves, and how
+------------------------------------------
+A snapshot is a small Merkle tree, like an OCI image layout. Every body file is named by its
+sha256; ``index.json`` names every body by digest; and the **root digest** is the sha256 of
+``index.json`` in its canonical form (exactly the bytes :meth:`Snapshot.index_bytes` writes).
+:func:`record` writes the root into ``integrity.json`` and returns it
+(``summary.snapshot.integrity.root``; ``archlab snapshot record`` prints it). Loading checks,
+in this order, and refuses at the first failure:
+
+==========================================  ================================================
+check                                       catches
+==========================================  ================================================
+``index.json`` is canonical and its sha256  any edit of the index made without also
+equals the root in ``integrity.json``       rewriting the integrity record (hand edits,
+                                            damage, a half-copied directory)
+the root equals the **pinned** digest, if   a *consistently* edited snapshot: a tag pointed
+one is given (``load_snapshot(DIR,          at another digest that exists in ``blobs/``,
+pin=)``, ``"DIR@sha256:…"`` anywhere a      every field and the integrity record made to
+snapshot path is taken, ``lab@sha256:…``    agree. Nothing inside a directory can prove it
+for a shipped one) or if DIR is the         is the one recorded; a root written down
+shipped lab snapshot, pinned in code        elsewhere can
+(:data:`LAB_SNAPSHOT_ROOT`)
+every body exists and hashes to its name    a replaced or damaged file
+every tag and digest answer resolves        an answer whose bytes are not what it claims:
+through verified content: its bytes hash    the recorded digest, ``Docker-Content-Digest``,
+(signed schema 1: their payload) to the     ``Content-Type``, size and (by digest) the
+recorded digest, which equals its           reference asked for must all agree with the
+``Docker-Content-Digest``; a HEAD-only      bytes
+answer names a digest whose bytes are held
+==========================================  ================================================
+
+An unpinned snapshot thus proves that it is whole and self-consistent; a pinned one, that it
+is the very snapshot whose root you wrote down. :class:`Integrity` says which
+(``snapshot.integrity.line()``: ``verified, root sha256:… (pinned)``).
+
+Format versions: version 2 added ``integrity.json``. A **version 1** snapshot (no integrity
+record) still loads with every content check above and its root computed from its
+``index.json`` as found, so it can be pinned; its integrity status is ``unsealed``.
+``load_snapshot(old).write(new_dir)`` rewrites it as version 2 with its record. Any other
+version is refused.
 
 Which registry answers?
 -----------------------
@@ -102,8 +152,10 @@ On disk
 -------
 ``data/snapshots/FORMAT.md`` describes the format in full. In short::
 
-    DIR/index.json                 {"format": "archlab-snapshot", "version": 1, "recorded_at",
+    DIR/index.json                 {"format": "archlab-snapshot", "version": 2, "recorded_at",
                                     "archlab_version", "refs": [...], "answers": [...]}
+    DIR/integrity.json             {"format": "archlab-snapshot-integrity", "version": 2,
+                                    "root": "sha256:<sha256 of index.json>"}
     DIR/blobs/sha256/<hex>         the exact bytes of one body; <hex> is their sha256
 
 Each answer: ``kind`` (manifest, blob, tags), ``host``, ``repository``, ``reference`` (tag or
@@ -132,10 +184,9 @@ import pandas as pd
 from archlab import __version__, decoding, digests, limits, manifests
 from archlab.errors import (
     ArchlabError,
-    DigestMismatchError,
-    InputError,
     ManifestError,
     NotFoundError,
+    SnapshotAlteredError,
 )
 from archlab.registry import RegistryClient, _manifest_digest, is_loopback_host
 
@@ -144,7 +195,9 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "KEPT_HEADERS",
+    "LAB_SNAPSHOT_ROOT",
     "Answer",
+    "Integrity",
     "RecordSummary",
     "RecordedRef",
     "RecordingTransport",
@@ -153,16 +206,24 @@ __all__ = [
     "load_snapshot",
     "record",
     "replay_client",
+    "split_pin",
 ]
 
 FORMAT = "archlab-snapshot"
-FORMAT_VERSION = 1
+#: 2 added ``integrity.json``; version 1 snapshots still load, as "unsealed".
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 INDEX_FILE = "index.json"
+INTEGRITY_FILE = "integrity.json"
+INTEGRITY_FORMAT = "archlab-snapshot-integrity"
 BLOBS_DIR = "blobs"
+#: The root digest the shipped lab snapshot (``archlab.shipped.snapshot_path("lab")``) is
+#: pinned to: a consistently edited copy of it, where it is shipped, is refused.
+#: ``tools/record_lab_snapshot.py`` prints the new root when the lab is recorded again; the
+#: test that re-records it checks this constant.
+LAB_SNAPSHOT_ROOT = "sha256:14c17403a1fd5e4f2834abf492bcae49e5463967f1a6407649f1f4987cd51368"
 #: Largest blob kept when layers are not wanted (a config is a few KiB).
 CONFIG_CAP = limits.MAX_SNAPSHOT_BLOB_BYTES
-#: Largest blob file read back: a layer when layers were recorded, else a JSON document.
-_BLOB_FILE_CAP = max(limits.MAX_SNAPSHOT_BLOB_BYTES, limits.MAX_LAYER_BYTES)
 #: The only response headers a snapshot ever stores (lower-case).
 KEPT_HEADERS = (
     "content-type", "docker-content-digest", "etag", "link", "ratelimit-limit",
@@ -226,6 +287,28 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Integrity:
+    """What loading (or writing) a snapshot directory proved; see the module docstring."""
+
+    #: sha256 of ``index.json`` as read (canonical for version 2).
+    root: str
+    #: ``verified``: the index matches its integrity record; ``unsealed``: a version 1
+    #: snapshot, which has none (its content is still checked).
+    status: Literal["verified", "unsealed"]
+    #: The root digest it was required to have, when pinned.
+    pinned: str | None = None
+    version: int = FORMAT_VERSION
+
+    def line(self) -> str:
+        """``verified, root sha256:… (pinned)``: for ``snapshot show``."""
+        how = " (pinned)" if self.pinned else " (not pinned: pass DIR@<root> to pin it)"
+        if self.status == "unsealed":
+            return (f"unsealed: format version {self.version} has no integrity record; every "
+                    f"body verified, root {self.root}{how}")
+        return f"verified, root {self.root}{how}"
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Recorded answers and the bytes they refer to. Build with :func:`load_snapshot` or
     :meth:`RecordingTransport.snapshot`; write with :meth:`write`."""
@@ -238,6 +321,8 @@ class Snapshot:
     blobs: Mapping[str, bytes]
     #: The directory it was loaded from or written to, if any.
     source: Path | None = None
+    #: What loading or writing that directory proved (None for one only in memory).
+    integrity: Integrity | None = None
 
     def describe(self) -> str:
         """``snapshot data/snapshots/lab (recorded on 2024-01-01T00:00:00Z)``, for messages."""
@@ -301,7 +386,10 @@ class Snapshot:
                 path = tmp / _blob_relpath(digest)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(self.blobs[digest])
-            (tmp / INDEX_FILE).write_bytes(self.index_bytes())
+            index = self.index_bytes()
+            (tmp / INDEX_FILE).write_bytes(index)
+            root = digests.compute(index)
+            (tmp / INTEGRITY_FILE).write_bytes(_integrity_bytes(root))
             os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; a snapshot is meant to be shared
             if out.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
@@ -313,7 +401,12 @@ class Snapshot:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp)
-        return replace(self, source=out)
+        return replace(self, source=out, integrity=Integrity(root, "verified"))
+
+
+def _integrity_bytes(root: str) -> bytes:
+    doc = {"format": INTEGRITY_FORMAT, "version": FORMAT_VERSION, "root": root}
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
 def _blob_relpath(digest: str) -> Path:
@@ -322,26 +415,60 @@ def _blob_relpath(digest: str) -> Path:
 
 
 def _check(answers: Iterable[Answer], blobs: Mapping[str, bytes], *, where: str) -> None:
-    """Every body present and hashing to its name; manifests to their digest; blobs too."""
+    """Every answer resolves through verified content (the table in the module docstring).
+
+    Raises :class:`SnapshotAlteredError` naming the answer and what disagrees.
+    """
+    answers = tuple(answers)
+
+    def altered(a: Answer, what: str) -> SnapshotAlteredError:
+        return SnapshotAlteredError(
+            f"{where} altered: {_label(a)} {what}; record it again, or use the copy whose "
+            "root digest you trust")
+
+    held: set[tuple[str, str, str]] = set()  # (host, repository, digest) with verified bytes
     for a in answers:
         if a.body is None:
             continue
         data = blobs.get(a.body)
         if data is None:
-            raise ManifestError(f"{where}: the answer for {_label(a)} refers to body {a.body}, "
-                                "which is missing")
-        digests.verify(data, a.body, what=f"{where}: body of {_label(a)}")
-        if a.status != 200 or a.digest is None:
+            raise altered(a, f"refers to body {a.body}, which is missing")
+        if digests.compute(data, a.body.partition(":")[0]) != a.body:
+            raise altered(a, f"has a body whose bytes do not hash to its name {a.body}")
+        if a.status != 200 or a.kind == "tags":
             continue
+        if a.digest is None:
+            raise altered(a, "has a body but no digest")
         if a.kind == "manifest":
             actual = _manifest_digest(data, a.media_type or "", _label(a))
         else:
             actual = digests.compute(data, a.digest.partition(":")[0])
         if actual != a.digest:
-            raise DigestMismatchError(
-                f"{where}: {_label(a)} is recorded as {a.digest} but its bytes have digest "
-                f"{actual}: the snapshot was altered or damaged; record it again"
-            )
+            raise SnapshotAlteredError(
+                f"{where} altered: {_label(a)} is recorded as {a.digest} but its bytes have "
+                f"digest {actual}; record it again")
+        if a.size is not None and a.size != len(data):
+            raise altered(a, f"is recorded as {a.size} bytes but its body has {len(data)}")
+        held.add((a.host, a.repository, a.digest))
+    for a in answers:
+        if a.status != 200 or a.kind == "tags":
+            continue
+        headers = dict(a.headers)
+        announced = headers.get("docker-content-digest")
+        if announced is not None and announced != a.digest:
+            raise altered(a, f"announces Docker-Content-Digest {announced} but is recorded "
+                             f"as {a.digest}")
+        content_type = headers.get("content-type")
+        if content_type is not None and a.media_type is not None and (
+                content_type.split(";", 1)[0].strip() != a.media_type):
+            raise altered(a, f"has Content-Type {content_type!r} but media type "
+                             f"{a.media_type!r}")
+        if a.reference.startswith(("sha256:", "sha512:")) and a.reference != a.digest:
+            raise altered(a, f"was asked by digest but is recorded as {a.digest}")
+        if a.kind == "manifest" and a.body is None and (
+                a.digest is None or (a.host, a.repository, a.digest) not in held):
+            raise altered(a, f"answers {a.digest} to a HEAD, but the snapshot holds no "
+                             "verified bytes for it")
 
 
 def _label(a: Answer) -> str:
@@ -355,57 +482,156 @@ def _label(a: Answer) -> str:
 # ---------------------------------------------------------------------- loading
 
 
-def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
-    """Read and verify the snapshot in ``path`` (see the module docstring for the format)."""
-    root = Path(path)
+def split_pin(text: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    """``"DIR@sha256:<hex>"`` -> ``(DIR, "sha256:<hex>")``; a plain path -> ``(path, None)``.
+
+    A directory whose own name holds ``@sha256:`` is taken as it is when it exists.
+    """
+    raw = os.fspath(text)
+    path, sep, pin = raw.rpartition("@")
+    if not sep or not pin.startswith("sha256:") or Path(raw).exists():
+        return Path(raw), None
+    try:
+        digests.validate(pin)
+    except ArchlabError:
+        raise ManifestError(
+            f"{raw!r}: the part after '@' must be a snapshot's root digest, 'sha256:' and 64 "
+            "hex digits (as `archlab snapshot record` printed it)") from None
+    return Path(path), pin
+
+
+def load_snapshot(path: str | os.PathLike[str], *, pin: str | None = None) -> Snapshot:
+    """Read and verify the snapshot in ``path`` (the format and checks are in the module
+    docstring). ``pin`` (or ``path`` given as ``"DIR@sha256:…"``) is the root digest the
+    snapshot must have; the shipped ``data/snapshots/lab`` is pinned to
+    :data:`LAB_SNAPSHOT_ROOT` unless another pin is given. Raises
+    :class:`~archlab.errors.SnapshotAlteredError` when any check fails."""
+    root, pinned = split_pin(path)
+    if pinned is not None:
+        from archlab import shipped  # "lab@sha256:…" names the shipped one, as "lab" does
+
+        root = shipped.snapshot_path(str(root))
+    if pin is not None:
+        if pinned is not None and pinned != pin:
+            raise ManifestError(f"{path!r} names root {pinned} but pin={pin!r}: give one")
+        digests.validate(pin)
+        pinned = pin
+    if pinned is None and _is_shipped_lab(root):
+        pinned = LAB_SNAPSHOT_ROOT
     index = root / INDEX_FILE
-    raw = decoding.read_file(index, max_bytes=limits.MAX_LIST_FILE_BYTES,
+    where = f"snapshot {root}"
+    raw = decoding.read_file(index, max_bytes=limits.MAX_SNAPSHOT_INDEX_BYTES,
                              what="snapshot index", error=ManifestError, missing_ok=True)
     if raw is None:
         raise NotFoundError(
             f"no snapshot at {root}: {INDEX_FILE} is missing; record one with "
             f"`archlab snapshot record REF... --out {root}`"
         )
-    doc = decoding.load_json(raw, what=str(index), error=ManifestError,
-                             max_bytes=limits.MAX_LIST_FILE_BYTES)
+    doc = decoding.load_json(raw, what=str(index), max_bytes=limits.MAX_SNAPSHOT_INDEX_BYTES,
+                             error=ManifestError)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ManifestError(f"{index}: not an archlab snapshot index ('format' is not {FORMAT!r})")
-    if doc.get("version") != FORMAT_VERSION:
+    version = doc.get("version")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise ManifestError(
-            f"{index}: snapshot format version {doc.get('version')!r}; this archlab reads "
-            f"version {FORMAT_VERSION} (record the snapshot again)"
+            f"{index}: snapshot format version {version!r}; this archlab reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))} (record the snapshot again)"
         )
+    found_root = digests.compute(raw)
     recorded_at = _field(doc, "recorded_at", str, index)
     answers_doc = _field(doc, "answers", list, index)
     answers = tuple(_answer_from_json(item, index, i) for i, item in enumerate(answers_doc))
-    blobs: dict[str, bytes] = {}
-    for digest in sorted({a.body for a in answers if a.body is not None}):
-        file = root / _blob_relpath(digest)
-        # Only regular files, capped: a blob linked to /dev/zero was read without end.
-        data = decoding.read_file(file, max_bytes=_BLOB_FILE_CAP, what="snapshot blob",
-                                  error=ManifestError, missing_ok=True)
-        if data is None:
-            raise ManifestError(
-                f"{index} names body {digest}, but {file} is missing: the snapshot is "
-                "incomplete; record it again"
-            )
-        actual = digests.compute(data)
-        if actual != digest:
-            raise DigestMismatchError(
-                f"{file}: content has digest {actual}, not the {digest} its name says: the "
-                "snapshot was altered or damaged; record it again"
-            )
-        blobs[digest] = data
     snap = Snapshot(
         recorded_at=recorded_at,
         archlab_version=str(doc.get("archlab_version", "")),
         refs=tuple(str(r) for r in _field(doc, "refs", list, index)),
         answers=answers,
-        blobs=MappingProxyType(blobs),
+        blobs=MappingProxyType({}),
         source=root,
     )
-    _check(snap.answers, snap.blobs, where=snap.describe())
-    return snap
+    status: Literal["verified", "unsealed"] = "unsealed"
+    if version >= 2:
+        if snap.index_bytes() != raw:
+            raise SnapshotAlteredError(
+                f"{where} altered: {index} is not in the canonical form archlab writes (it was "
+                f"edited); its root {found_root} proves nothing; record it again")
+        recorded_root = _recorded_root(root, where)
+        if recorded_root != found_root:
+            raise SnapshotAlteredError(
+                f"{where} altered: {index} has root digest {found_root}, but "
+                f"{INTEGRITY_FILE} records {recorded_root}; record it again, or use the copy "
+                "whose root digest you trust")
+        status = "verified"
+    if pinned is not None and found_root != pinned:
+        raise SnapshotAlteredError(
+            f"{where} altered: its root digest is {found_root}, not the pinned {pinned}; "
+            "use the snapshot that was recorded with that root")
+    blobs = _read_bodies(root, answers, where)
+    _check(answers, blobs, where=where)
+    return replace(snap, blobs=MappingProxyType(blobs),
+                   integrity=Integrity(found_root, status, pinned, version))
+
+
+def _shipped_lab_dir() -> Path:
+    from archlab import shipped
+
+    return shipped.data_path("snapshots", "lab")
+
+
+def _is_shipped_lab(root: Path) -> bool:
+    try:
+        return root.resolve() == _shipped_lab_dir().resolve()
+    except (OSError, ArchlabError):
+        return False
+
+
+def _recorded_root(root: Path, where: str) -> str:
+    file = root / INTEGRITY_FILE
+
+    def altered(message: str) -> SnapshotAlteredError:
+        return SnapshotAlteredError(f"{where} altered: {message}; record it again")
+
+    try:
+        data = decoding.read_file(file, max_bytes=limits.MAX_CACHE_SIDECAR_BYTES,
+                                  what="integrity record", error=altered, missing_ok=True)
+        if data is None:
+            raise altered(f"{file} is missing; a version {FORMAT_VERSION} snapshot carries its "
+                          "root digest there")
+        doc = decoding.load_json(data, what=str(file), error=altered)
+    except SnapshotAlteredError:
+        raise
+    recorded = doc.get("root") if isinstance(doc, dict) else None
+    if (not isinstance(doc, dict) or doc.get("format") != INTEGRITY_FORMAT
+            or not isinstance(recorded, str)):
+        raise altered(f"{file} is not an archlab integrity record")
+    return recorded
+
+
+def _read_bodies(root: Path, answers: Sequence[Answer], where: str) -> dict[str, bytes]:
+    blobs: dict[str, bytes] = {}
+    total = 0
+    for digest in sorted({a.body for a in answers if a.body is not None}):
+        file = root / _blob_relpath(digest)
+        data = decoding.read_file(
+            file, max_bytes=limits.MAX_LAYER_BYTES, what="snapshot body", missing_ok=True,
+            error=lambda message: SnapshotAlteredError(
+                f"{where} altered: {message}; record it again"))
+        if data is None:
+            raise SnapshotAlteredError(
+                f"{where} altered: {INDEX_FILE} names body {digest}, but {file} is missing; "
+                "the snapshot is incomplete; record it again")
+        actual = digests.compute(data)
+        if actual != digest:
+            raise SnapshotAlteredError(
+                f"{where} altered: {file} has content with digest {actual}, not the {digest} "
+                "its name says; record it again")
+        total += len(data)
+        if total > limits.MAX_SNAPSHOT_BYTES:
+            raise ManifestError(
+                f"{where}: its bodies add up to more than {limits.MAX_SNAPSHOT_BYTES} bytes, "
+                "archlab's limit for a snapshot held in memory")
+        blobs[digest] = data
+    return blobs
 
 
 def _field(doc: Mapping[str, Any], key: str, typ: type, where: object) -> Any:
@@ -578,7 +804,7 @@ class RecordingTransport(httpx.AsyncBaseTransport):
             return response
         limit: int | None = self.max_blob_bytes
         if target.kind == "blob" and self.include_layers and status == 200:
-            limit = None
+            limit = max(self.max_blob_bytes, limits.MAX_LAYER_BYTES)
         declared = _int_or_none(response.headers.get("content-length"))
         if limit is not None and declared is not None and declared > limit:
             if not (target.kind == "blob" and status == 200):
@@ -662,6 +888,16 @@ class RecordingTransport(httpx.AsyncBaseTransport):
                 )
             answers = tuple(replace(a, host=as_host) for a in answers)
             refs = tuple(_rehost(r, as_host) for r in refs)
+        # A HEAD answer is kept only when the bytes it names are held too: every tag answer
+        # of a snapshot resolves through verified content (see the module docstring).
+        held = {(a.host, a.repository, a.digest) for a in answers
+                if a.kind == "manifest" and a.body is not None and a.status == 200}
+        unresolved = [a for a in answers if a.kind == "manifest" and a.body is None
+                      and a.status == 200 and (a.host, a.repository, a.digest) not in held]
+        for a in unresolved:
+            self.skipped.append(f"manifest {a.host}/{a.repository} {a.reference}: only a HEAD "
+                                f"was answered; the bytes of {a.digest} were never fetched")
+        answers = tuple(a for a in answers if a not in unresolved)
         used = {a.body for a in answers if a.body is not None}
         return Snapshot(
             recorded_at=_timestamp(recorded_at),
@@ -689,7 +925,7 @@ def _is_json(body: bytes) -> bool:
         return False
     try:
         decoding.load_json(body, what="body", max_bytes=len(body))
-    except InputError:  # deep JSON too: json.loads raised RecursionError on it
+    except ArchlabError:  # deep JSON too: json.loads raised RecursionError on it
         return False
     return True
 
@@ -906,8 +1142,9 @@ class RecordSummary:
     def line(self) -> str:
         snap = self.snapshot
         size = sum(len(b) for b in snap.blobs.values())
+        root = f", root {snap.integrity.root}" if snap.integrity is not None else ""
         return (f"wrote {snap.source}: {len(snap.answers)} answers, {len(snap.blobs)} files, "
-                f"{size} bytes, recorded at {snap.recorded_at}")
+                f"{size} bytes, recorded at {snap.recorded_at}{root}")
 
 
 _OWN_CLIENT_ARGS = frozenset({"transport", "cache", "tag_index"})
@@ -945,6 +1182,7 @@ def record(
     recorded_time = _timestamp(recorded_at)  # fail on a bad time before any request
     recorder = RecordingTransport(transport, include_layers=include_layers)
     rows: list[RecordedRef] = []
+    layer_bytes = 0
     # A private cache per reference: the second pass (simulate facts) re-reads children and
     # configs from it instead of the registry, no earlier cache can hide an answer from the
     # recorder, and a digest shared with another repository is still asked of this one (a
@@ -959,7 +1197,9 @@ def record(
             try:
                 ref = parse_reference(text)
                 insp = inspect(ref, client=reg, configs="all")
-                gather_facts_sync(ref, reg)
+                facts = gather_facts_sync(ref, reg)
+                if include_layers:
+                    layer_bytes += _record_layers(reg, ref, facts, layer_bytes, recorder)
                 if tags:
                     reg.list_tags(ref)
             except ArchlabError as exc:
@@ -970,3 +1210,35 @@ def record(
     snap = recorder.snapshot(refs=texts, recorded_at=recorded_time, as_host=as_host)
     snap = snap.write(out_dir)
     return RecordSummary(snap, tuple(rows), tuple(recorder.skipped))
+
+
+def _record_layers(reg: RegistryClient, ref: Any, facts: Any, spent: int,
+                   recorder: RecordingTransport) -> int:
+    """Fetch every layer of every platform's image of ``facts`` through the recorder (each
+    verified by digest and size by the client), within ``MAX_LAYER_BYTES`` each and
+    ``MAX_SNAPSHOT_LAYERS_BYTES`` for the whole recording. Returns the bytes fetched; layers
+    over a limit, or foreign (``urls``), are listed in ``recorder.skipped``."""
+    images = [m for m in (facts.root, *facts.children.values())
+              if isinstance(m, manifests.ImageManifest)]
+    wanted: dict[str, manifests.Descriptor] = {}
+    for image in images:
+        for layer in image.layers:
+            wanted.setdefault(layer.digest, layer)
+    fetched = 0
+    for layer in wanted.values():
+        where = f"layer {ref.api_host}/{ref.repository} {layer.digest}"
+        if layer.urls:
+            recorder.skipped.append(f"{where}: a foreign layer (served from its urls)")
+            continue
+        if layer.size > limits.MAX_LAYER_BYTES:
+            recorder.skipped.append(f"{where}: {layer.size} bytes, above the cap of "
+                                    f"{limits.MAX_LAYER_BYTES} for one layer")
+            continue
+        if spent + fetched + layer.size > limits.MAX_SNAPSHOT_LAYERS_BYTES:
+            recorder.skipped.append(f"{where}: the recording's layers would pass "
+                                    f"{limits.MAX_SNAPSHOT_LAYERS_BYTES} bytes")
+            continue
+        reg.get_blob(ref, layer.digest, max_bytes=limits.MAX_LAYER_BYTES,
+                     expected_size=layer.size, kind="layer", use_cache=False)
+        fetched += layer.size
+    return fetched

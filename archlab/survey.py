@@ -139,7 +139,6 @@ from archlab.errors import (
 from archlab.reference import Reference, parse_reference
 
 if TYPE_CHECKING:
-    import argparse
     import asyncio
 
     import pandas as pd
@@ -149,7 +148,7 @@ if TYPE_CHECKING:
     from archlab.platforms import Matcher, Platform, Rules
     from archlab.registry import AsyncRegistryClient, Fetched, RegistryClient
 
-# The command line imports this module to register ``archlab survey``: everything heavy
+# The command line imports this module to build its parser: everything heavy
 # (asyncio, pandas, httpx, the manifest and platform modules) is imported where it is used, so
 # that ``archlab --help`` does not pay for it.
 
@@ -163,13 +162,13 @@ __all__ = [
     "SurveyResult",
     "SurveyStats",
     "coverage",
+    "format_table",
     "list_tags",
     "nearest_tag",
     "nearest_tag_async",
     "outcomes",
     "rank_tags",
     "read_refs",
-    "register",
     "survey",
     "survey_async",
 ]
@@ -761,7 +760,10 @@ def _progress_bar(progress: Progress, total: int, initial: int) -> Any:
         from tqdm.auto import tqdm
     else:
         from tqdm import tqdm
-    return tqdm(total=total, initial=initial, unit="ref", desc="survey", file=sys.stderr,
+    # The command line escapes control characters in what it prints (archlab.cli.output); the
+    # bar's own carriage returns must reach the terminal unescaped to redraw the line.
+    stream = getattr(sys.stderr, "unescaped", sys.stderr)
+    return tqdm(total=total, initial=initial, unit="ref", desc="survey", file=stream,
                 dynamic_ncols=True)
 
 
@@ -1053,93 +1055,7 @@ def nearest_tag(
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line
-
-EPILOG = """\
-examples:
-  archlab survey refs.txt                                  # one reference per line, # comments
-  archlab survey mysql:5.7 mysql:8.0 --platform linux/arm64 --platform linux/arm/v7
-  archlab survey refs.txt --out coverage.csv --rows rows.json --resume survey.jsonl
-  archlab survey refs.txt --budget 50 --resume survey.jsonl  # at most 50 counted GETs now
-
-Coverage rules (--rule): exact = an entry for the platform exists after normalization (the
-default); docker-20.10 / docker-23 = what that Docker's `pull --platform` would pick, fallbacks
-included. A single-arch image for another platform is a ✗ under every rule, although Docker
-pulls it without error (it then needs emulation).
-
-Before a survey archlab estimates its counted manifest GETs from the cache and reads the
-registry's ratelimit-remaining with a free HEAD; if it would not fit, it stops and says so.
-Exit codes: 0 every reference surveyed, 1 some references failed (rows marked) or the survey
-was refused, 2 bad usage.
-"""
-
-_OUT_FORMATS = (".csv", ".json", ".parquet")
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``archlab survey`` to archlab's parser (heavy imports wait for the command)."""
-    import argparse
-
-    from archlab.cli import _add_client_options
-
-    p = subparsers.add_parser(
-        "survey", help="which platforms do many references offer (coverage table)",
-        description="Survey image references (files of references, or references) for the "
-                    "platforms they offer: a table on the terminal, CSV or JSON files, "
-                    "concurrent, cache-aware, rate-limit aware and resumable.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("inputs", nargs="+", metavar="FILE|REF",
-                   help="a file of references (one per line) or a reference")
-    p.add_argument("--platform", action="append", dest="platforms", metavar="OS/ARCH[/VARIANT]",
-                   help="a platform to check (repeatable; default: linux/amd64 and linux/arm64)")
-    p.add_argument("--rule", choices=RULES, default="exact",
-                   help="what counts as covered (default: exact)")
-    p.add_argument("--out", metavar="PATH",
-                   help="write the coverage table: .csv or .json (.parquet needs pyarrow)")
-    p.add_argument("--rows", metavar="PATH",
-                   help="write the tidy frame (one row per reference x entry): .csv or .json")
-    p.add_argument("--budget", type=int, metavar="N",
-                   help="send at most N counted manifest GETs; the rest is left for --resume")
-    p.add_argument("--resume", metavar="PATH",
-                   help="results file (JSON lines): skip what it holds, append what is new")
-    p.add_argument("--max-per-host", type=int, default=8, metavar="N",
-                   help="references in flight per registry host (default: 8, gentle on public "
-                        "registries; more hides round trips to a distant registry of your own)")
-    bar = p.add_mutually_exclusive_group()
-    bar.add_argument("--progress", dest="progress", action="store_const", const="always",
-                     default=True, help="always show the progress bar")
-    bar.add_argument("--no-progress", dest="progress", action="store_const", const=False,
-                     help="never show the progress bar")
-    _add_client_options(p)
-    p.set_defaults(func=cmd_survey)
-
-
-def _check_out(path: str | None) -> str | None:
-    """A usage problem with an output path, or None."""
-    if path is None:
-        return None
-    suffix = Path(path).suffix.lower()
-    if suffix not in _OUT_FORMATS:
-        return f"{path}: unknown output format {suffix or '(none)'}; use .csv or .json"
-    if suffix == ".parquet":
-        import importlib.util
-
-        if importlib.util.find_spec("pyarrow") is None:
-            return (f"{path}: writing Parquet needs pyarrow, which is not installed: "
-                    "`pip install pyarrow`, or write .csv or .json instead")
-    return None
-
-
-def _write(frame: pd.DataFrame, path: str, *, index: bool) -> None:
-    suffix = Path(path).suffix.lower()
-    out = frame.reset_index() if index else frame
-    if suffix == ".csv":
-        out.to_csv(path, index=False)
-    elif suffix == ".json":
-        out.to_json(path, orient="records", indent=2, force_ascii=False)
-    else:
-        out.to_parquet(path, index=False)
+# Text
 
 
 def _marks() -> tuple[str, str, str]:
@@ -1164,74 +1080,3 @@ def format_table(result: SurveyResult) -> str:
     widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
                      for r in lines) + "\n"
-
-
-def cmd_survey(args: argparse.Namespace) -> int:
-    for path in (args.out, args.rows):
-        problem = _check_out(path)
-        if problem:
-            print(f"archlab: {problem}", file=sys.stderr)
-            return 2
-    if args.budget is not None and args.budget < 0:
-        print("archlab: --budget must be 0 or more", file=sys.stderr)
-        return 2
-    refs: list[str] = []
-    for item in args.inputs:
-        if not os.path.isfile(item) and item.startswith(("/", ".", "~")):
-            # No reference starts so: this was meant as a file of references.
-            what = "not a regular file" if os.path.exists(item) else "no such file"
-            raise InvalidReferenceError(
-                f"{item}: {what} (and not a reference); give a file of references, one "
-                "per line, or the references themselves"
-            )
-        found = read_refs(Path(item) if os.path.isfile(item) else [item])
-        if not found:
-            raise InvalidReferenceError(
-                f"{item}: holds no references (only blank lines or # comments); put one "
-                "reference per line, e.g. mysql:5.7"
-            )
-        refs.extend(found)
-    refs = list(dict.fromkeys(refs))
-    platforms_ = tuple(args.platforms or DEFAULT_PLATFORMS)
-
-    import contextlib
-
-    from archlab.cli import _print_trace, client_from_args
-
-    with client_from_args(args, per_host=args.max_per_host) as reg, \
-            contextlib.ExitStack() as stack:
-        if getattr(args, "trace", False):
-            stack.callback(_print_trace, stack.enter_context(reg.trace()))
-        result = survey(refs, platforms_, client=reg, progress=args.progress,
-                        results_path=args.resume, max_per_host=args.max_per_host,
-                        rule=args.rule, budget=args.budget)
-    sys.stdout.write(format_table(result))
-    if args.out:
-        cov = result.coverage.copy()
-        kinds = result.frame.drop_duplicates("input").set_index("input")
-        cov.insert(0, "kind", kinds["kind"].reindex(cov.index))
-        cov["error"] = kinds["error"].reindex(cov.index)
-        _write(cov, args.out, index=True)
-    if args.rows:
-        _write(result.frame, args.rows, index=False)
-    _print_summary(result)
-    return 1 if result.stats.errors else 0
-
-
-def _print_summary(result: SurveyResult) -> None:
-    s = result.stats
-    failed = result.frame[result.frame["error"].notna()].drop_duplicates("input")
-    if len(failed):
-        print("errors:", file=sys.stderr)
-        for row in failed.itertuples(index=False):
-            # Registry errors already start with the reference; say it once.
-            named = row.error.startswith(row.input) or (
-                not _missing(row.ref) and row.error.startswith(row.ref))
-            print(f"  {row.error}" if named else f"  {row.input}: {row.error}", file=sys.stderr)
-    for note in s.notes:
-        print(f"note: {note}", file=sys.stderr)
-    methods = s.by_method()
-    sent = ", ".join(f"{n} {m}" for m, n in sorted(methods.items())) or "no requests"
-    print(f"{s.refs} references ({s.resumed} from the results file), {s.errors} failed; "
-          f"sent {sent} ({s.counted_gets} counted manifest GETs) in {s.seconds:.2f} s",
-          file=sys.stderr)

@@ -1,6 +1,6 @@
 """Benchmark ``archlab lab up``: from nothing, then again on the same storage.
 
-Each round runs the real command line in a fresh interpreter (``python -m archlab.cli``), so
+Each round runs the real command line in a fresh interpreter (``python -m archlab``), so
 the times include Python start-up and imports, as a user at a terminal would see them:
 
 1. ``lab up`` with an empty storage directory and no state: start the registry, push every
@@ -35,7 +35,7 @@ _COUNTS = re.compile(r"pushed (\d+) references in ([\d.]+) s: (\d+) blobs upload
 
 def _archlab(args: list[str], env: dict[str, str]) -> tuple[float, str]:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "archlab.cli", *args], env=env,
+    done = subprocess.run([sys.executable, "-m", "archlab", *args], env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:

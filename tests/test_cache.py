@@ -6,6 +6,9 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -137,7 +140,8 @@ def test_corrupted_file_is_a_miss_and_is_deleted(cache, damage):
     cache.put(digest, data, MANIFEST_TYPE)
     (path,) = [p for p in files_under(cache.root) if not p.name.endswith(".meta.json")]
     path.write_bytes(damage(data))
-    assert cache.get(digest) is None
+    with pytest.warns(RuntimeWarning, match=f"cache entry {digest} at .* was damaged"):
+        assert cache.get(digest) is None
     assert files_under(cache.root) == []
     assert digest not in cache
     # ...and the next put stores good bytes again.
@@ -168,38 +172,57 @@ def test_put_repairs_a_file_of_the_wrong_size(cache):
     assert path.read_bytes() == data
 
 
-def test_trusted_put_stores_bytes_whose_digest_is_not_their_hash(cache):
+def _payload_digest(signed: bytes) -> str:
+    """A stand-in for the JWS payload digest of a signed schema1 manifest."""
+    return sha(signed.split(b"+", 1)[0])
+
+
+def test_digest_of_stores_bytes_whose_digest_is_not_their_hash(cache):
     # A signed schema1 manifest: its digest is over the payload without signatures.
-    payload = b'{"schemaVersion": 1, "name": "lab/old"}'
-    signed = payload[:-1] + b', "signatures": [{"protected": "x"}]}'
+    payload, signed = b"payload", b"payload+signature"
     digest = sha(payload)
     with pytest.raises(DigestMismatchError):
         cache.put(digest, signed, "application/vnd.docker.distribution.manifest.v1+prettyjws")
-    cache.put(
-        digest, signed, "application/vnd.docker.distribution.manifest.v1+prettyjws", trusted=True
-    )
-    hit = cache.get(digest)
+    cache.put(digest, signed, "application/vnd.docker.distribution.manifest.v1+prettyjws",
+              digest_of=_payload_digest)
+    hit = cache.get(digest, digest_of=_payload_digest)
     assert hit is not None
     assert hit.data == signed
 
 
-def test_trusted_entry_still_detects_corruption(cache):
+def test_digest_of_entry_still_detects_corruption(cache):
     payload, signed = b"payload", b"payload+signature"
     digest = sha(payload)
-    cache.put(digest, signed, trusted=True)
+    cache.put(digest, signed, digest_of=_payload_digest)
     path = next(p for p in files_under(cache.root) if not p.name.endswith(".meta.json"))
-    path.write_bytes(b"payload+signaturX")
-    assert cache.get(digest) is None
+    path.write_bytes(b"payloaX+signature")
+    with pytest.warns(RuntimeWarning, match="was damaged"):
+        assert cache.get(digest, digest_of=_payload_digest) is None
     assert files_under(cache.root) == []
 
 
-def test_trusted_entry_without_its_sidecar_is_not_believed(cache):
+def test_an_entry_is_checked_against_its_path_never_its_sidecar(cache):
+    """The red team's attack: other bytes in the file, and a sidecar edited to vouch for them
+    (recorded digest, content digest, size, media type). The answer must not change."""
+    good, other = blob("busybox with arm64", 500), blob("busybox without arm64", 400)
+    digest = sha(good)
+    cache.put(digest, good, MANIFEST_TYPE)
+    path = next(p for p in files_under(cache.root) if not p.name.endswith(".meta.json"))
+    path.write_bytes(other)
+    Path(str(path) + ".meta.json").write_text(json.dumps({
+        "digest": digest, "content_digest": sha(other), "media_type": MANIFEST_TYPE,
+        "size": len(other)}))
+    with pytest.warns(RuntimeWarning, match="was damaged"):
+        assert cache.get(digest) is None
+    assert files_under(cache.root) == []
+
+
+def test_a_signed_schema1_entry_is_not_believed_without_its_digest_function(cache):
     payload, signed = b"payload", b"payload+signature"
     digest = sha(payload)
-    cache.put(digest, signed, trusted=True)
-    for sidecar in cache.root.rglob("*.meta.json"):
-        sidecar.unlink()
-    assert cache.get(digest) is None
+    cache.put(digest, signed, digest_of=_payload_digest)
+    with pytest.warns(RuntimeWarning, match="was damaged"):
+        assert cache.get(digest) is None
 
 
 @pytest.mark.parametrize("damage", [
@@ -219,23 +242,6 @@ def test_unreadable_sidecar_costs_only_the_media_type(cache, damage):
         else:
             sidecar.write_text(damage)
     assert cache.get(sha(data)) == CachedBlob(data, None)
-
-
-@pytest.mark.parametrize("kind", ["dev-zero", "directory", "fifo"])
-def test_blob_that_is_not_a_regular_file_is_a_miss(cache, kind):
-    # A blob linked to /dev/zero was read until memory ran out (issue 10).
-    data = blob("replaced")
-    cache.put(sha(data), data, MANIFEST_TYPE)
-    (path,) = [p for p in files_under(cache.root) if not p.name.endswith(".meta.json")]
-    path.unlink()
-    if kind == "dev-zero":
-        path.symlink_to("/dev/zero")
-    elif kind == "directory":
-        path.mkdir()
-    else:
-        os.mkfifo(path)
-    assert cache.get(sha(data)) is None
-    assert kind == "directory" or not os.path.lexists(path)  # removed, to be fetched again
 
 
 # --- size bound and LRU --------------------------------------------------------------------
@@ -646,3 +652,135 @@ def test_archlab_cache_dir_is_honoured(tmp_path, monkeypatch):
 def test_default_location_is_the_platform_user_cache_dir(monkeypatch):
     monkeypatch.delenv("ARCHLAB_CACHE_DIR", raising=False)
     assert ContentCache().root == Path(platformdirs.user_cache_dir("archlab")) / "blobs"
+
+
+# --- what sits at a blob path is not trusted either ----------------------------------------
+
+
+def _plant(cache: ContentCache, digest: str, kind: str, tmp_path: Path) -> Path:
+    """Put something that is not a cache file where ``digest``'s file belongs."""
+    hexpart = digest.removeprefix("sha256:")
+    path = cache.root / "sha256" / hexpart[:2] / hexpart
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "directory":
+        (path / "inside").mkdir(parents=True)
+    elif kind == "symlink-to-dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "symlink-to-good-bytes":
+        target = tmp_path / "elsewhere"
+        target.write_bytes(blob("planted"))
+        path.symlink_to(target)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dangling-symlink":
+        path.symlink_to(tmp_path / "nothing-here")
+    return path
+
+
+NOT_A_FILE = ["directory", "symlink-to-dev-zero", "symlink-to-good-bytes", "fifo",
+              "dangling-symlink"]
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink-to-dev-zero", "fifo"])
+def test_a_blob_path_that_is_not_a_regular_file_is_a_miss(cache, tmp_path, kind):
+    """Bounded time and memory (a FIFO would block a plain open, /dev/zero never ends), no
+    traceback, the thing removed (a link itself, never its target), and the next put works."""
+    data = blob("planted")
+    digest = sha(data)
+    path = _plant(cache, digest, kind, tmp_path)
+    started = time.monotonic()
+    with pytest.warns(RuntimeWarning, match=f"cache entry {digest} at .* was damaged"):
+        assert cache.get(digest) is None
+    assert time.monotonic() - started < 5
+    assert not os.path.lexists(path)
+    assert cache.put(digest, data, MANIFEST_TYPE) is True
+    assert cache.get(digest) == CachedBlob(data, MANIFEST_TYPE)
+
+
+def test_a_symlinked_entry_is_proved_by_its_bytes_like_any_other(cache, tmp_path):
+    """A link is followed: bytes that hash to the name are the right answer wherever they are;
+    other bytes are damage, and only the link is removed."""
+    data = blob("planted")
+    path = _plant(cache, sha(data), "symlink-to-good-bytes", tmp_path)
+    assert cache.get(sha(data)).data == data
+    other = blob("other")
+    path.unlink()
+    path.symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "wrong").write_bytes(other)
+    path.unlink()
+    path.symlink_to(tmp_path / "wrong")
+    with pytest.warns(RuntimeWarning, match="was damaged"):
+        assert cache.get(sha(data)) is None
+    assert not os.path.lexists(path) and (tmp_path / "wrong").read_bytes() == other
+    dangling = _plant(cache, sha(other), "dangling-symlink", tmp_path)
+    assert cache.get(sha(other)) is None  # nothing there: a plain miss
+    assert cache.put(sha(other), other) is True and not dangling.is_symlink()
+
+
+@pytest.mark.parametrize("kind", NOT_A_FILE)
+def test_put_replaces_whatever_sits_at_the_path(cache, tmp_path, kind):
+    data = blob("planted")
+    path = _plant(cache, sha(data), kind, tmp_path)
+    assert cache.put(sha(data), data) is True
+    assert path.is_file() and not path.is_symlink() and path.read_bytes() == data
+
+
+def test_a_sidecar_that_is_a_device_or_huge_is_ignored(cache):
+    data = blob("sidecar device")
+    cache.put(sha(data), data, MANIFEST_TYPE)
+    (sidecar,) = cache.root.rglob("*.meta.json")
+    sidecar.unlink()
+    sidecar.symlink_to("/dev/zero")
+    assert cache.get(sha(data)) == CachedBlob(data, None)
+
+
+def test_a_cache_root_that_is_a_file_disables_the_cache_with_one_warning(tmp_path):
+    (tmp_path / "blobs").write_text("not a directory")
+    cache = ContentCache(tmp_path / "blobs")
+    tags = TagIndex(tmp_path / "blobs")
+    data = [blob(f"doc {i}") for i in range(3)]
+    with pytest.warns(RuntimeWarning) as caught:
+        for d in data:
+            assert cache.put(sha(d), d) is False
+            assert cache.get(sha(d)) is None
+            tags.remember("ghcr.io", "org/app", "v1", sha(d), None)
+        flush_or_warn(tags)
+        flush_or_warn(tags)
+    assert [str(w.message).split(":")[0] for w in caught] == ["cache disabled"]
+    assert "not a directory" in str(caught[0].message).lower()
+    assert cache.size_bytes() == 0 and cache.prune() == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
+                    reason="mounts a read-only tmpfs in a private mount namespace (root)")
+def test_a_read_only_cache_root_disables_writes_and_still_reads(tmp_path):
+    """A real read-only file system (root ignores permission bits): a private mount namespace
+    holds a read-only tmpfs over the cache, nothing leaks to the rest of the machine."""
+    cache_dir = tmp_path / "cache"
+    good = blob("already cached")
+    ContentCache(cache_dir / "blobs").put(sha(good), good, MANIFEST_TYPE)
+    script = f"""
+import warnings, sys
+from archlab.cache import ContentCache
+cache = ContentCache({str(cache_dir / 'blobs')!r})
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    assert cache.get({sha(good)!r}).data == {good!r}
+    for i in range(3):
+        data = b"new %d" % i
+        import hashlib
+        assert cache.put("sha256:" + hashlib.sha256(data).hexdigest(), data) is False
+import json
+print(json.dumps([str(w.message) for w in caught]))
+"""
+    shell = (f"mount --bind {cache_dir} {cache_dir} && mount -o remount,bind,ro {cache_dir} "
+             f"&& {sys.executable} -c \"$SCRIPT\"")
+    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", shell],
+                          capture_output=True, text=True, env={**os.environ, "SCRIPT": script},
+                          timeout=60)
+    if done.returncode != 0 and "mount" in done.stderr and "Traceback" not in done.stderr:
+        pytest.skip(f"cannot mount here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    messages = json.loads(done.stdout)
+    assert len(messages) == 1 and messages[0].startswith("cache disabled: cannot write to ")
+    assert "Read-only file system" in messages[0]

@@ -633,8 +633,10 @@ def test_build_on_a_single_arch_base(lab, client, tmp_path: Path) -> None:
     assert rows[("app", M1)]["outcome"] == "runs-emulated"  # RUN and the container under qemu
     vm = rows[("app", VM)]
     assert (vm["outcome"], vm["message"]) == ("build-fails", EXEC)
-    assert vm["transcript"][-2:] == (EXEC, "The command '/bin/sh -c setup' returned a non-zero "
-                                           "code: 1")
+    # compose 1.25 on the classic builder: the RUN's stderr in red, then compose's own lines
+    assert f"\x1b[91m{EXEC}" in vm["transcript"]
+    assert vm["transcript"][-2:] == ("The command '/bin/sh -c setup' returned a non-zero code: 1",
+                                     "Service 'app' failed to build : Build failed")
 
 
 def test_unreachable_image_is_a_registry_error_row(lab, client, tmp_path: Path) -> None:
@@ -704,3 +706,104 @@ def test_hosts_command(capsys) -> None:
     rows = {ln.split()[0]: ln.split() for ln in out.splitlines()[1:]}
     assert rows[M1][1:5] == ["linux/arm64/v8", "20.10.11", "2.2.1", "1.0.2"]
     assert rows[VM][1:6] == ["linux/arm64/v8", "20.10.12", "1.25.0", "1.0.2", "-"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Suggestions never misstate what an image offers (issue 10: "no linux/arm64 build" of an image
+# that has one, because the pin was what failed)
+
+
+def pinned_service(tmp_path: Path, image: str, pin: str) -> Path:
+    return write(tmp_path / "docker-compose.yml", f"""
+        services:
+          app:
+            image: ${{LAB}}/lab/{image}
+            platform: {pin}
+        """)
+
+
+@pytest.mark.parametrize(("image", "pin", "outcome", "reason"), [
+    # a platform Docker cannot parse: the pull is refused before any image is looked at
+    ("redis:4-alpine", "linux/arm64!",
+     "pull-error", " ('linux/arm64!' is not a platform Docker can parse)"),
+    # a platform the list lacks, while it has the host's own
+    ("mariadb:latest", "linux/s390x", "pull-error", " (no linux/s390x build in the list)"),
+])
+def test_a_failing_pin_on_an_image_with_a_native_build(lab, client, tmp_path: Path, image, pin,
+                                                       outcome, reason) -> None:
+    compose = pinned_service(tmp_path, image, pin)
+    rows = table(audit(load_compose(compose, env={"LAB": lab.host}), [VM, M1], client=client))
+    for host in (VM, M1):
+        r = rows[("app", host)]
+        assert r["outcome"] == outcome
+        assert (r["suggestion_kind"], r["suggestion"]) == ("drop-pin", (
+            f'remove "platform: {pin}" ({compose}:4): {lab.host}/lab/{image} has '
+            f"linux/arm64/v8, which this host runs natively; the pin is what fails{reason}"))
+        assert "no linux/arm64" not in r["suggestion"]
+
+
+def test_emulate_never_keeps_a_pin_the_image_cannot_satisfy(lab, client, tmp_path: Path) -> None:
+    """middleware is amd64 only: emulating amd64 is the fix, and a linux/s390x pin must go."""
+    compose = pinned_service(tmp_path, "middleware:latest", "linux/s390x")
+    r = table(audit(load_compose(compose, env={"LAB": lab.host}), [VM], client=client))[
+        ("app", VM)]
+    assert (r["outcome"], r["suggestion_kind"]) == ("exec-format-error", "emulate")
+    assert r["suggestion"] == (
+        f"no linux/arm64 build of {lab.host}/lab/middleware:latest found: register qemu for "
+        "linux/amd64 on this host (e.g. docker run --privileged --rm tonistiigi/binfmt "
+        f'--install amd64), and remove "platform: linux/s390x" ({compose}:4), or publish a '
+        "linux/arm64 build")
+    kept = pinned_service(tmp_path, "middleware:latest", "linux/amd64")
+    r = table(audit(load_compose(kept, env={"LAB": lab.host}), [VM], client=client))[("app", VM)]
+    assert "remove" not in r["suggestion"] and "register qemu for linux/amd64" in r["suggestion"]
+
+
+@pytest.mark.parametrize(("flag", "reason"), [
+    ("--platform=linux/s390x", " (no linux/s390x build in the list)"),
+    ("--platform=linux/arm64!", " ('linux/arm64!' is not a platform Docker can parse)"),
+])
+def test_a_failing_from_platform_flag_is_what_to_remove(lab, client, tmp_path: Path, flag,
+                                                        reason) -> None:
+    """Not "add platform: to the service": a FROM --platform= overrides it anyway."""
+    project = build_project(tmp_path, lab, f"ARG LAB\nFROM {flag} ${{LAB}}/lab/mariadb\n")
+    dockerfile = tmp_path / "app" / "Dockerfile"
+    for host in (VM, M1):
+        r = table(audit(project, [host], client=client))[("app", host)]
+        assert r["outcome"] == "build-fails"
+        assert (r["suggestion_kind"], r["suggestion"]) == ("drop-pin", (
+            f'remove "{flag}" ({dockerfile}:2): {lab.host}/lab/mariadb:latest has '
+            f"linux/arm64/v8, which this host runs natively; the pin is what fails{reason}"))
+
+
+def test_compose_129_on_this_machine_has_no_approximate_row(lab, client) -> None:
+    """Compose 1.29.2's lines are measured (tests/test_compose_oracle.py); 1.25's are not."""
+    project = load_compose(STORY / "docker-compose.yml", env={"LAB": lab.host})
+    rows = table(audit(project, ["this-machine", VM], client=client))
+    here = {s: r for (s, h), r in rows.items() if h == "this-machine"}
+    assert {s: r["outcome"] for s, r in here.items()} == {
+        "db": "runs-native", "redis": "runs-native", "api": "runs-native",
+        "some-middleware": "runs-native"}
+    assert not any(r["approximate"] for r in here.values())
+    db = here["db"]["transcript"]
+    assert db[:3] == ("using --exit-code-from implies --abort-on-container-exit",
+                      f"Pulling db ({lab.host}/lab/mysql:5.7)...", "5.7: Pulling from lab/mysql")
+    assert f"Status: Downloaded newer image for {lab.host}/lab/mysql:5.7" in db
+    assert db[-2:] == ("Creating story_db_1 ... done", "Attaching to story_db_1")
+    assert "Successfully tagged story_api:latest" in here["api"]["transcript"]
+    assert all(rows[(s, VM)]["approximate"] for s in ("db", "some-middleware", "api"))
+
+
+def test_a_missing_image_under_compose_v1_gets_the_engines_measured_text(lab, client,
+                                                                         tmp_path: Path) -> None:
+    """Not archlab's registry error: the 404 text Engine 20.10 prints, as the oracle measured."""
+    compose = write(tmp_path / "docker-compose.yml",
+                    "services:\n  ghost:\n    image: ${LAB}/lab/ghost\n")
+    rows = table(audit(load_compose(compose, env={"LAB": lab.host}), ["this-machine", VM, M1],
+                       client=client))
+    text = (f"manifest for {lab.host}/lab/ghost:latest not found: manifest unknown: "
+            "manifest unknown")
+    here, vm = rows[("ghost", "this-machine")], rows[("ghost", VM)]
+    assert (here["outcome"], here["message"], here["exit_code"]) == ("pull-error", text, 1)
+    assert not here["approximate"] and here["transcript"][-1] == text
+    assert (vm["outcome"], vm["approximate"]) == ("pull-error", True)  # 1.25: same text, cited
+    assert rows[("ghost", M1)]["outcome"] == "registry-error"  # compose v2: not modelled

@@ -28,7 +28,7 @@ from archlab.emulation import (
     run_emulated,
     run_native,
 )
-from archlab.errors import LabError, PlatformError
+from archlab.errors import LabError, LayerError, PlatformError
 
 # platform -> the emulator Debian's qemu-user-static names for it
 EMULATORS = [
@@ -344,12 +344,13 @@ LAYER = [
     ("bin/busybox", HELLO_ARM64, 0o755, None, tarfile.REGTYPE),
     ("bin/sh", None, 0o777, "busybox", tarfile.SYMTYPE),
     ("usr/bin/hello", None, 0o777, "/bin/busybox", tarfile.SYMTYPE),
-    ("usr/bin/up", None, 0o777, "../../../../bin/sh", tarfile.SYMTYPE),
+    ("usr/bin/up", None, 0o777, "../../bin/sh", tarfile.SYMTYPE),
     ("./etc/motd", b"hi\n", 0o644, None, tarfile.REGTYPE),
     ("sbin/su", b"x", 0o4755, None, tarfile.REGTYPE),
     ("bin/link", None, 0o755, "bin/busybox", tarfile.LNKTYPE),
-    ("../evil", b"outside", 0o644, None, tarfile.REGTYPE),
     ("loop", None, 0o777, "loop", tarfile.SYMTYPE),
+    ("dev/null", None, 0o666, None, tarfile.CHRTYPE),
+    ("run/fifo", None, 0o644, None, tarfile.FIFOTYPE),
 ]
 
 
@@ -360,7 +361,7 @@ LAYER = [
         ("bin/busybox", HELLO_ARM64, 0o755),
         ("bin/sh", HELLO_ARM64, 0o755),  # relative symlink
         ("usr/bin/hello", HELLO_ARM64, 0o755),  # absolute symlink, inside the layer
-        ("usr/bin/up", HELLO_ARM64, 0o755),  # ".." past the root stops at the root
+        ("usr/bin/up", HELLO_ARM64, 0o755),  # relative, up to the root and down again
         ("bin/link", HELLO_ARM64, 0o755),  # hard link
         ("etc/motd", b"hi\n", 0o644),  # stored as ./etc/motd
         ("./etc/motd", b"hi\n", 0o644),
@@ -389,28 +390,49 @@ def test_extracted_binary_runs_under_qemu(tmp_path):
         ("../evil", "no '..'"),
         ("/bin/busybox", "refusing absolute member '/bin/busybox'"),
         ("", "must name a file"),
-        ("evil", "'evil' is not in the layer"),  # the "../evil" entry is not "evil"
+        ("evil", "'evil' is not in the layer"),
         ("bin", "not a regular file"),
         ("loop", "more than 16 symbolic links"),
+        ("dev/null", "'dev/null' in the layer is a character device, not a regular file"),
+        ("run/fifo", "'run/fifo' in the layer is a FIFO, not a regular file"),
     ],
 )
 def test_extract_refuses(tmp_path, member, words):
     dest = tmp_path / "dest"
-    with pytest.raises(LabError, match=re.escape(words)):
+    with pytest.raises((LabError, LayerError), match=re.escape(words)):
         extract_file_from_layer(make_layer(LAYER), member, dest)
     assert not (tmp_path / "x").exists() and not (tmp_path / "evil").exists()
+    assert not dest.exists() or not any(dest.rglob("*"))
+
+
+@pytest.mark.parametrize(("entry", "words"), [
+    (("../evil", b"outside", 0o644, None, tarfile.REGTYPE), "'../evil' climbs out"),
+    (("a/../../evil", b"outside", 0o644, None, tarfile.REGTYPE), "'a/../../evil' climbs out"),
+    (("bin/out", None, 0o777, "../../etc/passwd", tarfile.SYMTYPE),
+     "symlink 'bin/out' -> '../../etc/passwd' points out of the layer"),
+    (("bin/hard", None, 0o644, "../../etc/passwd", tarfile.LNKTYPE),
+     "hard link 'bin/hard' -> '../../etc/passwd' climbs out"),
+])
+@pytest.mark.parametrize("member", ["bin/busybox", "etc/motd"])
+def test_a_layer_with_an_entry_out_of_it_is_refused_whole(tmp_path, entry, words, member):
+    """As Docker refuses it on pull (pkg/archive's breakout checks), whatever is asked for."""
+    with pytest.raises(LayerError, match=re.escape(words)):
+        extract_file_from_layer(make_layer([*LAYER, entry]), member, tmp_path)
+    assert not any(tmp_path.rglob("*"))
 
 
 def test_extract_size_cap(tmp_path):
-    with pytest.raises(LabError, match="above the cap of 100"):
+    with pytest.raises(LayerError, match="above the cap of 100"):
         extract_file_from_layer(make_layer(LAYER), "bin/busybox", tmp_path, max_bytes=100)
     assert not (tmp_path / "bin" / "busybox").exists()
 
 
-@pytest.mark.parametrize("blob", [b"not a tar at all" * 100, b"\x1f\x8b\x08\x00garbage"])
-def test_extract_from_garbage(tmp_path, blob):
-    with pytest.raises(LabError, match="not a readable tar"):
+@pytest.mark.parametrize("blob", [b"not a tar at all" * 100, b"\x1f\x8b\x08\x00garbage",
+                                  make_layer(LAYER)[:-40], make_layer(LAYER, gz=False)[:700]])
+def test_extract_from_garbage_is_one_line(tmp_path, blob):
+    with pytest.raises(LayerError, match=r"not a readable tar|truncated") as err:
         extract_file_from_layer(blob, "bin/busybox", tmp_path)
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.skipif(not X86_HOST, reason="needs an x86-64 machine as the host")
@@ -452,5 +474,14 @@ def test_extract_symlinked_parent_still_cannot_escape(tmp_path):
         ("etc/motd", b"hi\n", 0o644, None, tarfile.REGTYPE),
         ("bin", None, 0o777, "../../../etc", tarfile.SYMTYPE),
     ])
-    out = extract_file_from_layer(layer, "bin/motd", tmp_path)  # ".." stops at the root
+    with pytest.raises(LayerError, match="points out of the layer"):
+        extract_file_from_layer(layer, "bin/motd", tmp_path)
+
+
+def test_extract_follows_an_absolute_symlinked_parent_inside_the_layer(tmp_path):
+    layer = make_layer([
+        ("etc/motd", b"hi\n", 0o644, None, tarfile.REGTYPE),
+        ("bin", None, 0o777, "/etc", tarfile.SYMTYPE),
+    ])
+    out = extract_file_from_layer(layer, "bin/motd", tmp_path)
     assert out == tmp_path / "bin" / "motd" and out.read_bytes() == b"hi\n"

@@ -97,13 +97,36 @@ def test_mysql_5736_has_an_empty_undated_snapshot_and_an_amd64_one(df):
     assert history.coverage(df, ["linux/amd64"]).loc["mysql:5.7.36", "linux/amd64"]
 
 
-def test_every_busybox_latest_snapshot_lists_arm64_v8(df):
+# Every busybox:latest snapshot, and whether it lists linux/arm64/v8. The one exception is real,
+# not an import error: hiramtibbit/repo-info @ 3ffe576d prints repos/busybox/remote/latest.md
+# as a manifest list (sha256:3d4e0cc3…) with one platform, `linux; amd64`, built 2018-04-03.
+# Before it (2018-01-24) and in every snapshot since (2019-07-18 on), arm64/v8 is listed.
+BUSYBOX_ARM64 = [
+    ("busybox__latest__2018-01-24.json", True),
+    ("busybox__latest__2018-04-03.json", False),
+    ("busybox__latest__2019-07-18.json", True),
+    ("busybox__latest__2020-10-14.json", True),
+    ("busybox__latest__2020-10-14__maxmood96.json", True),
+    ("busybox__latest__2021-01-13.json", True),
+    ("busybox__latest__2022-10-26.json", True),
+    ("busybox__latest__2022-12-07.json", True),
+    ("busybox__latest__2026-07-31.json", True),
+]
+
+
+def test_busybox_latest_lists_arm64_v8_in_every_snapshot_but_one_of_april_2018(df):
     mine = df[df["ref"] == "busybox:latest"]
-    assert mine["source_file"].nunique() >= 5
-    for _, snap in mine.groupby("source_file"):
+    got = []
+    for name, snap in mine.groupby("source_file"):
         arm64 = snap[snap["platform_raw"] == "linux/arm64/v8"]
-        assert len(arm64) == 1
-        assert arm64["platform"].iloc[0] == "linux/arm64"  # normalized by archlab.platforms
+        assert len(arm64) <= 1
+        assert set(arm64["platform"]) <= {"linux/arm64"}  # normalized by archlab.platforms
+        got.append((name, len(arm64) == 1))
+    assert got == BUSYBOX_ARM64
+    april = mine[mine["source_file"] == "busybox__latest__2018-04-03.json"]
+    assert april[["source_repo", "kind", "platform"]].values.tolist() == [
+        ["hiramtibbit/repo-info", "list", "linux/amd64"]
+    ]
 
 
 def test_story_mysql_list_digest_is_the_dec_2021_amd64_only_list(df):
@@ -155,6 +178,112 @@ def test_mysql_then_vs_now_on_real_data(df):
     assert cmp.loc["mysql:5.7", "change"] == "absent"
     assert cmp.loc["mysql:latest", "change"] == "gained"
     assert cmp.loc["mariadb:latest", "change"] == "kept"  # Docker's suggested replacement
+
+
+# arm64 in official images' `latest` tag, year by year: (images with a snapshot dated in that
+# year, how many of them list linux/arm64). Each image counts with its newest snapshot of the
+# year. Cross-checked when written by a plain-JSON count over ../shared/reference/repo-info.
+YEARLY_ARM64 = {
+    2016: (6, 0),
+    2017: (31, 10),
+    2018: (22, 15),
+    2019: (42, 34),
+    2020: (41, 36),
+    2021: (12, 11),
+    2022: (11, 11),
+    2023: (14, 13),
+    2024: (0, 0),  # no snapshot in the data is dated 2024
+    2025: (6, 6),
+    2026: (35, 35),
+}
+
+
+def test_yearly_arm64_coverage_of_official_images(df):
+    yearly = history.yearly_coverage(df)
+    got = {year: (int(row["n"]), int(row["listed"])) for year, row in yearly.iterrows()}
+    assert got == YEARLY_ARM64
+    for year, (n, listed) in YEARLY_ARM64.items():
+        share = yearly.loc[year, "share"]
+        assert pd.isna(share) if n == 0 else share == pytest.approx(listed / n)
+    assert yearly.attrs == {"platform": "linux/arm64", "tag": "latest"}
+
+
+# Which snapshot stands for an image in a year: the newest one dated in it, even where an
+# older one of the same year said otherwise (busybox's April 2018 amd64-only list).
+@pytest.mark.parametrize(
+    ("year", "ref", "date", "listed"),
+    [
+        (2018, "busybox:latest", "2018-04-03", False),
+        (2017, "redis:latest", "2017-12-01", True),  # the list printed with arm64 alone
+        (2023, "mysql:latest", "2023-02-23", True),
+        (2021, "mysql:latest", "2021-12-21", False),
+        (2023, "kong:latest", "2023-02-11", False),
+        (2022, "kong:latest", "2022-12-12", True),
+    ],
+)
+def test_yearly_snapshots_pick_the_newest_of_the_year(df, year, ref, date, listed):
+    per_image = history.yearly_snapshots(df).set_index(["year", "ref"])
+    row = per_image.loc[(year, ref)]
+    assert (row["date"], bool(row["listed"])) == (pd.Timestamp(date), listed)
+
+
+def test_yearly_snapshots_never_carry_an_image_into_a_year_without_its_snapshot(df):
+    per_image = history.yearly_snapshots(df)
+    assert (per_image["date"].dt.year == per_image["year"]).all()
+    assert not per_image.duplicated(["year", "ref"]).any()
+    assert set(per_image["ref"].str.rpartition(":")[2]) == {"latest"}
+    assert 2024 not in set(per_image["year"])
+
+
+MYSQL_TAG_SNAPSHOTS = {"5.7": 8, "5.7.36": 2, "8.0": 2, "8.0.27": 2, "latest": 7}
+
+
+def test_tag_timelines_of_mysql_hold_every_tag_in_version_order(df):
+    tl = history.tag_timelines(df, "mysql")
+    assert list(tl.columns[:3]) == ["tag", "date", "platforms"]
+    assert tl.groupby("tag", sort=False).size().to_dict() == MYSQL_TAG_SNAPSHOTS
+    assert list(dict.fromkeys(tl["tag"])) == list(MYSQL_TAG_SNAPSHOTS)
+    for tag, snaps in tl.groupby("tag"):
+        pd.testing.assert_frame_equal(
+            snaps.drop(columns="tag").reset_index(drop=True), history.timeline(df, "mysql", tag)
+        )
+
+
+NaT = pd.NaT
+T = pd.Timestamp
+# mysql's tags and linux/arm64: (snapshots, listed in, first listed, newest snapshot before that
+# without it, last listed, newest snapshot, newest lists it). 5.7 never had it; 8.0 and latest
+# gained it between their Dec 2021 and early-2023 snapshots.
+MYSQL_ARM64_SINCE = {
+    "5.7": (8, 0, NaT, NaT, NaT, T("2023-07-25"), False),
+    "5.7.36": (1, 0, NaT, NaT, NaT, T("2021-12-02"), False),
+    "8.0": (2, 1, T("2023-01-18"), T("2021-12-21"), T("2023-01-18"), T("2023-01-18"), True),
+    "8.0.27": (2, 0, NaT, NaT, NaT, T("2021-12-21"), False),
+    "latest": (7, 2, T("2023-02-23"), T("2021-12-21"), T("2026-07-27"), T("2026-07-27"), True),
+}
+
+
+def _since_rows(since: pd.DataFrame) -> dict:
+    return {
+        tag: tuple(NaT if pd.isna(v) else v for v in row)
+        for tag, row in since.astype(object).iterrows()
+    }
+
+
+def test_platform_since_says_which_mysql_tags_list_arm64_and_when(df):
+    since = history.platform_since(df, "mysql")
+    assert list(since.columns) == ["snapshots", "listed_in", "first_listed", "unlisted_before",
+                                   "last_listed", "newest", "newest_lists"]
+    assert _since_rows(since) == MYSQL_ARM64_SINCE
+
+
+def test_platform_since_shows_a_platform_that_went_away(df):
+    # kong:latest listed amd64 and arm64 in Sep 2020 and Dec 2022; its Feb 2023 list
+    # ('Platforms: 1') holds linux/amd64 alone.
+    assert _since_rows(history.platform_since(df, "kong")) == {
+        "latest": (6, 2, T("2020-09-22"), T("2020-07-10"), T("2022-12-12"), T("2023-02-11"),
+                   False)
+    }
 
 
 # ------------------------------------------------------------------- rules on a tiny frame
@@ -287,6 +416,78 @@ def test_timeline_unknown_ref_names_the_known_tags():
         history.timeline(_tiny(), "gain", "2")
 
 
+def _yearly_frame() -> pd.DataFrame:
+    entries = [
+        # image, tag, date, os, architecture, variant, is_attestation
+        ("a", "latest", "2019-02-01", "linux", "amd64", "", False),
+        ("a", "latest", "2019-02-01", "linux", "arm64", "", False),
+        ("a", "latest", "2019-11-01", "linux", "amd64", "", False),  # newest of 2019: no arm64
+        ("a", "latest", "2021-05-01", "linux", "arm64", "v8", False),
+        ("b", "latest", "2019-06-01", "linux", "arm64", "", False),
+        ("b", "latest", "2021-01-01", "linux", "amd64", "", False),
+        ("b", "latest", "2021-01-01", "unknown", "unknown", "", True),  # not a platform
+        ("c", "1", "2019-03-01", "linux", "arm64", "", False),  # not the latest tag
+        ("d", "latest", "2020-07-01", None, None, None, None),  # an empty list tells nothing
+    ]
+    rows = [
+        {"image": i, "tag": t, "date": pd.Timestamp(d), "os": o, "architecture": a,
+         "variant": v, "is_attestation": att, "entry_index": n}
+        for n, (i, t, d, o, a, v, att) in enumerate(entries)
+    ]
+    frame = pd.DataFrame(rows)
+    frame["is_attestation"] = frame["is_attestation"].astype("boolean")
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("latest", {2019: (2, 1), 2020: (0, 0), 2021: (2, 1)}),
+        (None, {2019: (3, 2), 2020: (0, 0), 2021: (2, 1)}),
+    ],
+)
+def test_yearly_coverage_rules_on_a_tiny_frame(tag, expected):
+    yearly = history.yearly_coverage(_yearly_frame(), "linux/arm64/v8", tag=tag)
+    assert list(yearly.columns) == ["n", "listed", "share"]
+    assert [str(t) for t in yearly.dtypes] == ["Int64", "Int64", "Float64"]
+    assert {y: (int(r["n"]), int(r["listed"])) for y, r in yearly.iterrows()} == expected
+    assert pd.isna(yearly.loc[2020, "share"])
+    assert yearly.loc[2021, "share"] == 0.5
+
+
+def test_yearly_snapshots_rules_on_a_tiny_frame():
+    per_image = history.yearly_snapshots(_yearly_frame())
+    assert list(per_image.columns) == ["year", "ref", "date", "listed"]
+    assert per_image.values.tolist() == [
+        [2019, "a:latest", pd.Timestamp("2019-11-01"), False],
+        [2019, "b:latest", pd.Timestamp("2019-06-01"), True],
+        [2021, "a:latest", pd.Timestamp("2021-05-01"), True],
+        [2021, "b:latest", pd.Timestamp("2021-01-01"), False],
+    ]
+
+
+def test_yearly_coverage_of_a_frame_without_dates_is_empty():
+    frame = _yearly_frame().assign(date=pd.NaT)
+    assert history.yearly_coverage(frame).empty
+    assert history.yearly_snapshots(frame).empty
+
+
+def test_tag_timelines_sort_tags_as_versions_with_latest_last():
+    tags = ["latest", "10.6.5", "9", "5.7.36", "5.7", "4-alpine", "8.0"]
+    frame = pd.DataFrame(
+        [{"image": "x", "tag": t, "date": pd.Timestamp("2020-01-01"), "os": "linux",
+          "architecture": "amd64", "variant": "", "is_attestation": False} for t in tags]
+    )
+    frame["is_attestation"] = frame["is_attestation"].astype("boolean")
+    got = history.tag_timelines(frame, "x")["tag"].tolist()
+    assert got == ["4-alpine", "5.7", "5.7.36", "8.0", "9", "10.6.5", "latest"]
+
+
+def test_tag_timelines_unknown_image_names_the_known_ones():
+    with pytest.raises(ArchlabError, match=r"no snapshots of image 'nope'.*a, b, c, d"):
+        history.tag_timelines(_yearly_frame(), "nope")
+
+
 @pytest.mark.parametrize("bad", ["arm64", "linux/", "a/b/c/d", ""])
 def test_bad_platform_raises_platform_error(bad):
     with pytest.raises(PlatformError):
@@ -335,6 +536,74 @@ def test_timeline_plot_has_one_row_per_platform(df, image, tag, n_platforms):
 def test_mysql_timeline_plot_shows_amd64_only(df):
     ax = history.plot_timeline(df, "mysql", "5.7")
     assert _labels(ax.get_yticklabels()) == ["linux/amd64"]
+
+
+OKABE_ITO = {"#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
+             "#000000"}
+
+
+def _hex(colors) -> set[str]:
+    return {matplotlib.colors.to_hex(c, keep_alpha=False).upper() for c in colors}
+
+
+def test_yearly_plot_shows_each_years_n_in_dot_area_label_and_bar(df):
+    yearly = history.yearly_coverage(df)
+    ax = history.plot_yearly_coverage(yearly)
+    fig = ax.figure
+    share_ax, counts_ax = fig.axes
+    assert share_ax is ax
+    width, height = fig.get_size_inches() * fig.dpi
+    assert width <= 1280 and height <= 720  # one screen at 1280 px
+    assert ax.get_title() == "linux/arm64 in official images (latest): 0% in 2016 → 100% in 2026"
+    assert ax.get_ylabel() == "images listing linux/arm64"
+    assert counts_ax.get_ylabel() == "images (n)" and counts_ax.get_xlabel()
+    dots = ax.collections[0]
+    with_data = {y: v for y, v in YEARLY_ARM64.items() if v[0]}
+    assert list(dots.get_sizes()) == [14.0 * n for n, _ in with_data.values()]
+    assert [tuple(xy) for xy in dots.get_offsets()] == [
+        (y, pytest.approx(100 * k / n)) for y, (n, k) in with_data.items()
+    ]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == [f"{k}/{n}" for n, k in with_data.values()] + ["no\nsnapshot"]
+    assert [int(b.get_height()) for b in counts_ax.patches] == [n for n, _ in YEARLY_ARM64.values()]
+    assert _hex(dots.get_facecolors()) <= OKABE_ITO
+    assert _hex(b.get_facecolor() for b in counts_ax.patches) <= OKABE_ITO
+
+
+def test_yearly_plot_draws_on_a_given_axes_without_counts():
+    _, given = plt.subplots()
+    ax = history.plot_yearly_coverage(history.yearly_coverage(_yearly_frame()), given,
+                                      title="mine")
+    assert ax is given and len(ax.figure.axes) == 1
+    assert ax.get_title() == "mine" and ax.get_xlabel()
+    assert [t.get_text() for t in ax.texts] == ["1/2", "1/2", "no\nsnapshot"]  # 2019, 2021; 2020
+
+
+MYSQL_ROWS = [f"mysql:{tag}  linux/{arch}" for tag in MYSQL_TAG_SNAPSHOTS
+              for arch in ("amd64", "arm64")]
+
+
+def test_tag_plot_of_mysql_has_a_row_per_tag_and_platform(df):
+    ax = history.plot_tag_timelines(df, "mysql")
+    assert _labels(ax.get_yticklabels()) == MYSQL_ROWS
+    assert ax.get_title() == (
+        "mysql: linux/arm64 in 8.0 and latest from 2023; never in 5.7, 5.7.36, 8.0.27"
+    )
+    assert ax.get_xlabel()
+    wanted, other, absent = ax.collections
+    # arm64 squares: 8.0 in 2023, latest in 2023 and 2026; one circle per snapshot without it.
+    assert len(wanted.get_offsets()) == 3
+    dated = sum(n for n in MYSQL_TAG_SNAPSHOTS.values()) - 1  # 5.7.36's undated empty list
+    assert len(wanted.get_offsets()) + len(absent.get_offsets()) == dated
+    assert len(other.get_offsets()) == dated  # every dated snapshot lists amd64
+    assert _hex(wanted.get_facecolors()) | _hex(other.get_facecolors()) <= OKABE_ITO
+    width, height = ax.figure.get_size_inches() * ax.figure.dpi
+    assert width <= 1280 and height <= 720
+
+
+def test_tag_plot_title_says_when_a_platform_went_away(df):
+    ax = history.plot_tag_timelines(df, "kong")
+    assert ax.get_title() == "kong: linux/arm64 in latest 2020–2022, not since"
 
 
 # ------------------------------------------------------------------------------- importer
@@ -420,6 +689,116 @@ def test_importer_condenses_date_evidence():
     (row,) = _load_importer().snapshot_rows(_snapshot(None, [AMD64]), "x.json")
     assert row["date_evidence"] == "history 2024-05-01T10:00:00Z"
     assert row["total_size_bytes"] == "10" and row["entry_digest"] == ""
+
+
+def _set(doc: dict, path: str, value) -> dict:
+    """``doc`` with the dotted ``path`` (``source.commit``, ``manifests.0.manifest_digest``)
+    replaced by ``value``."""
+    *parents, last = path.split(".")
+    node = doc
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    node[int(last) if last.isdigit() else last] = value
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("list_digest", "sha256:" + "b" * 63, r"list_digest .* is not sha256:<64 hex>"),
+        ("list_digest", "sha256:" + "B" * 64, r"list_digest .* is not sha256:<64 hex>"),
+        ("manifests.0.manifest_digest", "sha256:" + "c" * 65,
+         r"manifests\[0\]\.manifest_digest .* is not sha256:<64 hex>"),
+        ("source.commit", "a" * 10, r"source\.commit 'a{10}' is not a full 40-hex SHA"),
+        ("platforms_count_line", 2,
+         r"the source printed 'Platforms: 2' but 1 platforms were transcribed"),
+        ("source.path", "repos/y/remote/1.md", r"source\.path .* should be 'repos/x/remote/1\.md'"),
+        ("source.date", "2024-05-02", r"date 2024-05-02 but its evidence names 2024-05-01"),
+    ],
+)
+def test_importer_refuses_a_self_contradicting_snapshot(path, value, message):
+    importer = _load_importer()
+    good = _snapshot(None, [AMD64])
+    good["manifests"][0]["manifest_digest"] = "sha256:" + "c" * 64
+    good["platforms_count_line"] = 1
+    assert len(importer.snapshot_rows(good, "x.json")) == 1  # the unchanged one passes
+    with pytest.raises(SystemExit, match=r"^x\.json: " + message):
+        importer.snapshot_rows(_set(good, path, value), "x.json")
+
+
+def _folder(tmp_path: Path, docs: dict[str, dict], index: list[dict] | None = None) -> Path:
+    src = tmp_path / "src"
+    src.mkdir(parents=True)
+    for name, doc in docs.items():
+        (src / name).write_text(json.dumps(doc))
+    if index is not None:
+        (src / "index.json").write_text(json.dumps({"count": len(index), "files": index}))
+    return src
+
+
+def _index_entry(name: str, doc: dict) -> dict:
+    src = doc["source"]
+    return {"file": name, "image": doc["image"], "tag": doc["tag"], "date": src["date"],
+            "repo": src["repo"], "commit": src["commit"], "path": src["path"],
+            "list_digest": doc["list_digest"], "list_mime": doc["list_mime"],
+            "platforms": [p["platform_string"] for p in doc["platforms"]]}
+
+
+GOOD_NAME = "x__1__2024-05-01.json"
+
+
+def _other_copy() -> dict:
+    """The same day from another fork: a second file, named with its owner suffix."""
+    doc = _snapshot(None, [AMD64])
+    doc["source"]["repo"] = "someone/repo-info"
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("docs", "message"),
+    [
+        ({"x__2__2024-05-01.json": _snapshot(None, [AMD64])},
+         r"x__2__2024-05-01\.json: file name disagrees with its content; "
+         r"expected x__1__2024-05-01\.json"),
+        ({"x__1__2024-05-02.json": _snapshot(None, [AMD64])}, r"file name disagrees"),
+        ({"x__1__2024-05-01__someone.json": _snapshot(None, [AMD64])},
+         r"x__1__2024-05-01__someone\.json: file name disagrees .* __example\.json"),
+        ({GOOD_NAME: _snapshot(None, [AMD64]), "x__1__undated.json":
+          _snapshot(None, [AMD64], date=None)},
+         r"were both read from example/repo-info@aaaaaaaaaa:repos/x/remote/1\.md; keep one"),
+    ],
+)
+def test_importer_refuses_names_and_sources_that_disagree(tmp_path, docs, message):
+    with pytest.raises(SystemExit, match=message):
+        _load_importer().import_rows(_folder(tmp_path, docs))
+
+
+def test_importer_accepts_two_copies_of_one_day_told_apart_by_owner(tmp_path):
+    docs = {GOOD_NAME: _snapshot(None, [AMD64]),
+            "x__1__2024-05-01__someone.json": _other_copy()}
+    rows = _load_importer().import_rows(_folder(tmp_path, docs))
+    assert [r["source_repo"] for r in rows] == ["example/repo-info", "someone/repo-info"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("platforms", ["linux; arm64 variant v8"], r"platform list differs from index\.json"),
+        ("list_digest", "sha256:" + "d" * 64, r"list_digest .* differs from index\.json's"),
+        ("date", "2024-05-02", r"date '2024-05-01' differs from index\.json's '2024-05-02'"),
+        ("repo", "other/repo-info", r"repo .* differs"),
+        ("commit", "e" * 40, r"commit .* differs"),
+        ("path", "repos/x/remote/2.md", r"path .* differs"),
+        ("file", "x__1__2024-05-03.json", r"index\.json and the folder disagree"),
+    ],
+)
+def test_importer_cross_checks_index_json(tmp_path, key, value, message):
+    doc = _snapshot(None, [AMD64])
+    entry = _index_entry(GOOD_NAME, doc)
+    importer = _load_importer()
+    assert len(importer.import_rows(_folder(tmp_path / "ok", {GOOD_NAME: doc}, [entry]))) == 1
+    with pytest.raises(SystemExit, match=message):
+        importer.import_rows(_folder(tmp_path, {GOOD_NAME: doc}, [{**entry, key: value}]))
 
 
 def test_importer_output_is_deterministic_and_matches_shipped_csv(tmp_path):

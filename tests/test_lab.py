@@ -553,6 +553,128 @@ def test_down_never_signals_a_pid_that_is_not_our_registry(
         sleeper.wait()
 
 
+def _registries_serving(state_dir: Path) -> list[int]:
+    """PIDs of live processes whose command line names a config under ``state_dir``: found
+    independently of archlab's own search, to check it."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in argv and any(str(state_dir).encode() in a for a in argv) and (
+                not _gone(int(name))):
+            pids.append(int(name))
+    return pids
+
+
+def _damage_truncated(path: Path) -> None:
+    path.write_text(path.read_text()[:40])
+
+
+def _damage_deep(path: Path) -> None:
+    path.write_text("[" * 100_000 + "]" * 100_000)
+
+
+def _damage_types(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    doc["pid"] = str(doc["pid"])
+    path.write_text(json.dumps(doc))
+
+
+def _damage_dev_zero(path: Path) -> None:
+    path.unlink()
+    path.symlink_to("/dev/zero")
+
+
+def _damage_deleted(path: Path) -> None:
+    path.unlink()
+
+
+DAMAGES = [_damage_truncated, _damage_deep, _damage_types, _damage_dev_zero, _damage_deleted]
+
+
+def _started(lab_env: Path) -> instance.LabState:
+    """A detached registry as `lab up` starts it, without the push (fast)."""
+    with instance._locked():
+        state, _ = instance._start(None, lab_env, instance._registry_binary(None), detach=True)
+        instance._write_state(state)
+    return state
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=lambda f: f.__name__.removeprefix("_damage_"))
+def test_down_stops_our_registry_whatever_happened_to_lab_json(
+    lab_env: Path, capsys: pytest.CaptureFixture[str], damage
+) -> None:
+    state = _started(lab_env)
+    state_dir = Path(os.environ[instance.STATE_DIR_ENV])
+    assert _registries_serving(state_dir) == [state.pid]
+    damage(state_dir / "lab.json")
+    assert cli.main(["lab", "down"]) == 0
+    assert capsys.readouterr().out == (
+        f"lab registry stopped (pid {state.pid}, was {state.url}) (found by its config path: "
+        "the state file lab.json was missing or damaged)\n")
+    assert _gone(state.pid) and _refused(state.port)
+    assert _registries_serving(state_dir) == []
+    assert not (state_dir / "lab.json").exists() and not os.path.lexists(state_dir / "lab.json")
+
+
+@pytest.mark.parametrize("damage", [_damage_truncated, _damage_deleted],
+                         ids=lambda f: f.__name__.removeprefix("_damage_"))
+def test_up_after_lab_json_was_damaged_leaves_one_registry(lab_env: Path, damage) -> None:
+    first = _started(lab_env)
+    state_dir = Path(os.environ[instance.STATE_DIR_ENV])
+    damage(state_dir / "lab.json")
+    second = instance.up(storage=lab_env, scenarios=["mysql"])
+    assert second.started and second.state.pid != first.pid
+    assert _gone(first.pid)
+    assert _registries_serving(state_dir) == [second.state.pid]
+
+
+def test_down_does_not_return_while_the_port_still_answers(lab_env: Path) -> None:
+    """The race behind test_up_status_down failing ~4/30 under load: the Go registry's main
+    thread is a zombie while another thread still holds the listener. Many rounds, so that
+    the window is met."""
+    for _ in range(15):
+        state = _started(lab_env)
+        assert instance.down().outcome == "stopped"
+        assert _refused(state.port), "down returned while the port still accepted connections"
+
+
+def test_a_failed_up_stops_the_registry_it_started(
+    lab_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Storage the registry cannot write (its 'docker' directory is a file, which stops root
+    too): the push fails, and the registry `up` started must not stay behind."""
+    lab_env.mkdir(parents=True)
+    (lab_env / "docker").write_text("not a directory")
+    state_dir = Path(os.environ[instance.STATE_DIR_ENV])
+    assert cli.main(["lab", "up", "--storage", str(lab_env)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("archlab: ") and err.count("\n") == 1, err
+    assert _registries_serving(state_dir) == []
+    assert instance.read_state() is None
+
+
+@pytest.mark.parametrize("where", ["storage", "state"])
+def test_an_unusable_storage_or_state_dir_is_one_line(
+    lab_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    args = ["lab", "up", "--storage", str(blocker / "storage" if where == "storage" else lab_env)]
+    if where == "state":
+        monkeypatch.setenv(instance.STATE_DIR_ENV, str(blocker / "state"))
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("archlab: cannot use ")
+    assert ("with --storage" if where == "storage" else instance.STATE_DIR_ENV) in err
+    monkeypatch.setenv(instance.STATE_DIR_ENV, str(tmp_path / "state"))
+
+
 def test_missing_binary_is_one_line_with_the_install_hint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -571,7 +693,7 @@ def test_missing_binary_is_one_line_with_the_install_hint(
 def test_foreground_serves_until_interrupted(lab_env: Path, tmp_path: Path) -> None:
     env = {**os.environ, instance.STATE_DIR_ENV: os.environ[instance.STATE_DIR_ENV]}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "archlab.cli", "lab", "up", "--foreground", "--storage",
+        [sys.executable, "-m", "archlab", "lab", "up", "--foreground", "--storage",
          str(lab_env)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:

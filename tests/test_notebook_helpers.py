@@ -23,6 +23,8 @@ MULTIPASS = "multipass-ubuntu-arm64"
 M1 = "m1-desktop-4.3"
 NO_MATCH_ARM64 = "no matching manifest for linux/arm64/v8 in the manifest list entries"
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def require_qemu(platform: str) -> None:
     if qemu_for(platform) is None:
@@ -82,7 +84,7 @@ def test_missing_reference_names_the_snapshot_without_an_absolute_path(reg):
     with pytest.raises(NotFoundError) as err:
         reg.get_manifest("127.0.0.1:5000/lab/postgres:latest")
     assert "not in snapshot data/snapshots/lab (recorded on " in str(err.value)
-    assert str(nb.ROOT) not in str(err.value)
+    assert str(REPO) not in str(err.value)
 
 
 def test_lab_client_replays_the_snapshot(reg):
@@ -131,7 +133,7 @@ def test_shipped_data_counts_what_is_there():
     lab = frame.loc["data/snapshots/lab", "size"]
     assert lab.startswith(f"{len(snap.refs)} references, {len(snap.answers)} answers")
     assert "m1-desktop-4.3" in frame.loc["data/hosts/*.yaml", "size"]
-    assert not any("/work" in str(v) or str(nb.ROOT) in str(v) for v in frame.to_numpy().ravel())
+    assert not any("/work" in str(v) or str(REPO) in str(v) for v in frame.to_numpy().ravel())
 
 
 # ---------------------------------------------------------------- manifests and HTTP
@@ -394,10 +396,10 @@ def test_transcripts_show_host_exit_code_and_command(story_facts):
 
 
 def test_story_compose_is_relative_to_the_working_directory(monkeypatch):
-    monkeypatch.chdir(nb.ROOT / "notebooks")
+    monkeypatch.chdir(REPO / "notebooks")
     assert nb.story_compose() == Path("../data/compose/story/docker-compose.yml")
     assert nb.story_compose().is_file()
-    monkeypatch.chdir(nb.ROOT)
+    monkeypatch.chdir(REPO)
     assert nb.story_compose() == Path("data/compose/story/docker-compose.yml")
 
 
@@ -454,3 +456,21 @@ def test_setup_fixes_display_settings():
         assert pd.get_option("display.max_colwidth") >= 71  # a full sha256: digest
         nb.setup()
         assert tuple(matplotlib.rcParams["figure.figsize"]) == nb.FIGSIZE
+
+
+def test_the_shipped_compose_transcript_and_the_prediction_for_this_machine() -> None:
+    """The real docker-compose up (data/compose/story) against the audit for this-machine:
+    only the ruby twin's layer lines differ (redis brought that layer first)."""
+    from archlab.compose import audit, load_compose
+
+    text = nb.story_transcript()
+    assert text.splitlines()[0].startswith("$ docker-compose up    # docker-compose 1.29.2, ")
+    assert "Successfully tagged story_api:latest" in text
+    story = load_compose(nb.story_compose(), env={})
+    frame = audit(story, ["this-machine"], client=nb.lab_client())
+    table = nb.predicted_vs_recorded(frame)
+    assert not table["approximate"].any()
+    missing = table[table["in the real run"] == "no"]
+    assert set(missing["service"]) == {"api"}
+    assert all(line.startswith("7136800c56d7: ") for line in missing["predicted line"])
+    assert (table["in the real run"] == "yes").sum() >= 40

@@ -9,7 +9,8 @@ import stat
 
 import pytest
 
-from archlab import manifests
+from archlab import digests, manifests
+from archlab.cache import TagIndex
 from archlab.credentials import Credentials
 from archlab.errors import (
     AuthError,
@@ -180,6 +181,83 @@ def test_moved_tag_is_fetched_again(registry, corpus, tmp_path):
         reg.run(lambda aio: push_image(aio, ref, other))
         got = reg.get_manifest(ref)
     assert got.digest == other.manifest.digest and not got.from_cache
+
+
+def _blob_file(tmp_path, digest):
+    hexpart = digest.removeprefix("sha256:")
+    return tmp_path / "cache" / "blobs" / "sha256" / hexpart[:2] / hexpart
+
+
+def test_an_edited_cache_entry_and_sidecar_cannot_change_the_answer(registry, corpus, tmp_path):
+    """The red team's silent wrong answer: the cached list replaced by the amd64-only one and
+    its .meta.json edited to vouch for it. archlab must still see arm64 (a refetch)."""
+    refs, built = corpus
+    with client(tmp_path) as reg:
+        first = reg.get_manifest(refs["list"])
+    assert "linux/arm64/v8" in {str(d.platform) for d in first.manifest.manifests}
+    lie = built["amd64only"].manifest.data
+    path = _blob_file(tmp_path, first.digest)
+    path.write_bytes(lie)
+    (path.parent / (path.name + ".meta.json")).write_text(json.dumps({
+        "digest": digests.compute(lie), "content_digest": digests.compute(lie),
+        "media_type": first.media_type, "size": len(lie)}))
+    with client(tmp_path) as reg, pytest.warns(RuntimeWarning, match="was damaged"):
+        again = reg.get_manifest(refs["list"])
+    assert not again.from_cache and again.digest == first.digest
+    assert {str(d.platform) for d in again.manifest.manifests} == {
+        str(d.platform) for d in first.manifest.manifests}
+    assert path.read_bytes() == first.raw  # the refetch repaired the entry
+
+
+@pytest.mark.parametrize("kind", ["list", "index", "schema2", "oci"])
+@pytest.mark.parametrize("media_type", [
+    manifests.DOCKER_MANIFEST_LIST, manifests.OCI_INDEX, manifests.DOCKER_MANIFEST_V2,
+    manifests.OCI_MANIFEST, manifests.DOCKER_SCHEMA1, "application/json", "text/html", None,
+])
+def test_an_edited_sidecar_media_type_cannot_change_the_answer(registry, corpus, tmp_path,
+                                                                kind, media_type):
+    refs, _ = corpus
+    with client(tmp_path) as reg:
+        first = reg.get_manifest(refs[kind])
+    path = _blob_file(tmp_path, first.digest)
+    sidecar = path.parent / (path.name + ".meta.json")
+    sidecar.write_text(json.dumps({"digest": first.digest, "media_type": media_type,
+                                   "size": len(first.raw) + 7}))
+    with client(tmp_path) as reg:
+        again = reg.get_manifest(refs[kind])
+    assert (again.digest, again.media_type, again.raw) == (first.digest, first.media_type,
+                                                           first.raw)
+    assert again.manifest == first.manifest
+
+
+def test_a_lying_tag_hint_costs_a_request_never_a_wrong_answer(registry, corpus, tmp_path):
+    """The tag index says :list is the amd64-only list (which is cached too); the registry's
+    HEAD decides, so the answer is the real list."""
+    refs, built = corpus
+    with client(tmp_path) as reg:
+        only = reg.get_manifest(refs["amd64only"])
+    tags = TagIndex(tmp_path / "cache" / "blobs")
+    ref = refs["list"]
+    tags.remember(ref.registry, ref.repository, ref.tag, only.digest, only.media_type)
+    tags.flush()
+    with client(tmp_path) as reg:
+        mark = registry.server.log_mark()
+        got = reg.get_manifest(ref)
+        sent = _kinds(registry.server.requests_since(mark))
+    assert got.digest == built["list"].manifest.digest != only.digest
+    assert sent == [("HEAD", "manifests"), ("GET", "manifests")]
+
+
+def test_a_cache_root_that_is_a_file_still_answers(registry, corpus, tmp_path):
+    refs, _ = corpus
+    (tmp_path / "cache").write_text("not a directory")
+    with pytest.warns(RuntimeWarning, match="cache disabled") as caught, \
+            client(tmp_path) as reg:
+        for kind in ("list", "schema2", "oci"):
+            m = reg.get_manifest(refs[kind])
+            if kind != "list":
+                reg.get_config(refs[kind], m.manifest.config)
+    assert len([w for w in caught if issubclass(w.category, RuntimeWarning)]) == 1
 
 
 def _kinds(requests):

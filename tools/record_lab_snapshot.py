@@ -8,6 +8,10 @@ with the instruction to do so)::
     .venv/bin/python tools/record_lab_snapshot.py --out DIR     # somewhere else
     .venv/bin/python tools/record_lab_snapshot.py --check       # exit 1 if the copy is stale
 
+The shipped snapshot is pinned in code (:data:`archlab.snapshot.LAB_SNAPSHOT_ROOT`), so a
+consistently edited copy is refused. When a new recording changes its root digest, the script
+says so: put the new root in that constant (``--check`` fails until it matches).
+
 It starts a throwaway lab registry (``archlab.lab.instance.lab_registry``: Debian's
 docker-registry on a free 127.0.0.1 port), pushes every scenario in both twins (Docker and OCI
 media types), records each with :func:`archlab.snapshot.record` and stops the registry.
@@ -38,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # so the script runs from a checkout without an install
 
-from archlab.snapshot import LAB_HOST, RecordSummary, record  # noqa: E402
+from archlab.snapshot import LAB_HOST, LAB_SNAPSHOT_ROOT, RecordSummary, record  # noqa: E402
 
 DEFAULT_OUT = ROOT / "data" / "snapshots" / "lab"
 #: Fixed so that the shipped files never change unless the lab images or the format do.
@@ -91,15 +95,31 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             record_lab(Path(tmp) / "lab")
             differ = same_tree(args.out, Path(tmp) / "lab")
+            root = _root(Path(tmp) / "lab")
         if differ:
             print(f"{args.out} is stale ({len(differ)} files differ, e.g. {differ[0]}): run "
                   "tools/record_lab_snapshot.py", file=sys.stderr)
             return 1
-        print(f"{args.out} is up to date")
+        if root != LAB_SNAPSHOT_ROOT:
+            print(f"{args.out} is up to date, but archlab.snapshot.LAB_SNAPSHOT_ROOT is "
+                  f"{LAB_SNAPSHOT_ROOT}, not its root {root}: update the constant",
+                  file=sys.stderr)
+            return 1
+        print(f"{args.out} is up to date, root {root}")
         return 0
     summary = record_lab(args.out)
     print(summary.line())
+    root = summary.snapshot.integrity.root if summary.snapshot.integrity else None
+    if root != LAB_SNAPSHOT_ROOT and args.out.resolve() == DEFAULT_OUT.resolve():
+        print(f"the root digest changed: set archlab.snapshot.LAB_SNAPSHOT_ROOT = {root!r}",
+              file=sys.stderr)
     return 0
+
+
+def _root(snapshot_dir: Path) -> str:
+    from archlab import digests
+
+    return digests.compute((snapshot_dir / "index.json").read_bytes())
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ manifest                fetched by tag; a list or index picks the entry Docker E
                         Docker's text otherwise); a single-arch manifest is taken **unchecked**,
                         as ``docker pull`` does
 layer                   fetched by digest and verified (sha256 and size) before it is opened;
-                        layers are searched top-down for the file
+                        layers are searched top-down for the file, each read within the
+                        bounds of :mod:`archlab.layers` (a layer it refuses fails the run)
 binary                  ``/bin/hello`` by default, written to a private temporary directory
 run                     :func:`archlab.emulation.run_as_host`: the platform comes from the
                         binary's **ELF header**, not from the manifest, as the kernel decides
@@ -43,7 +44,7 @@ from archlab import limits, manifests, platforms
 from archlab.elf import PlatformLike
 from archlab.emulation import RunResult, run_as_host
 from archlab.emulation import extract_file_from_layer as _extract
-from archlab.errors import LabError, ManifestError, NoMatchingManifestError
+from archlab.errors import LabError, ManifestError, NoMatchingManifestError, NotInLayerError
 from archlab.reference import Reference, parse_reference
 from archlab.registry import AsyncRegistryClient, RegistryClient
 
@@ -77,14 +78,16 @@ async def _fetch_file_async(
     client: AsyncRegistryClient, ref: Reference, image: manifests.ImageManifest, member: str,
     dest_dir: str,
 ) -> str:
-    last: LabError | None = None
+    last: NotInLayerError | None = None
     for layer in reversed(image.layers):
         data = await client.get_blob(ref, layer.digest, max_bytes=MAX_LAYER_BYTES,
                                      expected_size=layer.size, kind="layer", use_cache=False)
         try:
             return str(_extract(data, member, dest_dir))
-        except LabError as exc:  # not in this layer: a lower one may have it
+        except NotInLayerError as exc:  # not in this layer: a lower one may have it
             last = exc
+        # Any other LayerError (a bomb, a name out of the layer, bad gzip) fails the pull, as
+        # it does for Docker: a lower layer is not searched past a layer that cannot be read.
     raise last or LabError(f"{ref}: the image has no layers")
 
 

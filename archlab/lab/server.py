@@ -500,7 +500,12 @@ class RegistryServer:
             data_dir = Path(data_tmp.name)
         else:
             data_dir = self._storage
-            data_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                data_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                conf_tmp.cleanup()
+                raise LabError(f"cannot use {data_dir} as the registry's storage: "
+                               f"{exc.strerror or exc}; choose a writable directory") from None
         instance = secrets.token_hex(8)
         try:
             auth = self.auth.write_config(conf_dir) if self.auth is not None else None

@@ -29,6 +29,8 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from archlab import digests
+from archlab.cli.options import command_group
+from archlab.cli.output import text_table
 
 if TYPE_CHECKING:  # the instance module pulls in httpx: imported only when a command runs
     import subprocess
@@ -84,8 +86,6 @@ def _print_up(result: UpResult) -> None:
     for s in result.scenarios:
         rows.append((s.ref(st.host), s.kind, _platforms_text(s.platform_texts),
                      digests.short(s.digest)))
-    from archlab.cli import text_table  # at call time: cli imports this module
-
     sys.stdout.write(text_table(rows))
     print()
     summary = result.summary
@@ -140,8 +140,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     print()
     rows = [("REFERENCE", "STATE", "DIGEST")]
     rows += [(s.ref(state.host), where, digests.short(s.digest)) for s, where in st.scenarios]
-    from archlab.cli import text_table  # at call time: cli imports this module
-
     sys.stdout.write(text_table(rows))
     return 0
 
@@ -157,7 +155,9 @@ def cmd_down(args: argparse.Namespace) -> int:
         print(f"lab registry was not running (pid {state.pid} is not our docker-registry); "
               "removed its stale state")
     elif state is not None:
-        print(f"lab registry stopped (pid {state.pid}, was {state.url})")
+        how = (" (found by its config path: the state file lab.json was missing or damaged)"
+               if result.found_without_state else "")
+        print(f"lab registry stopped (pid {state.pid}, was {state.url}){how}")
     return 0
 
 
@@ -171,24 +171,18 @@ def _port(text: str) -> int:
     return port
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add ``lab`` and its subcommands to archlab's parser."""
-    lab = subparsers.add_parser(
-        "lab", help="run the local lab registry with every scenario image",
+    _, sub = command_group(
+        subparsers, common, "lab", help="run the local lab registry with every scenario image",
         description="A real docker-registry on 127.0.0.1 holding the lab's scenario images "
                     "(busybox-like lists, single-arch images, amd64-only lists, OCI indexes "
                     "with attestations, a mislabelled image).",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG, commands=("up", "status", "down"),
     )
-    sub = lab.add_subparsers(dest="lab_command", metavar="{up,status,down}")
 
-    def usage(args: argparse.Namespace) -> int:
-        lab.print_help(sys.stderr)
-        return 2
-
-    lab.set_defaults(func=usage)
-
-    up = sub.add_parser("up", help="start the registry (detached) and push every scenario",
+    up = sub.add_parser("up", parents=[common],
+                        help="start the registry (detached) and push every scenario",
                         description="Start Debian's docker-registry on 127.0.0.1 (or find it "
                                     "running) and push every lab scenario; blobs already "
                                     "there are not uploaded again.")
@@ -202,12 +196,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          "/usr/bin/docker-registry)")
     up.set_defaults(func=cmd_up)
 
-    status = sub.add_parser("status", help="is the registry running, which scenarios it holds",
+    status = sub.add_parser("status", parents=[common],
+                            help="is the registry running, which scenarios it holds",
                             description="Show the lab registry's URL, storage and which "
                                         "scenarios it holds. Exit 3 when it is not running.")
     status.set_defaults(func=cmd_status)
 
-    down = sub.add_parser("down", help="stop the registry started by `lab up`",
+    down = sub.add_parser("down", parents=[common],
+                          help="stop the registry started by `lab up`",
                           description="SIGTERM the registry recorded in the state file (after "
                                       "checking /proc that the PID is still ours), then "
                                       "remove the state.")

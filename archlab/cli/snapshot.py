@@ -23,13 +23,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from archlab import digests
+from archlab import digests, shipped
+from archlab.cli.options import command_group
+from archlab.cli.output import text_table
 
 EPILOG = """\
 examples:
   archlab snapshot record 127.0.0.1:5000/lab/mysql:5.7 busybox:latest --out snap/
   archlab snapshot record REF... --out snap/ --fixed-time 2024-01-01T00:00:00Z
   archlab snapshot show snap/
+  archlab snapshot show lab                     # the one archlab ships
 
 A snapshot holds manifests (by tag and by digest) and configs exactly as served, never layers
 (unless --include-layers), never credentials or tokens. In Python,
@@ -51,8 +54,6 @@ def cmd_record(args: argparse.Namespace) -> int:
     for r in summary.refs:
         detail = r.error if r.error else ", ".join(r.platforms) or "-"
         rows.append((r.ref, r.kind or "error", _short(r.digest), detail))
-    from archlab.cli import text_table  # at call time: cli imports this module
-
     sys.stdout.write(text_table(rows))
     print(summary.line())
     for why in summary.skipped:
@@ -68,10 +69,12 @@ def cmd_record(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from archlab.snapshot import load_snapshot
 
-    snap = load_snapshot(args.dir)
+    snap = load_snapshot(shipped.snapshot_path(args.dir))
     n_blobs = sum(1 for a in snap.answers if a.kind == "blob")
     size = sum(len(b) for b in snap.blobs.values())
     print(f"{snap.describe()}, archlab {snap.archlab_version or '?'}")
+    if snap.integrity is not None:
+        print(snap.integrity.line())
     print(f"{len(snap.refs)} references, {len(snap.answers)} answers ({n_blobs} blobs), "
           f"{len(snap.blobs)} files, {size} bytes; hosts: {', '.join(snap.hosts) or '-'}")
     rows = [("KIND", "REPOSITORY", "REFERENCE", "STATUS", "MEDIA TYPE", "DIGEST", "SIZE")]
@@ -83,28 +86,20 @@ def cmd_show(args: argparse.Namespace) -> int:
                      a.media_type or "-", _short(a.digest),
                      "-" if a.size is None else str(a.size)))
     print()
-    from archlab.cli import text_table  # at call time: cli imports this module
-
     sys.stdout.write(text_table(rows))
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add ``snapshot record`` and ``snapshot show`` to archlab's parser."""
-    snap = subparsers.add_parser(
-        "snapshot", help="record registry answers to a directory, or show one",
+    _, sub = command_group(
+        subparsers, common, "snapshot", help="record registry answers to a directory, or show one",
         description="Record exactly what registries answer (manifests, configs, chosen "
                     "headers) so that inspect, simulate and surveys can replay it offline.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG, commands=("record", "show"),
     )
-    sub = snap.add_subparsers(dest="snapshot_command", metavar="{record,show}")
-
-    def usage(args: argparse.Namespace) -> int:
-        snap.print_help(sys.stderr)
-        return 2
-
-    snap.set_defaults(func=usage)
-    rec = sub.add_parser("record", help="record what registries answer for REF...",
+    rec = sub.add_parser("record", parents=[common],
+                         help="record what registries answer for REF...",
                          description="Inspect each REF (every entry's config too) and store "
                                      "the registry's answers in DIR.")
     rec.add_argument("refs", nargs="+", metavar="REF", help="image reference, e.g. mysql:5.7")
@@ -121,8 +116,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rec.add_argument("--insecure", action="append", default=[], metavar="HOST[:PORT]",
                      help="allow plain HTTP to this non-loopback registry (repeatable)")
     rec.set_defaults(func=cmd_record)
-    show = sub.add_parser("show", help="verify a snapshot and list what it holds",
+    show = sub.add_parser("show", parents=[common],
+                          help="verify a snapshot and list what it holds",
                           description="Verify every file of a snapshot and print one row per "
                                       "stored answer.")
-    show.add_argument("dir", metavar="DIR")
+    show.add_argument("dir", metavar="DIR|NAME",
+                      help="a snapshot directory, or the name of a shipped one (lab)")
     show.set_defaults(func=cmd_show)
