@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -50,6 +51,9 @@ def run_one(name: str, examples: int, seed: int) -> dict:
     """Fuzz one target in this process; the result as a JSON-able dict."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as fixed_seed
+    from hypothesis.errors import HypothesisWarning
+
+    warnings.simplefilter("ignore", HypothesisWarning)  # "overly large repr" of a strategy
 
     from archlab.errors import ArchlabError
     from tests.fuzzing import TARGETS

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from archlab import decoding, manifests, platforms, survey
+from archlab import decoding, digests, manifests, platforms, snapshot, survey
 from archlab.cache import ContentCache, TagIndex
 from archlab.compose import load_compose, load_replacements, read_env_file
 from archlab.credentials import credential_source, load_docker_config
@@ -137,9 +137,10 @@ def damaged_bytes(draw: st.DrawFn, data: bytes) -> bytes:
     return data[:at] + draw(st.binary(min_size=1, max_size=4)) + data[at:]
 
 
-def json_bytes(template: Any) -> st.SearchStrategy[bytes]:
+def json_bytes(template: Any, dumps: Callable[[Any], str] = json.dumps
+               ) -> st.SearchStrategy[bytes]:
     """Documents shaped like ``template``, serialised, sometimes damaged; and plain noise."""
-    shaped = mutated(template).map(lambda d: json.dumps(d).encode())
+    shaped = mutated(template).map(lambda d: dumps(d).encode())
     return (shaped | shaped.flatmap(damaged_bytes) | st.binary(max_size=200)
             | JSON.map(lambda d: json.dumps(d).encode())
             | st.sampled_from([b"[" * 5000, b'{"a":' * 3000, b"\xef\xbb\xbf{}", b"NaN",
@@ -222,6 +223,12 @@ TAG_HINTS = {"registry": "ghcr.io", "repository": "org/app", "tags": {
 
 def _shipped_host() -> dict:
     return yaml.safe_load(SHIPPED_HOST.read_text())
+
+
+def _canonical(doc: Any) -> str:
+    """As ``Snapshot.index_bytes`` writes an index (anything else is refused as edited)."""
+    doc = json.loads(json.dumps(doc))  # keys that are not strings become strings, as in JSON
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
 
 
 def _shipped_index() -> dict:
@@ -382,13 +389,18 @@ def _refs_file(raw: bytes, workdir: Path) -> Any:
     return survey.read_refs(_write(workdir, "refs.txt", raw))
 
 
-def _snapshot(raw: bytes, workdir: Path) -> Any:
+def _snapshot(example: tuple[bytes, bytes | None], workdir: Path) -> Any:
+    raw, integrity = example
     snap = workdir / "snapshot"
     if not (snap / "blobs").exists():
         shutil.copytree(SHIPPED_SNAPSHOT, snap, dirs_exist_ok=True)
     _write(snap, "index.json", raw)
+    # None: sealed to match, as a consistent editor would (only a pin catches that), so that
+    # the fields are parsed at all; else a drawn integrity record.
+    _write(snap, "integrity.json", snapshot._integrity_bytes(digests.compute(raw))
+           if integrity is None else integrity)
     loaded = load_snapshot(snap)
-    return loaded.to_frame(), loaded.hosts, loaded.describe()
+    return loaded.to_frame(), loaded.hosts, loaded.describe(), loaded.integrity
 
 
 _CACHED = b'{"schemaVersion": 2}'
@@ -440,9 +452,12 @@ TARGETS: tuple[Target, ...] = (
     Target("host-profile", yaml_text(_shipped_host()), _host, "hosts.load_host_file (a file)"),
     Target("docker-config", json_bytes(DOCKER_CONFIG), _docker_config,
            "credentials.load_docker_config, credential_source (a file)"),
-    Target("snapshot-index", json_bytes(_shipped_index()), _snapshot,
-           "snapshot.load_snapshot, to_frame (index.json over the shipped lab snapshot's "
-           "blobs)"),
+    Target("snapshot-index", st.tuples(
+        json_bytes(_shipped_index(), _canonical),
+        st.none() | json_bytes({"format": "archlab-snapshot-integrity", "version": 2,
+                                "root": DIGEST})), _snapshot,
+           "snapshot.load_snapshot, to_frame (index.json and integrity.json over the shipped "
+           "lab snapshot's blobs)"),
     Target("cache-metadata", json_bytes(CACHE_META), _cache_meta,
            "cache.ContentCache.get (a blob's .meta.json)"),
     Target("tag-hints", json_bytes(TAG_HINTS), _tag_hints, "cache.TagIndex.recall (a hint file)"),
