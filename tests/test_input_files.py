@@ -183,6 +183,15 @@ def test_dockerfile_copy_from_an_odd_stage_number(tmp_path: Path, ref: str) -> N
     assert [x.image for x in from_images(f)] == ["a", "b"]
 
 
+def test_compose_v1_reads_a_deep_run_as_shell_form() -> None:
+    # json.loads raised RecursionError on RUN [[[[... when compose 1.29's build was replayed.
+    from archlab.compose_v1 import _exec_argv
+    from archlab.dockerfile import parse_dockerfile
+
+    (_, run) = parse_dockerfile("FROM busybox\nRUN " + "[" * 5_000 + "\n").instructions
+    assert _exec_argv(run) == ["/bin/sh", "-c", "[" * 5_000]
+
+
 @pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
 def test_dockerfile_that_is_not_regular(tmp_path: Path, kind: str) -> None:
     f = special(tmp_path / "Dockerfile", kind)
