@@ -454,6 +454,25 @@ def test_a_tampered_results_line_is_surveyed_again(corpus, tmp_path, tampered):
     assert got.frame["error"].isna().all()
 
 
+def test_a_deep_manifest_is_one_error_row_and_the_survey_goes_on(corpus, registry, tmp_path):
+    # json.loads raised RecursionError on this body (an ExceptionGroup out of the survey, no
+    # table at all, in issue 10); now it is that reference's ManifestError row.
+    refs, _ = corpus
+    bad = refs["schema2"]
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(path_contains=f"/manifests/{bad.tag}", status=200, body=b"[" * 100_000,
+                  headers={"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"})
+        via = [f"{proxy.host}/{r.repository}:{r.tag}" for r in refs.values()]
+        with client(tmp_path) as reg:
+            got = survey.survey(via, client=reg, progress=False, check_rate_limit=False)
+    errors = got.frame.set_index("input")["error"].dropna()
+    bad_input = f"{proxy.host}/{bad.repository}:{bad.tag}"
+    assert list(errors.index) == [bad_input]
+    assert "nests arrays and objects 100000 deep" in errors[bad_input]
+    assert got.frame.set_index("input").loc[bad_input, "error_type"] == "ManifestError"
+    assert got.stats.errors == 1
+
+
 def _drop(cache: ContentCache, digest: str) -> None:
     hexpart = digest.split(":", 1)[1]
     blob = cache.root / "sha256" / hexpart[:2] / hexpart
