@@ -155,38 +155,39 @@ def read_file(
     <what>: ...``. A missing file raises ``error`` too, unless ``missing_ok`` (then ``None``).
     """
     path = Path(path)
+    shown_path = shown(str(path))  # a name with ESC in it must not drive the terminal
     try:
         # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         if missing_ok:
             return None
-        raise error(f"{path}: no such {what}") from None
+        raise error(f"{shown_path}: no such {what}") from None
     except OSError as exc:
         if exc.errno == errno.ENOTDIR and missing_ok:
             return None
-        raise error(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+        raise error(f"{shown_path}: cannot read the {what}: {exc.strerror or exc}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise error(f"{path}: cannot read the {what}: it is {_kind(st.st_mode)}, not a "
+            raise error(f"{shown_path}: cannot read the {what}: it is {_kind(st.st_mode)}, not a "
                         "regular file")
         if st.st_size > max_bytes:
-            raise error(_too_big(path, what, f"{st.st_size} bytes", max_bytes))
+            raise error(_too_big(shown_path, what, f"{st.st_size} bytes", max_bytes))
         # The size can change after fstat; read one byte past the cap to notice, never more.
         os.set_blocking(fd, True)
         with io.FileIO(fd, "rb", closefd=False) as fh:
             data = fh.read(max_bytes + 1)
         if len(data) > max_bytes:
-            raise error(_too_big(path, what, f"more than {max_bytes} bytes", max_bytes))
+            raise error(_too_big(shown_path, what, f"more than {max_bytes} bytes", max_bytes))
         return data
     except OSError as exc:
-        raise error(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+        raise error(f"{shown_path}: cannot read the {what}: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
 
 
-def _too_big(path: Path, what: str, size: str, max_bytes: int) -> str:
+def _too_big(path: str, what: str, size: str, max_bytes: int) -> str:
     return (f"{path}: the {what} is {size}, more than the {_size(max_bytes)} archlab reads; "
             "is it the right file?")
 

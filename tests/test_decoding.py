@@ -336,3 +336,9 @@ def test_first_unprintable_and_shown(text: str, index: int | None, display: str)
     assert decoding.first_unprintable(text) == index
     assert decoding.shown(text) == display
     assert decoding.shown(text).isprintable()
+
+
+def test_read_file_escapes_a_path_it_names(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as info:
+        decoding.read_file(tmp_path / "a\x1b[2Jb", max_bytes=10, what="refs file")
+    assert str(info.value) == f"{tmp_path}/a\\x1b[2Jb: no such refs file"
