@@ -171,7 +171,7 @@ def read_file(
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise error(f"{shown_path}: cannot read the {what}: it is {_kind(st.st_mode)}, not a "
-                        "regular file")
+                        "regular file (archlab reads only files, or links to files)")
         if st.st_size > max_bytes:
             raise error(_too_big(shown_path, what, f"{st.st_size} bytes", max_bytes))
         # The size can change after fstat; read one byte past the cap to notice, never more.

@@ -55,7 +55,7 @@ def test_read_file_refuses_what_is_not_a_regular_file(tmp_path: Path, make, kind
     with pytest.raises(InputError) as info:
         decoding.read_file(path, max_bytes=limits.MAX_INPUT_FILE_BYTES, what="compose file")
     assert str(info.value) == (f"{path}: cannot read the compose file: it is {kind}, not a "
-                               "regular file")
+                               "regular file (archlab reads only files, or links to files)")
 
 
 def test_read_file_refuses_a_file_larger_than_the_cap_before_reading(tmp_path: Path) -> None:
