@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import pandas as pd
 
-from archlab import manifests, platforms
+from archlab import artifacts, manifests, platforms
 from archlab.errors import ArchlabError, NoMatchingManifestError
 from archlab.platforms import Platform
 from archlab.reference import Reference, parse_reference
@@ -46,6 +46,7 @@ ConfigPolicy = Literal["single", "all", "none"]
 FRAME_COLUMNS = [
     "ref", "kind", "list_digest", "entry_digest", "media_type", "os", "architecture",
     "variant", "platform", "is_attestation", "attests", "size", "config_platform", "error",
+    "entry_kind",
 ]
 
 
@@ -62,6 +63,9 @@ class Entry:
     annotations: tuple[tuple[str, str], ...] = ()
     #: The platform read from the image config, when it was fetched.
     config_platform: Platform | None = None
+    #: What the entry is (:mod:`archlab.artifacts`): image, attestation, signature, sbom,
+    #: helm chart, wasm or unknown artifact.
+    kind: str = artifacts.IMAGE
 
     @property
     def effective_platform(self) -> Platform | None:
@@ -87,9 +91,10 @@ class Inspection:
 
     @property
     def platforms(self) -> list[Platform]:
-        """The platforms offered, attestations left out, in list order."""
+        """The platforms offered, attestations and other artifacts left out, in list order."""
         return [e.effective_platform for e in self.entries
-                if not e.is_attestation and e.effective_platform is not None]
+                if e.kind in artifacts.PLATFORM_KINDS and not e.is_attestation
+                and e.effective_platform is not None]
 
     def select(self, platform: str | Platform) -> Entry:
         """The entry Docker Engine 20.10 would pull for ``--platform``, or Docker's exact error.
@@ -131,21 +136,28 @@ async def inspect_async(
         entries = []
         for d in doc.manifests:
             entry = _entry_from_descriptor(d)
-            wanted = configs == "all" and not entry.is_attestation
+            undecided = entry.kind == ""  # an image manifest with no real platform: look
+            wanted = (configs == "all" and entry.kind == artifacts.IMAGE) or undecided
             if wanted and d.media_type in manifests.IMAGE_TYPES:
                 child = await client.get_manifest(ref.with_digest(d.digest))
                 if isinstance(child.manifest, manifests.ImageManifest):
-                    cfg = await client.get_config(ref, child.manifest.config)
-                    entry = _with_config(entry, cfg.platform)
+                    kind = artifacts.classify_manifest(child.manifest, descriptor=d)
+                    entry = replace(entry, kind=kind)
+                    if configs == "all" and kind == artifacts.IMAGE:
+                        cfg = await client.get_config(ref, child.manifest.config)
+                        entry = _with_config(entry, cfg.platform)
+            if entry.kind == "":
+                entry = replace(entry, kind=artifacts.UNKNOWN_ARTIFACT)
             entries.append(entry)
         return Inspection(ref, doc.kind, fetched.media_type, fetched.digest, tuple(entries),
                           fetched.raw)
     if isinstance(doc, manifests.ImageManifest):
         config = None
-        if configs != "none":
+        kind = artifacts.classify_manifest(doc, tag=ref.tag)
+        if configs != "none" and kind in (artifacts.IMAGE, artifacts.WASM):
             config = await client.get_config(ref, doc.config)
         entry = Entry(fetched.digest, fetched.media_type, len(fetched.raw), None,
-                      config_platform=config.platform if config else None)
+                      config_platform=config.platform if config else None, kind=kind)
         return Inspection(ref, "single", fetched.media_type, fetched.digest, (entry,),
                           fetched.raw, config)
     # schema1: the platform lives in the first history entry.
@@ -176,12 +188,12 @@ def _entry_from_descriptor(d: manifests.Descriptor) -> Entry:
         is_attestation=d.is_attestation,
         attests=d.attests,
         annotations=tuple(sorted(dict(d.annotations).items())),
+        kind=artifacts.classify_descriptor(d) or "",
     )
 
 
 def _with_config(entry: Entry, platform: Platform) -> Entry:
-    return Entry(entry.digest, entry.media_type, entry.size, entry.platform, entry.is_attestation,
-                 entry.attests, entry.annotations, platform)
+    return replace(entry, config_platform=platform)
 
 
 # ---------------------------------------------------------------------- frames
@@ -219,6 +231,7 @@ def to_frame(
                 "size": e.size,
                 "config_platform": str(e.config_platform) if e.config_platform else None,
                 "error": None,
+                "entry_kind": e.kind,
             })
     frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
     # Explicit nullable dtypes: missing is <NA> everywhere, whatever pandas version.
@@ -237,10 +250,14 @@ def format_text(insp: Inspection, *, selected: Entry | None = None) -> str:
     lines = [f"Name:      {name}", f"MediaType: {insp.media_type}", f"Digest:    {insp.digest}"]
     if insp.is_multi_arch:
         n_att = sum(e.is_attestation for e in insp.entries)
-        n_img = len(insp.entries) - n_att
+        n_img = sum(e.kind == artifacts.IMAGE for e in insp.entries)
         summary = f"{n_img} image{'s' if n_img != 1 else ''}"
         if n_att:
             summary += f", {n_att} attestation{'s' if n_att != 1 else ''}"
+        others = [e.kind for e in insp.entries
+                  if e.kind not in (artifacts.IMAGE, artifacts.ATTESTATION)]
+        for kind in dict.fromkeys(others):
+            summary += f", {others.count(kind)} {kind}"
         lines += [f"Kind:      {_KIND_TEXT[insp.kind]} ({summary})", "", "Manifests:"]
         base = insp.reference.name
         for e in insp.entries:
@@ -252,6 +269,8 @@ def format_text(insp: Inspection, *, selected: Entry | None = None) -> str:
                 lines.append(f"    Config:      {e.config_platform} (from the image config)")
             if e.is_attestation:
                 lines.append(f"    Attestation: yes, for {e.attests or '(no subject annotation)'}")
+            elif e.kind != artifacts.IMAGE:
+                lines.append(f"    Artifact:    {e.kind} (not an image: never a platform)")
             lines.append("")
         if selected is not None:
             lines.append(f"Selected (Docker 20.10 rules): {base}@{selected.digest}")
@@ -262,6 +281,9 @@ def format_text(insp: Inspection, *, selected: Entry | None = None) -> str:
             cfg_desc = _config_descriptor(insp)
             if cfg_desc is not None:
                 lines.append(f"Config:    {cfg_desc.digest} ({cfg_desc.size} bytes)")
+        if e.kind != artifacts.IMAGE:
+            lines.append(f"Artifact:  {e.kind} (not an image: docker pull fails or stores "
+                         "something that cannot run)")
         where = "from the image config" if insp.kind == "single" else "from schema1 history"
         lines.append(f"Platform:  {_platform_text(e.config_platform)} ({where})")
         lines.append("Note:      single-arch: docker pull does not check its platform; "
@@ -289,6 +311,7 @@ def to_json(insp: Inspection, *, selected: Entry | None = None) -> dict[str, obj
                 "platform": e.platform.to_oci() if e.platform else None,
                 "configPlatform": e.config_platform.to_oci() if e.config_platform else None,
                 "isAttestation": e.is_attestation,
+                "kind": e.kind,
                 "attests": e.attests,
                 "annotations": dict(e.annotations),
             }

@@ -35,8 +35,9 @@ The rules
 ==================================  ======================================================
 what the layer holds                what happens
 ==================================  ======================================================
-gzip (``1f 8b``) or plain tar       decompressed as a stream, never whole; anything else,
-                                    or broken gzip, is one ``LayerError`` line
+gzip (``1f 8b``), zstd (``28 b5    decompressed as a stream, never whole, each step's output
+2f fd``) or plain tar               bounded (``max_length``); anything else, or broken gzip
+                                    or zstd, is one ``LayerError`` line
 more than ``MAX_LAYER_UNPACKED_     refused as soon as the stream passes it: bounds the
 BYTES`` once unpacked               time a gzip bomb can cost
 more than ``MAX_LAYER_MEMBERS``     refused
@@ -67,21 +68,26 @@ the same name twice                 the later entry wins, as when a tar is unpac
 
 The unpacked stream is read twice at most: once to index the entries, once to the file that
 is read (so memory stays at one file plus the index, whatever the layer's size).
+
+:class:`LayerStream` reads the same archives under the same rules, forward and once, from an
+iterator of compressed chunks (a registry response): it hands out each entry as its header
+arrives and can stop at any point, so that a caller that needs three headers never downloads
+the rest (:mod:`archlab.verify` does this).
 """
 
 from __future__ import annotations
 
 import posixpath
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from archlab import limits
 from archlab.errors import LayerError, NotInLayerError
 
-__all__ = ["Entry", "Layer", "LayerLimits", "Rootfs", "open_layer"]
+__all__ = ["Entry", "Layer", "LayerLimits", "LayerStream", "Rootfs", "open_layer"]
 
 Kind = Literal["file", "dir", "symlink", "hardlink", "chardev", "blockdev", "fifo"]
 
@@ -186,6 +192,71 @@ class Rootfs:
                                                   prefix=prefix)
 
 
+class LayerStream:
+    """A layer read once, forward, from ``bytes`` or an iterator of compressed chunks (a
+    network response): each entry as soon as its header is in, the start of its data when
+    asked for, and never more input taken than that. Stop at any point with :meth:`close`.
+
+    ::
+
+        stream = LayerStream(chunks)          # gzip, zstd or plain tar, told by its first bytes
+        for entry in stream:
+            if entry.name == "bin/hello":
+                head = stream.head(4096)      # the first bytes of this entry's data
+                break
+        stream.close()                        # the rest is never read (nor downloaded)
+    """
+
+    def __init__(self, source: bytes | Iterable[bytes], *,
+                 bounds: LayerLimits | None = None) -> None:
+        self.bounds = bounds or LayerLimits()
+        self._source = source
+        self._stream = _open_stream(source, self.bounds)
+        self._entries = _scan(self._stream, self.bounds)
+        self._current: Entry | None = None
+        #: True once the end of the archive was read.
+        self.finished = False
+
+    @property
+    def compression(self) -> Literal["gzip", "zstd", "tar"]:
+        return self._stream.compression
+
+    @property
+    def unpacked_bytes(self) -> int:
+        """Unpacked bytes read so far, headers included."""
+        return self._stream.position
+
+    def __iter__(self) -> Iterator[Entry]:
+        return self
+
+    def __next__(self) -> Entry:
+        self._current = None
+        try:
+            entry = next(self._entries)
+        except StopIteration:
+            self.finished = True
+            raise
+        self._current = entry
+        return entry
+
+    def head(self, n: int) -> bytes:
+        """The first ``n`` bytes (fewer if it is smaller) of the regular file just yielded;
+        callable once per entry, before the iteration goes on."""
+        entry = self._current
+        if entry is None or entry.kind != "file":
+            raise LayerError("LayerStream.head: the current entry is not a regular file")
+        if self._stream.position != entry.offset:
+            raise LayerError(f"LayerStream.head: the start of {entry.name!r} was read already")
+        return self._stream.read_exactly(min(n, entry.size), repr(entry.name))
+
+    def close(self) -> None:
+        """Stop reading: close the source if it can be closed (a generator, a response)."""
+        self._entries.close()
+        closer = getattr(self._source, "close", None)
+        if callable(closer):
+            closer()
+
+
 def _resolve(entries: Mapping[str, Entry], path: str, hops: int) -> Entry:
     name = _clean(path)
     for _ in range(hops + 1):
@@ -224,17 +295,65 @@ _KIND_WORDS = {"chardev": "character device", "blockdev": "block device", "fifo"
 # ------------------------------------------------------------------------------ the stream
 
 
+class _Input:
+    """Compressed bytes, taken in order: from one ``bytes`` or from an iterator of chunks (a
+    network stream). Only what was taken is ever held."""
+
+    def __init__(self, source: bytes | Iterable[bytes]) -> None:
+        self._chunks: Iterator[bytes] | None = None
+        if isinstance(source, bytes | bytearray | memoryview):
+            self._whole: memoryview | None = memoryview(source)
+        else:
+            self._whole = None
+            self._chunks = iter(source)
+        self._pos = 0  # into _whole
+        self._pending = b""  # taken from _chunks, not handed out yet
+
+    def peek(self, n: int) -> bytes:
+        if self._whole is not None:
+            return bytes(self._whole[self._pos:self._pos + n])
+        while len(self._pending) < n:
+            chunk = next(self._chunks, b"") if self._chunks is not None else b""
+            if not chunk:
+                break
+            self._pending += chunk
+        return self._pending[:n]
+
+    def take(self, n: int) -> bytes:
+        """Up to ``n`` bytes; ``b""`` only at the end of the input."""
+        if self._whole is not None:
+            out = bytes(self._whole[self._pos:self._pos + n])
+            self._pos += len(out)
+            return out
+        if not self._pending:
+            self._pending = next(self._chunks, b"") if self._chunks is not None else b""
+        out, self._pending = self._pending[:n], self._pending[n:]
+        return out
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _compression(head: bytes) -> Literal["gzip", "zstd", "tar"]:
+    if head[:2] == _GZIP_MAGIC:
+        return "gzip"
+    if head[:4] == _ZSTD_MAGIC:
+        return "zstd"
+    return "tar"
+
+
 class _Unpacked:
     """The layer's tar bytes, decompressed on demand and counted against a bound."""
 
-    def __init__(self, data: bytes, max_bytes: int) -> None:
-        self._data = memoryview(data)
+    def __init__(self, source: bytes | Iterable[bytes] | _Input, max_bytes: int) -> None:
+        self._in = source if isinstance(source, _Input) else _Input(source)
         self._max = max_bytes
-        self._gzip = data[:2] == b"\x1f\x8b"
-        self._pos_in = 0  # bytes of the input consumed
+        self.compression = _compression(self._in.peek(4))
         self._buffer = b""
         self._off = 0  # how much of _buffer was handed out already
-        self._decomp = zlib.decompressobj(16 + zlib.MAX_WBITS) if self._gzip else None
+        self._decomp: _Decompressor | None = (
+            None if self.compression == "tar" else _Decompressor(self.compression))
         self.position = 0  # unpacked bytes handed out
 
     def _fill(self, want: int) -> None:
@@ -244,10 +363,9 @@ class _Unpacked:
         parts = [self._buffer[self._off:]]
         while have < want:
             if self._decomp is None:
-                chunk = bytes(self._data[self._pos_in:self._pos_in + max(want, _CHUNK)])
-                self._pos_in += len(chunk)
+                chunk = self._in.take(max(want - have, _CHUNK))
             else:
-                chunk = self._inflate(max(want - have, _CHUNK))
+                chunk = self._decomp.inflate(self._in, max(want - have, _CHUNK))
             if not chunk:
                 break
             parts.append(chunk)
@@ -257,37 +375,6 @@ class _Unpacked:
                     f"the layer unpacks to more than {self._max} bytes; refusing to read "
                     "further (a decompression bomb, or a layer too large for archlab to open)")
         self._buffer, self._off = b"".join(parts), 0
-
-    def _inflate(self, want: int) -> bytes:
-        assert self._decomp is not None
-        try:
-            while True:
-                if self._decomp.eof:
-                    # After the end of a member, what follows is in unused_data (and, after a
-                    # capped call, in unconsumed_tail too: never feed it to the ended object).
-                    rest = self._decomp.unused_data
-                    if not rest:
-                        rest = bytes(self._data[self._pos_in:self._pos_in + _CHUNK])
-                        self._pos_in += len(rest)
-                    if not rest.strip(b"\0") and self._pos_in >= len(self._data):
-                        return b""  # end of the gzip stream (zero padding allowed)
-                    # Another gzip member follows (concatenated gzip is valid gzip).
-                    self._decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                    pending = rest
-                else:
-                    pending = self._decomp.unconsumed_tail
-                    if not pending:
-                        pending = bytes(self._data[self._pos_in:self._pos_in + _CHUNK])
-                        self._pos_in += len(pending)
-                        if not pending:
-                            raise LayerError("the layer is not a readable tar+gzip archive: "
-                                             "the gzip stream ends early (truncated)")
-                out = self._decomp.decompress(pending, want)
-                if out:
-                    return out
-        except zlib.error as exc:
-            raise LayerError(f"the layer is not a readable tar+gzip archive: invalid gzip "
-                             f"({exc})") from None
 
     def read(self, n: int) -> bytes:
         self._fill(n)
@@ -315,17 +402,94 @@ class _Unpacked:
             n -= len(chunk)
 
 
+class _Decompressor:
+    """gzip or zstd, one bounded step at a time: each call returns at most ``want`` bytes,
+    whatever the input's ratio, so a bomb costs time up to the unpacked bound, never memory.
+    Concatenated members (gzip) and frames (zstd) are one stream, as both formats define."""
+
+    def __init__(self, kind: Literal["gzip", "zstd"]) -> None:
+        self.kind = kind
+        self._codec = self._new()
+
+    def _new(self) -> Any:
+        if self.kind == "gzip":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return _zstd().ZstdDecompressor()
+
+    def _leftover(self) -> bytes:
+        """Input the codec holds but has not used yet (zlib gives it back after a capped
+        call; zstd keeps it inside and says so with ``needs_input``)."""
+        if self.kind == "gzip":
+            return self._codec.unconsumed_tail
+        return b""
+
+    def _needs_input(self) -> bool:
+        if self.kind == "gzip":
+            return not self._codec.unconsumed_tail
+        return bool(self._codec.needs_input)
+
+    def inflate(self, source: _Input, want: int) -> bytes:
+        name = "tar+gzip" if self.kind == "gzip" else "tar+zstd"
+        try:
+            while True:
+                if self._codec.eof:
+                    # After the end of a member, what follows is in unused_data (and, after a
+                    # capped call, in unconsumed_tail too: never feed it to the ended codec).
+                    rest = self._codec.unused_data or source.take(_CHUNK)
+                    if not rest.strip(b"\0"):
+                        while rest and not rest.strip(b"\0"):
+                            rest = source.take(_CHUNK)
+                        if not rest:
+                            return b""  # the end of the stream (zero padding allowed)
+                    self._codec = self._new()  # another member or frame follows
+                    pending = rest
+                elif self._needs_input():
+                    pending = source.take(_CHUNK)
+                    if not pending:
+                        raise LayerError(f"the layer is not a readable {name} archive: the "
+                                         f"{self.kind} stream ends early (truncated)")
+                else:
+                    pending = self._leftover()
+                out = self._codec.decompress(pending, want)
+                if out:
+                    return out
+        except (zlib.error, _zstd().ZstdError) as exc:
+            raise LayerError(f"the layer is not a readable {name} archive: invalid "
+                             f"{self.kind} ({exc})") from None
+
+
+def _zstd() -> Any:
+    """CPython's own zstd module: ``compression.zstd`` from 3.14, its backport before. Chosen
+    over the older bindings for its zlib-shaped API, whose ``max_length`` bounds every step's
+    output (the guard against a zstd bomb), and because it is the standard library's code."""
+    try:
+        from compression import zstd  # type: ignore[import-not-found]  # Python 3.14+
+    except ImportError:
+        from backports import zstd  # type: ignore[import-not-found,no-redef]
+    return zstd
+
+
 # ------------------------------------------------------------------------------ headers
 
 
-def _scan(data: bytes, bounds: LayerLimits) -> Iterator[Entry]:
-    """Every entry of the archive, checked against ``bounds`` and the rules, data skipped."""
-    head = data[:_BLOCK]
-    if data[:2] != b"\x1f\x8b" and (len(head) < _BLOCK or not (
+def _open_stream(source: bytes | Iterable[bytes], bounds: LayerLimits) -> _Unpacked:
+    """The unpacked stream of ``source``, once its first bytes say it is an archive."""
+    given = _Input(source)
+    head = given.peek(_BLOCK)
+    if _compression(head) == "tar" and (len(head) < _BLOCK or not (
             _is_header(head) or head == bytes(_BLOCK))):
-        raise LayerError("the layer is not a readable tar or tar+gzip archive (it starts "
-                         "with neither a gzip signature nor a tar header)")
-    stream = _Unpacked(data, bounds.max_unpacked_bytes)
+        raise LayerError("the layer is not a readable tar, tar+gzip or tar+zstd archive (it "
+                         "starts with neither a gzip signature nor a tar header, and is not "
+                         "zstd)")
+    return _Unpacked(given, bounds.max_unpacked_bytes)
+
+
+def _scan(data: bytes | _Unpacked, bounds: LayerLimits) -> Iterator[Entry]:
+    """Every entry of the archive, checked against ``bounds`` and the rules, data skipped.
+
+    While an entry is yielded, its consumer may read the start of its data from the stream
+    (:class:`LayerStream`); the rest is skipped when the scan resumes."""
+    stream = data if isinstance(data, _Unpacked) else _open_stream(data, bounds)
     members = 0
     metadata = 0
     pax: dict[str, str] = {}
@@ -395,11 +559,12 @@ def _scan(data: bytes, bounds: LayerLimits) -> Iterator[Entry]:
             raise LayerError(  # said at the header: no need to inflate it to find out
                 f"the layer unpacks to more than {bounds.max_unpacked_bytes} bytes ({raw_name!r} "
                 f"alone is {data_size}); refusing it")
+        start = stream.position
         if name:  # "./" is the layer's root itself: nothing to index
             yield Entry(name=name, kind=kind, size=data_size,
                         mode=_number(block[100:108], "mode") & 0o7777, linkname=linkname,
-                        offset=stream.position)
-        stream.skip(data_size + _padding(data_size))
+                        offset=start)
+        stream.skip(start + data_size + _padding(data_size) - stream.position)
 
 
 def _check_metadata(total: int, bounds: LayerLimits) -> None:

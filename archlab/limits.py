@@ -54,6 +54,16 @@ constant                       default      what it bounds (and where to overrid
                                             one layer in all: the memory its index takes
 ``MAX_ENTRYPOINT_READ_BYTES``  4 MiB        of an image's entrypoint file read for its ELF
                                             header and a lab hello line (``gather_facts``)
+``EXEC_HEAD_BYTES``            4 KiB        of the file a container would start (and of its
+                                            ``#!`` interpreter and ELF loader), read by
+                                            ``archlab verify``: the ELF header, program headers
+                                            and ``PT_INTERP`` path, or the ``#!`` line
+``MAX_EXEC_HEADS_BYTES``       4 MiB        such starts kept per layer while it is scanned
+                                            (every executable passed); past it a file that is
+                                            wanted later is read again
+                                            (``archlab.rootfs``)
+``MAX_SHEBANG_DEPTH``          4            ``#!`` interpreters followed from one command
+                                            (Linux's own limit, ``BINPRM_MAX_RECURSION``)
 ``CACHE_MAX_BYTES``            256 MiB      the on-disk content cache
                                             (``ContentCache(max_bytes=)``); also the most
                                             read from one cache file
@@ -82,6 +92,16 @@ constant                       default      what it bounds (and where to overrid
 ``TAG_LOOKUPS``                5            tags the compose audit inspects per image when it
                                             looks for one with the host's architecture
                                             (``--max-tag-lookups``)
+``HUB_PAGE_SIZE``              100          tags asked for per page of Docker Hub's tag listing:
+                                            the API's own maximum (``hub_tags(page_size=)``)
+``MAX_HUB_PAGES``              2,000        pages of Docker Hub's tag listing followed for one
+                                            repository: 200,000 tags, where the largest
+                                            official repositories hold about 10,000; stops a
+                                            ``next`` chain that never ends
+                                            (``hub_tags(max_pages=)``)
+``MAX_HUB_PAGE_BYTES``         8 MiB        one page of Docker Hub's tag listing; 100 tags with
+                                            ten images each are about 300 KiB
+                                            (``hub_tags(max_page_bytes=)``)
 ``MAX_INPUT_FILE_BYTES``       4 MiB        one file a person or archlab wrote: compose file,
                                             ``.env``, Dockerfile, replacements, host profile,
                                             docker ``config.json``, cache tag hints,
@@ -126,6 +146,9 @@ MAX_LAYER_MEMBERS: Final = 100_000
 MAX_TAR_HEADER_BYTES: Final = 64 * KiB
 MAX_LAYER_METADATA_BYTES: Final = 16 * MiB
 MAX_ENTRYPOINT_READ_BYTES: Final = 4 * MiB
+EXEC_HEAD_BYTES: Final = 4 * KiB
+MAX_EXEC_HEADS_BYTES: Final = 4 * MiB
+MAX_SHEBANG_DEPTH: Final = 4
 CACHE_MAX_BYTES: Final = 256 * MiB
 MAX_CACHE_SIDECAR_BYTES: Final = 64 * KiB
 
@@ -145,6 +168,9 @@ JUPYTER_STOP_TIMEOUT: Final = 10.0
 
 MAX_VARIANT_LEVEL: Final = 16
 TAG_LOOKUPS: Final = 5
+HUB_PAGE_SIZE: Final = 100
+MAX_HUB_PAGES: Final = 2000
+MAX_HUB_PAGE_BYTES: Final = 8 * MiB
 
 MAX_INPUT_FILE_BYTES: Final = 4 * MiB
 MAX_LIST_FILE_BYTES: Final = 64 * MiB

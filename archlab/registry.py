@@ -53,7 +53,7 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -426,6 +426,28 @@ class AsyncRegistryClient:
             self.cache.put(digest, body, media_type=_content_type(resp) or None)
         return body
 
+    @contextlib.asynccontextmanager
+    async def stream_blob(
+        self, ref: Reference | str, digest: str, *, max_bytes: int, kind: str = "layer",
+    ) -> AsyncIterator[httpx.Response]:
+        """A blob's response, open, to read only as far as needed (``aiter_bytes``); closing
+        it early drops the connection, so the registry stops sending. Nothing is cached, and
+        the digest can only be checked by a caller that reads to the end (see
+        :mod:`archlab.verify`). A ``Content-Length`` above ``max_bytes`` is refused."""
+        ref = _as_ref(ref)
+        digests.validate(digest)
+        url = f"{self._base_url(ref.api_host)}/v2/{ref.repository}/blobs/{digest}"
+        resp = await self._send("GET", ref.api_host, url, kind=kind, headers={}, ref=ref,
+                                stream=True)
+        try:
+            declared = _int_or_none(resp.headers.get("content-length"))
+            if declared is not None and declared > max_bytes:
+                raise TooLargeError(f"{ref.name}@{digest}: {kind} is {declared} bytes, above "
+                                    f"the cap of {max_bytes}; refusing to read it")
+            yield resp
+        finally:
+            await resp.aclose()
+
     async def list_tags(self, ref: Reference | str, *, page_size: int = 1000) -> list[str]:
         """Every tag of the repository, following ``Link: <...>; rel="next"`` pagination."""
         ref = _as_ref(ref)
@@ -464,6 +486,40 @@ class AsyncRegistryClient:
             raise _unreachable(host, exc, url) from exc
         self._trace(request, resp, "ping")
         return resp
+
+    async def get_api(
+        self, url: str, *, kind: str, max_bytes: int, headers: Mapping[str, str] | None = None,
+    ) -> tuple[httpx.Response, bytes]:
+        """GET ``url`` on an HTTP API beside the registries (Docker Hub's tag listing, see
+        :mod:`archlab.hub`) through this client's pool, answer and body, whatever the status.
+
+        The plain-HTTP rule, the per-host limit, the request count (under ``kind``) and the
+        trace apply as for registry requests, and at most ``max_bytes`` of the body are read
+        (:class:`~archlab.errors.TooLargeError` beyond). No credentials are sent and nothing
+        is retried: that API's own rules (its 429, its headers) are the caller's to apply.
+        """
+        target = httpx.URL(url)
+        host = target.netloc.decode("ascii", "replace")
+        request = self._http.build_request("GET", target, headers=dict(headers or {}))
+        resp: httpx.Response | None = None
+        try:
+            async with self._semaphore(host):
+                self.requests.add("GET", kind)
+                resp = await self._http.send(request, stream=True)
+            self._trace(request, resp, kind)
+            return resp, await _read_capped(resp, max_bytes, str(target))
+        except httpx.TransportError as exc:
+            if resp is None:
+                self._trace(request, None, kind, str(exc))
+            untrusted = _certificate_problem(exc)
+            text = (f"it presented a TLS certificate that is not trusted ({untrusted})"
+                    if untrusted else (str(exc) or type(exc).__name__).splitlines()[0][:200])
+            raise RegistryUnreachableError(
+                f"cannot reach {host} ({text}); check the address and the network",
+                url=str(target)) from exc
+        finally:
+            if resp is not None:
+                await resp.aclose()
 
     # ------------------------------------------------------------------ push (the lab uses it)
 
@@ -857,6 +913,23 @@ async def _read_small(resp: httpx.Response, stream: bool) -> bytes:
     finally:
         await resp.aclose()
     return data[:4096]
+
+
+async def _read_capped(resp: httpx.Response, max_bytes: int, what: str) -> bytes:
+    """The body of a streamed answer, refusing more than ``max_bytes`` (declared or sent)."""
+    declared = _int_or_none(resp.headers.get("content-length"))
+    if declared is not None and declared > max_bytes:
+        raise TooLargeError(f"{what}: the answer is {declared} bytes, above the cap of "
+                            f"{max_bytes}; refusing to read it", url=what)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in resp.aiter_bytes():
+        total += len(chunk)
+        if total > max_bytes:
+            raise TooLargeError(f"{what}: the answer exceeds the cap of {max_bytes} bytes",
+                                url=what)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _error_text(body: bytes) -> str:

@@ -51,6 +51,11 @@ request                                kept
                                        never the URL
 ``GET .../tags/list?<query>``          each page, by its query string (``record(tags=True)``
                                        asks for them)
+Docker Hub's tag listing,              each page, by its query string (``record(hub_tags=True)``
+``GET /v2/namespaces/<ns>/             asks for them, :mod:`archlab.hub`), under the API's host
+repositories/<name>/tags?<query>``     (``hub.docker.com``, or the stand-in or mirror it was
+                                       read from); replayed to :mod:`archlab.tags` like
+                                       manifests, so ``archlab tags --snapshot`` runs offline
 anything else                          nothing: ``/v2/``, token endpoints, uploads, 401/403,
                                        429, 5xx and redirects are never written
 =====================================  ==========================================================
@@ -232,14 +237,20 @@ KEPT_HEADERS = (
 #: The ``host`` the shipped lab snapshots are stored under (see ``as_host``).
 LAB_HOST = "127.0.0.1:5000"
 
-Kind = Literal["manifest", "blob", "tags"]
-_KINDS = ("manifest", "blob", "tags")
+Kind = Literal["manifest", "blob", "tags", "hub-tags"]
+_KINDS = ("manifest", "blob", "tags", "hub-tags")
+#: Kinds whose answers are listings, not content: no digest names their bytes.
+_LISTINGS = ("tags", "hub-tags")
 _RECORDED_STATUSES = (200, 404)
 _REDIRECTS = (301, 302, 303, 307, 308)
 _PATH = re.compile(r"^/v2/(?P<name>.+)/(?P<what>manifests|blobs)/(?P<ref>[^/]+)$")
 _TAGS_PATH = re.compile(r"^/v2/(?P<name>.+)/tags/list$")
+#: Docker Hub's tag listing (archlab.hub asks this documented route only).
+_HUB_TAGS_PATH = re.compile(
+    r"^/v2/namespaces/(?P<ns>[^/]+)/repositories/(?P<name>[^/]+)/tags/?$")
 _STANDARD_ACCEPT = frozenset(manifests.ACCEPT_ALL)
-_ERROR_CODES = {"manifest": "MANIFEST_UNKNOWN", "blob": "BLOB_UNKNOWN", "tags": "NAME_UNKNOWN"}
+_ERROR_CODES = {"manifest": "MANIFEST_UNKNOWN", "blob": "BLOB_UNKNOWN", "tags": "NAME_UNKNOWN",
+                "hub-tags": "NAME_UNKNOWN"}
 
 
 # ---------------------------------------------------------------------- values
@@ -435,7 +446,7 @@ def _check(answers: Iterable[Answer], blobs: Mapping[str, bytes], *, where: str)
             raise altered(a, f"refers to body {a.body}, which is missing")
         if digests.compute(data, a.body.partition(":")[0]) != a.body:
             raise altered(a, f"has a body whose bytes do not hash to its name {a.body}")
-        if a.status != 200 or a.kind == "tags":
+        if a.status != 200 or a.kind in _LISTINGS:
             continue
         if a.digest is None:
             raise altered(a, "has a body but no digest")
@@ -451,7 +462,7 @@ def _check(answers: Iterable[Answer], blobs: Mapping[str, bytes], *, where: str)
             raise altered(a, f"is recorded as {a.size} bytes but its body has {len(data)}")
         held.add((a.host, a.repository, a.digest))
     for a in answers:
-        if a.status != 200 or a.kind == "tags":
+        if a.status != 200 or a.kind in _LISTINGS:
             continue
         headers = dict(a.headers)
         announced = headers.get("docker-content-digest")
@@ -475,6 +486,8 @@ def _label(a: Answer) -> str:
     sep = "@" if a.reference.startswith("sha") and ":" in a.reference else ":"
     if a.kind == "tags":
         return f"{a.host}/{a.repository} tags/list?{a.reference}"
+    if a.kind == "hub-tags":
+        return f"{a.host} tag listing of {a.repository}?{a.reference}"
     noun = "blob " if a.kind == "blob" else ""
     return f"{noun}{a.host}/{a.repository}{sep}{a.reference}"
 
@@ -715,6 +728,10 @@ def _classify(request: httpx.Request) -> _Target | None:
     if m and method == "GET":
         query = request.url.query.decode("ascii")
         return _Target("tags", host, m["name"], query, method, None)
+    m = _HUB_TAGS_PATH.match(path)
+    if m and method == "GET":
+        query = request.url.query.decode("ascii")
+        return _Target("hub-tags", host, f"{m['ns']}/{m['name']}", query, method, None)
     return None
 
 
@@ -876,17 +893,19 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         recorded_at: str | datetime | None = None,
         as_host: str | None = None,
     ) -> Snapshot:
-        """What was kept, as a :class:`Snapshot`; ``as_host`` renames the (one) host."""
+        """What was kept, as a :class:`Snapshot`; ``as_host`` renames the (one) registry host
+        (Docker Hub's tag listing keeps the host of the API it came from)."""
         answers = self.answers
         refs = tuple(refs)
         if as_host is not None:
-            hosts = {a.host for a in answers}
+            hosts = {a.host for a in answers if a.kind != "hub-tags"}
             if len(hosts) > 1:
                 raise ArchlabError(
                     f"as_host={as_host!r} needs answers from one registry, but they came from "
                     f"{', '.join(sorted(hosts))}: record each registry separately"
                 )
-            answers = tuple(replace(a, host=as_host) for a in answers)
+            answers = tuple(a if a.kind == "hub-tags" else replace(a, host=as_host)
+                            for a in answers)
             refs = tuple(_rehost(r, as_host) for r in refs)
         # A HEAD answer is kept only when the bytes it names are held too: every tag answer
         # of a snapshot resolves through verified content (see the module docstring).
@@ -1001,6 +1020,10 @@ class SnapshotTransport(httpx.AsyncBaseTransport):
             return _error(request, 404, "NAME_UNKNOWN",
                           f"{path} is not a registry API path a snapshot can answer")
         found = self._find(target)
+        if isinstance(found, str) and target.kind == "hub-tags":  # that API's own error shape
+            body = json.dumps({"message": found}).encode()
+            return _response(request, 404, body, [("content-type", "application/json"),
+                                                  ("content-length", str(len(body)))])
         if isinstance(found, str):
             return _error(request, 404, _ERROR_CODES[target.kind], found)
         answer, body = found
@@ -1016,6 +1039,8 @@ class SnapshotTransport(httpx.AsyncBaseTransport):
             what = f"blob {t.repository}@{t.reference}"
         elif t.kind == "tags":
             what = f"tags/list?{t.reference} of {t.repository}"
+        elif t.kind == "hub-tags":
+            what = f"the tag listing ?{t.reference} of {t.repository}"
         missing = f"{what} is not in {self.snapshot.describe()}"
         accept_key = None if t.accept is None else frozenset(t.accept)
         picked = self._pick(self._by_key.get((t.kind, t.repository, t.reference, accept_key),
@@ -1158,6 +1183,8 @@ def record(
     as_host: str | None = None,
     include_layers: bool = False,
     tags: bool = False,
+    hub_tags: bool = False,
+    hub_api: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     **client_kwargs: Any,
 ) -> RecordSummary:
@@ -1165,8 +1192,11 @@ def record(
 
     Each reference is inspected with ``configs="all"`` and its simulate facts are gathered
     (children, nested indexes, every config); ``tags=True`` also records each repository's tag
-    list. A reference that fails is reported in the summary (its 404, if that is what the
-    registry said, is recorded too) and the others are still written. ``transport`` is the
+    list, and ``hub_tags=True`` its pages of Docker Hub's tag listing (``docker.io``
+    repositories, or any repository when ``hub_api=`` names a copy of that API; see
+    :mod:`archlab.tags`), each repository once. A reference that fails is reported in the
+    summary (its 404, if that is what the registry said, is recorded too) and the others are
+    still written. ``transport`` is the
     real transport to record through; ``client_kwargs`` go to the
     :class:`~archlab.registry.RegistryClient` (``credentials=``, ``insecure=``, ...).
     """
@@ -1182,6 +1212,7 @@ def record(
     recorded_time = _timestamp(recorded_at)  # fail on a bad time before any request
     recorder = RecordingTransport(transport, include_layers=include_layers)
     rows: list[RecordedRef] = []
+    listed: set[str] = set()
     layer_bytes = 0
     # A private cache per reference: the second pass (simulate facts) re-reads children and
     # configs from it instead of the registry, no earlier cache can hide an answer from the
@@ -1202,6 +1233,8 @@ def record(
                     layer_bytes += _record_layers(reg, ref, facts, layer_bytes, recorder)
                 if tags:
                     reg.list_tags(ref)
+                if hub_tags:
+                    _record_hub_tags(reg, ref, hub_api, listed)
             except ArchlabError as exc:
                 rows.append(RecordedRef(text, None, None, (), str(exc)))
                 continue
@@ -1210,6 +1243,19 @@ def record(
     snap = recorder.snapshot(refs=texts, recorded_at=recorded_time, as_host=as_host)
     snap = snap.write(out_dir)
     return RecordSummary(snap, tuple(rows), tuple(recorder.skipped))
+
+
+def _record_hub_tags(reg: RegistryClient, ref: Any, hub_api: str | None,
+                     listed: set[str]) -> None:
+    """Read ``ref``'s repository's pages of Docker Hub's tag listing once, through the
+    recorder, when that listing answers for its registry (the rule of :mod:`archlab.tags`)."""
+    from archlab.hub import hub_tags
+
+    name = f"{ref.registry}/{ref.repository}"
+    if name in listed or not (ref.registry == "docker.io" or hub_api is not None):
+        return
+    listed.add(name)
+    reg.run(lambda aio: hub_tags(aio, ref, base_url=hub_api))
 
 
 def _record_layers(reg: RegistryClient, ref: Any, facts: Any, spent: int,

@@ -191,6 +191,7 @@ SURVEY_COLUMNS = [
     "os", "architecture", "variant", "os_version", "platform",
     "os_norm", "architecture_norm", "variant_norm", "platform_norm",
     "is_attestation", "attests", "size", "config_platform", "error", "error_type",
+    "entry_kind", "verdict",
 ]
 
 _RESULTS_VERSION = 1
@@ -344,7 +345,7 @@ def _rows_for(
     text: str, ref: Reference, digest: str, media_type: str, size: int,
     doc: manifests.Manifest, config_platform: Platform | None,
 ) -> tuple[dict[str, Any], ...]:
-    from archlab import manifests
+    from archlab import artifacts, manifests
 
     base = {"input": text, "ref": str(ref), "digest": digest, "is_attestation": False}
     if isinstance(doc, manifests.ImageIndex):
@@ -354,16 +355,22 @@ def _rows_for(
                 **base, "kind": doc.kind, "list_digest": digest, "entry_digest": d.digest,
                 "media_type": d.media_type, **_platform_fields(d.platform),
                 "is_attestation": d.is_attestation, "attests": d.attests, "size": d.size,
+                # From the entry alone (no GET): an entry only its manifest could name is
+                # counted as an artifact, never as a platform.
+                "entry_kind": artifacts.classify_descriptor(d) or artifacts.UNKNOWN_ARTIFACT,
             })
         if not rows:  # an empty index is still an answer about this reference
             rows.append({**base, "kind": doc.kind, "list_digest": digest,
                          "media_type": media_type})
         return tuple(rows)
     kind = "single" if isinstance(doc, manifests.ImageManifest) else "schema1"
+    entry_kind = (artifacts.classify_manifest(doc, tag=ref.tag)
+                  if isinstance(doc, manifests.ImageManifest) else artifacts.IMAGE)
     return ({
         **base, "kind": kind, "entry_digest": digest, "media_type": media_type,
         **_platform_fields(config_platform), "size": size,
         "config_platform": str(config_platform) if config_platform else None,
+        "entry_kind": entry_kind,
     },)
 
 
@@ -437,6 +444,8 @@ def _outcome(rows: Sequence[Mapping[str, Any]], wanted: Platform, rule: str) -> 
         return "error"
     rules, exact, only = _matchers(wanted, rule)
     if first.get("kind") in ("single", "schema1"):
+        if _text(first.get("entry_kind")) not in ("", "image"):
+            return "mismatch"  # an artifact offers no platform
         p = _platform_of(first)
         if p is not None and exact.match(p):
             return "native"
@@ -444,7 +453,8 @@ def _outcome(rows: Sequence[Mapping[str, Any]], wanted: Platform, rule: str) -> 
             return "compatible"
         return "mismatch"
     images = [_platform_of(r) for r in rows
-              if r.get("is_attestation") is not True and not _missing(r.get("entry_digest"))]
+              if r.get("is_attestation") is not True and not _missing(r.get("entry_digest"))
+              and _text(r.get("entry_kind")) in ("", "image")]
     if rule == "exact":
         return "native" if any(p is not None and exact.match(p) for p in images) else "missing"
     found = platforms.match_entries(images, wanted, rules)
@@ -456,7 +466,7 @@ def _outcome(rows: Sequence[Mapping[str, Any]], wanted: Platform, rule: str) -> 
 
 # What _outcome reads: converting only these columns to dicts is a third of the work.
 _OUTCOME_COLUMNS = ("input", "error", "kind", "os", "architecture", "variant", "os_version",
-                    "is_attestation", "entry_digest")
+                    "is_attestation", "entry_digest", "entry_kind")
 
 
 def _grouped(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
@@ -552,10 +562,12 @@ class _Memo:
 class _Engine:
     """Surveys one reference at a time (callers run many at once); shares what it fetched."""
 
-    def __init__(self, client: AsyncRegistryClient, allowance: Allowance | None = None) -> None:
+    def __init__(self, client: AsyncRegistryClient, allowance: Allowance | None = None,
+                 verify: bool = False) -> None:
         from archlab.budget import Allowance
 
         self.client = client
+        self.verify = verify
         self.allowance = allowance or Allowance(None, {})
         self.manifests = _Memo()
         self.configs = _Memo()
@@ -592,12 +604,14 @@ class _Engine:
                 return self._spent_result(text, ref)
             digest, media_type, size, doc = got
             config_platform = None
-            if isinstance(doc, manifests.ImageManifest):
+            if isinstance(doc, manifests.ImageManifest) and _config_is_image(doc, ref):
                 config_platform = await self._config_platform(ref, doc.config)
             elif isinstance(doc, manifests.Schema1Manifest):
                 config_platform = doc.config_platform
-            return RefResult(text, _rows_for(text, ref, digest, media_type, size, doc,
-                                             config_platform))
+            rows = _rows_for(text, ref, digest, media_type, size, doc, config_platform)
+            if self.verify:
+                rows = await self._verdicts(ref.with_digest(digest), rows)
+            return RefResult(text, rows)
         except RegistryUnreachableError as exc:
             self.dead_hosts.setdefault(
                 host, f"{exc} (not tried again for this reference: an earlier one to this "
@@ -605,6 +619,19 @@ class _Engine:
             return _error_result(text, ref, exc, transient=True)
         except ArchlabError as exc:
             return _error_result(text, ref, exc, transient=_is_transient(exc))
+
+    async def _verdicts(self, ref: Reference, rows: tuple[dict[str, Any], ...]
+                        ) -> tuple[dict[str, Any], ...]:
+        """``rows`` with each entry's :mod:`archlab.verify` verdict (``survey(verify=True)``);
+        a failure is the verdict ``error: ...``, the rows are kept."""
+        from archlab.verify import verify_async
+
+        try:
+            checked = await verify_async(ref, client=self.client)
+        except ArchlabError as exc:
+            return tuple({**r, "verdict": f"error: {exc}"} for r in rows)
+        verdicts = {c.digest: c.verdict for c in checked.checks}
+        return tuple({**r, "verdict": verdicts.get(r.get("entry_digest"))} for r in rows)
 
     def _spent_result(self, text: str, ref: Reference) -> RefResult:
         cap = self.allowance.total if self.allowance.total is not None else (
@@ -656,6 +683,13 @@ class _Engine:
             return (await self.client.get_config(ref, desc)).platform
 
         return await self.configs.once(desc.digest, fetch)
+
+
+def _config_is_image(doc: manifests.ImageManifest, ref: Reference) -> bool:
+    """Whether the manifest's config is an image config worth a GET (artifacts' are not)."""
+    from archlab import artifacts
+
+    return artifacts.classify_manifest(doc, tag=ref.tag) in (artifacts.IMAGE, artifacts.WASM)
 
 
 def _summary(f: Fetched) -> tuple[str, str, int, manifests.Manifest]:
@@ -783,9 +817,11 @@ async def survey_async(
     budget: int | None = None,
     check_rate_limit: bool = True,
     on_result: Callable[[RefResult], None] | None = None,
+    verify: bool = False,
 ) -> SurveyResult:
     """Survey ``refs`` with ``client`` (see the module docstring); the async core of
-    :func:`survey`. ``on_result`` is called with each reference's result as it lands."""
+    :func:`survey`. ``on_result`` is called with each reference's result as it lands.
+    ``verify=True`` fills the ``verdict`` column (:mod:`archlab.verify`: layers are read)."""
     import asyncio
 
     from archlab.budget import estimate, plan, read_rate_limits
@@ -810,7 +846,7 @@ async def survey_async(
         hosts = [h for h, n in est.counted_by_host().items() if n]
         limits = await read_rate_limits(client, todo, hosts, errors=probe_errors)
     allowance = plan(est, limits, budget)
-    engine = _Engine(client, allowance)
+    engine = _Engine(client, allowance, verify=verify)
     for host, exc in probe_errors.items():
         if isinstance(exc, RegistryUnreachableError):  # learnt once: no need to retry per ref
             engine.dead_hosts[host] = (f"{exc} (not tried for this reference: the rate-limit "
@@ -888,6 +924,7 @@ def survey(
     budget: int | None = None,
     check_rate_limit: bool = True,
     on_result: Callable[[RefResult], None] | None = None,
+    verify: bool = False,
 ) -> SurveyResult:
     """Survey ``refs`` (a file, or a list of references) for ``platforms``.
 
@@ -899,7 +936,7 @@ def survey(
     """
     kwargs = dict(progress=progress, results_path=results_path, max_per_host=max_per_host,
                   rule=rule, budget=budget, check_rate_limit=check_rate_limit,
-                  on_result=on_result)
+                  on_result=on_result, verify=verify)
     if client is None:
         from archlab.registry import RegistryClient
 

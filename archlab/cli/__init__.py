@@ -12,11 +12,13 @@ in :mod:`archlab.cli.options`; what reaches the terminal goes through
 module              command
 ==================  ===========================================================================
 ``inspect``         ``archlab inspect REF...``: a reference's manifests and platforms
+``verify``          ``archlab verify REF...``: list entry, config and binary compared
 ``lab``             ``archlab lab up|status|down``: the local lab registry
 ``simulate``        ``archlab simulate REF --host H``: what Docker would print on a host
 ``compose``         ``archlab compose FILE``: the audit of a compose file, per service and host
 ``hosts``           ``archlab hosts``: the host profiles
 ``survey``          ``archlab survey FILE|REF...``: many references, a coverage table
+``tags``            ``archlab tags REPO``: every tag of a repository with its platforms
 ``history``         ``archlab history``: official images' platforms over time (shipped data)
 ``snapshot``        ``archlab snapshot record|show``: keep registry answers, replay them
 ``course``          ``archlab course [DIR]``: the notebooks, copied and opened in JupyterLab
@@ -30,7 +32,8 @@ code  meaning
 0     success (``simulate``: a prediction was made, whatever Docker's own status would be)
 1     a failure archlab explains in one line: ``archlab: <what was wrong and the fix>``
 2     bad usage (argparse's own code)
-3     ``archlab lab status``: the lab registry is not running (as a service's ``status``)
+3     ``archlab lab status``: the lab registry is not running (as a service's ``status``);
+      ``archlab verify``: a label disagrees (4: an image would not start)
 70    an unexpected error: ``archlab: internal error: ... (please report)``; ``--debug``
       prints the traceback too (70 is EX_SOFTWARE in BSD's sysexits.h)
 130   interrupted (Ctrl-C)
@@ -60,6 +63,8 @@ from archlab.cli import (
     simulate,
     snapshot,
     survey,
+    tags,
+    verify,
 )
 from archlab.cli.options import UsageError
 from archlab.cli.output import TerminalSafe, printable
@@ -75,8 +80,9 @@ EXIT_CLOSED_PIPE = 141
 
 #: The subcommands, in the order ``archlab --help`` lists them.
 COMMANDS: tuple[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None], ...] = (
-    inspect.register, lab.register, simulate.register, compose.register, hosts.register,
-    survey.register, history.register, snapshot.register, course.register,
+    inspect.register, verify.register, lab.register, simulate.register, compose.register,
+    hosts.register, survey.register, tags.register, history.register, snapshot.register,
+    course.register,
 )
 
 

@@ -49,7 +49,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     summary = record(args.refs, args.out, recorded_at=args.fixed_time, as_host=args.as_host,
                      include_layers=args.include_layers, tags=args.tags,
-                     insecure=args.insecure)
+                     hub_tags=args.hub_tags, hub_api=args.hub_api, insecure=args.insecure)
     rows = [("REF", "KIND", "DIGEST", "PLATFORMS / ERROR")]
     for r in summary.refs:
         detail = r.error if r.error else ", ".join(r.platforms) or "-"
@@ -113,6 +113,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     rec.add_argument("--include-layers", action="store_true",
                      help="also keep layer blobs (large; off by default)")
     rec.add_argument("--tags", action="store_true", help="also record each repository's tags")
+    rec.add_argument("--hub-tags", action="store_true",
+                     help="also record each repository's pages of Docker Hub's tag listing "
+                          "(docker.io, or any registry with --hub-api), for `archlab tags`")
+    rec.add_argument("--hub-api", metavar="URL",
+                     help="base URL of a copy of Docker Hub's API to record --hub-tags from "
+                          "(a mirror, a test stand-in)")
     rec.add_argument("--insecure", action="append", default=[], metavar="HOST[:PORT]",
                      help="allow plain HTTP to this non-loopback registry (repeatable)")
     rec.set_defaults(func=cmd_record)

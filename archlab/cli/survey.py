@@ -70,6 +70,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                    help="write the coverage table: .csv or .json (.parquet needs pyarrow)")
     p.add_argument("--rows", metavar="PATH",
                    help="write the tidy frame (one row per reference x entry): .csv or .json")
+    p.add_argument("--verify", action="store_true",
+                   help="also check each image's binary against its labels (archlab verify: "
+                        "reads layers) and print a verdict per entry; exit 3 when one "
+                        "disagrees")
     p.add_argument("--budget", type=int, metavar="N",
                    help="send at most N counted manifest GETs; the rest is left for --resume")
     p.add_argument("--resume", metavar="PATH",
@@ -127,8 +131,16 @@ def run(args: argparse.Namespace) -> int:
     with open_registry(args, per_host=args.max_per_host) as reg:
         result = survey(refs, platforms_, client=reg, progress=args.progress,
                         results_path=args.resume, max_per_host=args.max_per_host,
-                        rule=args.rule, budget=args.budget)
+                        rule=args.rule, budget=args.budget, verify=args.verify)
     sys.stdout.write(format_table(result))
+    disagree = False
+    if args.verify:
+        from archlab.verify import DISAGREEMENTS
+
+        rows = result.frame[result.frame["verdict"].notna()]
+        shown = rows[["input", "platform", "entry_kind", "verdict"]].fillna("-")
+        sys.stdout.write("\n" + shown.to_string(index=False) + "\n")
+        disagree = bool(rows["verdict"].isin(list(DISAGREEMENTS)).any())
     if args.out:
         cov = result.coverage.copy()
         kinds = result.frame.drop_duplicates("input").set_index("input")
@@ -138,7 +150,9 @@ def run(args: argparse.Namespace) -> int:
     if args.rows:
         _write(result.frame, args.rows, index=False)
     _print_summary(result)
-    return 1 if result.stats.errors else 0
+    if result.stats.errors:
+        return 1
+    return 3 if disagree else 0
 
 
 def _print_summary(result: SurveyResult) -> None:
