@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from archlab import decoding, digests, manifests, platforms, snapshot, survey
+from archlab import decoding, digests, hub, manifests, platforms, snapshot, survey
 from archlab.cache import ContentCache, TagIndex
 from archlab.compose import load_compose, load_replacements, read_env_file
 from archlab.credentials import credential_source, load_docker_config
@@ -216,6 +216,12 @@ RESULTS_LINE = {"archlab_survey": 1, "input": "busybox", "rows": [
      "is_attestation": False, "size": 527, "error": None}]}
 CACHE_META = {"digest": DIGEST, "media_type": manifests.OCI_MANIFEST, "size": 20,
               "content_digest": DIGEST}
+HUB_PAGE = {"count": 2, "next": "https://hub.example/v2/namespaces/library/repositories/mysql/"
+                                "tags?page=2", "results": [
+    {"name": "5.7", "digest": DIGEST, "media_type": manifests.DOCKER_MANIFEST_LIST,
+     "tag_status": "active", "tag_last_pushed": "2026-01-01T00:00:00Z", "full_size": 1000,
+     "images": [{"os": "linux", "architecture": "amd64", "variant": None, "digest": DIGEST,
+                 "size": 1000, "status": "active", "last_pushed": "2026-01-01T00:00:00Z"}]}]}
 TAG_HINTS = {"registry": "ghcr.io", "repository": "org/app", "tags": {
     "v1": {"digest": DIGEST, "media_type": manifests.OCI_INDEX,
            "recorded_at": "2026-01-01T00:00:00Z"}}}
@@ -423,6 +429,11 @@ def _tag_hints(raw: bytes, workdir: Path) -> Any:
     return tags.recall("ghcr.io", "org/app", "v1")
 
 
+def _hub_page(raw: bytes, _: Path) -> Any:
+    page = hub.parse_page(raw, what="hub page")
+    return [(t.name, [i.platform for i in t.images]) for t in page.tags], page.next
+
+
 def _json(raw: bytes, _: Path) -> Any:
     return decoding.load_json(raw, what="fuzz")
 
@@ -466,6 +477,8 @@ TARGETS: tuple[Target, ...] = (
     Target("refs-file", st.lists(REFERENCE, max_size=5).map(
         lambda refs: "\n".join(refs).encode("utf-8", "surrogatepass")).flatmap(damaged_bytes),
         _refs_file, "survey.read_refs (a file)"),
+    Target("hub-page", json_bytes(HUB_PAGE), _hub_page,
+           "hub.parse_page (a page of Docker Hub's tag listing)"),
     Target("json", json_bytes(CONFIG), _json, "decoding.load_json"),
     Target("yaml", yaml_text(COMPOSE), _yaml, "decoding.load_yaml"),
 )
