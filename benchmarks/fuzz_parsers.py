@@ -92,22 +92,26 @@ def run_one(name: str, examples: int, seed: int) -> dict:
             "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
-def _machine() -> list[str]:
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min)"
+
+
+def _machine(load_before: str) -> list[str]:
     import hypothesis
     import yaml
 
-    load = os.getloadavg()
     return [
-        f"date:      {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
+        f"date:      {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} (the end of the run)",
         f"machine:   {os.cpu_count()} CPUs, {platform.platform()}",
-        f"load:      {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15 min, before the run)",
+        f"load:      {load_before} before the run, {_load()} after it",
         f"python:    {platform.python_version()}; hypothesis {hypothesis.__version__}, "
         f"PyYAML {yaml.__version__}",
     ]
 
 
-def report(results: list[dict], examples: int, seed: int) -> str:
-    lines = [*_machine(), "",
+def report(results: list[dict], examples: int, seed: int, load_before: str) -> str:
+    lines = [*_machine(load_before), "",
              f"{examples} examples asked per parser, hypothesis seed {seed}, generation only; "
              "each parser in a fresh process (peak RSS is that process's)", "",
              f"{'parser':<16}{'examples':>9}{'parsed':>9}{'refused':>9}{'foreign':>9}"
@@ -149,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_one(args.child, args.examples, args.seed)))
         return 0
     results = []
+    load_before = _load()
     for name in args.only or [t.name for t in TARGETS]:
         proc = subprocess.run(
             [sys.executable, __file__, "--child", name, "--examples", str(args.examples),
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         result = json.loads(proc.stdout.splitlines()[-1])
         results.append(result)
         print(f"{name}: {result['examples']} examples, {result['outcomes']}", file=sys.stderr)
-    text = report(results, args.examples, args.seed)
+    text = report(results, args.examples, args.seed, load_before)
     print(text, end="")
     if not args.no_write:
         out = ROOT / "benchmarks" / "results" / f"fuzz-{dt.date.today().isoformat()}.txt"
