@@ -538,7 +538,8 @@ class TagIndex:
             record = self._tags(registry, repository).get(tag)
         if record is None:
             return None
-        return record["digest"], record["media_type"]
+        # .get: a hint file written by hand may leave the media type out (_valid_hint allows it)
+        return record["digest"], record.get("media_type")
 
     def forget(self, registry: str, repository: str, tag: str) -> bool:
         """Drop the hint (say, after the registry answered 404). True if there was one."""
@@ -621,9 +622,15 @@ class TagIndex:
 
     def _read(self, registry: str, repository: str) -> dict[str, dict]:
         """The file's valid hints; anything damaged in it is no hint."""
+        path = self._path(registry, repository)
+        # Like every cache file: a regular file within limits, JSON within the depth limit (a
+        # deep one raised RecursionError); anything else is no hint.
+        raw = _read_entry(path, limits.MAX_INPUT_FILE_BYTES)
+        if not isinstance(raw, bytes):
+            return {}
         try:
-            document = json.loads(self._path(registry, repository).read_bytes())
-        except (OSError, ValueError):
+            document = decoding.load_json(raw, what=str(path), error=_Unreadable)
+        except _Unreadable:
             return {}
         if not isinstance(document, dict) or [
             document.get("registry"), document.get("repository")

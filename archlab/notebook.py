@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from archlab import digests, elf, platforms, shipped
+from archlab import decoding, digests, elf, platforms, shipped
 from archlab.errors import ArchlabError, LabError, NoMatchingManifestError
 from archlab.platforms import Platform, Rules
 
@@ -328,7 +328,7 @@ def shipped_data() -> pd.DataFrame:
 def pretty_json(raw: bytes | str, *, max_entries: int | None = None) -> str:
     """A manifest or config indented for reading. ``max_entries`` shortens a list's
     ``manifests`` array and says how many entries were left out."""
-    doc = json.loads(raw)
+    doc = decoding.load_json(raw, what="document", max_bytes=len(raw))
     hidden = 0
     if max_entries is not None and isinstance(doc, dict):
         entries = doc.get("manifests")

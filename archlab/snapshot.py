@@ -683,7 +683,15 @@ def _answer_from_json(item: object, index: Path, i: int) -> Answer:
                                    and all(isinstance(t, str) for t in accept)):
         raise ManifestError(f"{where}.accept must be a list of media types or null")
     status = _field(item, "status", int, where)
+    if isinstance(status, bool) or not 100 <= status <= 599:
+        raise ManifestError(f"{where}.status must be an HTTP status, got {status!r}")
     size = item.get("size")
+    if size is not None and (type(size) is not int or not 0 <= size < 2**63):
+        # a size past int64 raised OverflowError from to_frame() (found by fuzzing)
+        raise ManifestError(f"{where}.size must be a byte count or null, got {size!r}")
+    media_type = item.get("media_type")
+    if media_type is not None and not isinstance(media_type, str):
+        raise ManifestError(f"{where}.media_type must be a string or null, got {media_type!r}")
     digest = item.get("digest")
     if digest is not None:
         digests.validate(digest)
@@ -691,7 +699,7 @@ def _answer_from_json(item: object, index: Path, i: int) -> Answer:
         kind=kind, host=_field(item, "host", str, where),
         repository=_field(item, "repository", str, where),
         reference=_field(item, "reference", str, where), status=status, digest=digest,
-        media_type=item.get("media_type"), size=size if isinstance(size, int) else None,
+        media_type=media_type, size=size,
         body=body, headers=kept, accept=None if accept is None else tuple(accept),
     )
 
@@ -944,8 +952,8 @@ def _is_json(body: bytes) -> bool:
     if body.lstrip()[:1] not in (b"{", b"["):
         return False
     try:
-        json.loads(body)
-    except ValueError:
+        decoding.load_json(body, what="body", max_bytes=len(body))
+    except ArchlabError:  # deep JSON too: json.loads raised RecursionError on it
         return False
     return True
 

@@ -138,12 +138,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from archlab import limits
+from archlab import decoding, limits
 from archlab.errors import (
     ArchlabError,
     AuthError,
     BadResponseError,
     DeadlineExceededError,
+    InputError,
     InvalidReferenceError,
     NotFoundError,
     PlatformError,
@@ -307,15 +308,9 @@ def read_refs(source: str | os.PathLike[str] | Iterable[str]) -> list[str]:
 
 
 def _read_ref_file(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise InvalidReferenceError(
-            f"{path} is not a text file of references (bad byte at offset {exc.start}); give "
-            "one reference per line in UTF-8"
-        ) from None
-    except OSError as exc:
-        raise InvalidReferenceError(f"cannot read {path}: {exc.strerror or exc}") from None
+    # A regular file, capped, UTF-8 with any BOM skipped (it broke the first reference).
+    return decoding.read_text(path, max_bytes=limits.MAX_LIST_FILE_BYTES,
+                              what="reference list", error=InvalidReferenceError).splitlines()
 
 
 def rules_for(rule: str) -> Rules:
@@ -772,23 +767,41 @@ def _load_results(path: Path) -> dict[str, RefResult]:
     """Finished references from a results file; unreadable lines (a cut-off last line of an
     interrupted run) are skipped, so those references are simply surveyed again."""
     done: dict[str, RefResult] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    raw = decoding.read_file(path, max_bytes=limits.MAX_LIST_FILE_BYTES, what="results file",
+                             missing_ok=True)
+    if raw is None:
         return done
-    for line in text.splitlines():
+    for line in raw.splitlines():
         try:
-            rec = json.loads(line)
-        except ValueError:
+            rec = decoding.load_json(line, what="results line", max_bytes=len(line))
+        except InputError:  # cut off, not UTF-8, too deep: surveyed again
             continue
         if (not isinstance(rec, dict) or rec.get("archlab_survey") != _RESULTS_VERSION
                 or not isinstance(rec.get("input"), str) or not isinstance(rec.get("rows"), list)
-                or not rec["rows"]):
+                or not rec["rows"] or not all(_valid_row(r) for r in rec["rows"])):
             continue
-        rows = tuple({k: v for k, v in r.items() if k in SURVEY_COLUMNS}
-                     for r in rec["rows"] if isinstance(r, dict))
+        rows = tuple({k: v for k, v in r.items() if k in SURVEY_COLUMNS} for r in rec["rows"])
         done[rec["input"]] = RefResult(rec["input"], rows)
     return done
+
+
+def _valid_row(row: object) -> bool:
+    """A row the frame can hold: each column of its type or null. A line with any other is
+    surveyed again (a tampered value raised from ``astype`` at the end of the run)."""
+    if not isinstance(row, dict):
+        return False
+    for column, value in row.items():
+        if value is None or column not in SURVEY_COLUMNS:
+            continue
+        if column == "is_attestation":
+            ok = isinstance(value, bool)
+        elif column == "size":
+            ok = type(value) is int and 0 <= value < 2**63
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            return False
+    return True
 
 
 class _Writer:
@@ -1070,7 +1083,9 @@ def survey(
 # Tags
 
 
-_VERSION = re.compile(r"[vV]?(\d+(?:\.\d+)*)(.*)")
+# ASCII digits, at most 18 to a part: a tag from a registry can hold 4,300 digits, past what
+# int() converts (ValueError), and "\d" alone also matches other scripts' digits.
+_VERSION = re.compile(r"[vV]?([0-9]{1,18}(?:\.[0-9]{1,18})*)(?![0-9])(.*)")
 
 
 def _version(tag: str) -> tuple[tuple[int, ...] | None, str]:

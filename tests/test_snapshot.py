@@ -13,6 +13,7 @@ import base64
 import gzip
 import importlib.util
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -560,6 +561,46 @@ def test_an_altered_snapshot_is_refused_with_the_file_named(corpus, tmp_path, ta
         replay_client(tmp_path / "snap")
 
 
+SHIPPED = Path(__file__).parent.parent / "data" / "snapshots" / "lab"
+
+
+def _copy_shipped(tmp_path: Path) -> Path:
+    import shutil
+    return Path(shutil.copytree(SHIPPED, tmp_path / "snap"))
+
+
+def test_a_deep_index_is_one_manifest_error(tmp_path):
+    # json.loads raised RecursionError on this (issue 10).
+    snap = _copy_shipped(tmp_path)
+    (snap / "index.json").write_text('{"answers": ' + "[" * 100_000)
+    with pytest.raises(ManifestError, match=r"index\.json: nests arrays and objects 100001 "
+                       "deep, more than the 64 archlab reads"):
+        load_snapshot(snap)
+
+
+@pytest.mark.parametrize(("field", "value", "problem"), [
+    ("size", 10**30, "size must be a byte count or null"),  # OverflowError from to_frame()
+    ("size", -1, "size must be a byte count or null"),
+    ("media_type", {"a": 1}, "media_type must be a string or null"),
+    ("status", True, "status must be an HTTP status"),
+    ("status", 10**30, "status must be an HTTP status"),
+])
+def test_an_index_with_values_of_the_wrong_kind_is_refused(tmp_path, field, value, problem):
+    snap = _copy_shipped(tmp_path)
+    doc = json.loads((snap / "index.json").read_text())
+    doc["answers"][0][field] = value
+    (snap / "index.json").write_text(json.dumps(doc))
+    with pytest.raises(ManifestError, match=rf"index\.json: answers\[0\]\.{problem}"):
+        load_snapshot(snap).to_frame()
+
+
+def test_an_index_that_is_a_fifo_is_refused(tmp_path):
+    snap = _copy_shipped(tmp_path)
+    (snap / "index.json").unlink()
+    os.mkfifo(snap / "index.json")
+    with pytest.raises(ManifestError, match="index.json: cannot read the snapshot index: it is a "
+                       r"named pipe \(FIFO\)"):
+        load_snapshot(snap)
 # ---------------------------------------------------------------------- integrity and pinning
 
 

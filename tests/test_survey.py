@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,7 @@ import pytest
 from archlab import budget, survey
 from archlab.cache import ContentCache, TagIndex
 from archlab.cli import main
-from archlab.errors import PlatformError, RateLimitError
+from archlab.errors import InvalidReferenceError, PlatformError, RateLimitError
 from archlab.inspect import FRAME_COLUMNS
 from archlab.lab.images import build_index
 from archlab.lab.publish import push_image, push_index
@@ -126,6 +127,25 @@ def test_frame_keeps_inspects_columns():
 # Input
 
 
+def test_read_refs_file_with_a_bom_keeps_the_first_reference(tmp_path):
+    # Windows editors start the file with a byte-order mark; it became part of "mysql:5.7".
+    f = tmp_path / "refs.txt"
+    f.write_bytes(b"\xef\xbb\xbfmysql:5.7\r\nbusybox\r\n")
+    assert survey.read_refs(f) == ["mysql:5.7", "busybox"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_read_refs_refuses_a_file_that_is_not_regular(tmp_path, kind):
+    f = tmp_path / "refs.txt"
+    if kind == "fifo":
+        os.mkfifo(f)
+    else:
+        f.symlink_to("/dev/zero")
+    with pytest.raises(InvalidReferenceError, match=r"refs\.txt: cannot read the reference list: "
+                       "it is a"):
+        survey.read_refs(f)
+
+
 def test_read_refs_file_with_comments_blanks_and_duplicates(tmp_path):
     f = tmp_path / "refs.txt"
     f.write_text("# the 2022 blog\nmysql:5.7   # amd64-only list\n\n  busybox\nmysql:5.7\n"
@@ -153,6 +173,13 @@ def test_read_refs_file_with_comments_blanks_and_duplicates(tmp_path):
 ])
 def test_rank_tags(anchor, tags, expected):
     assert survey.rank_tags(anchor, tags) == expected
+
+
+def test_rank_tags_with_endless_digits_from_a_registry():
+    # int() raised ValueError on a 5000-digit tag (a registry's tags/list is not checked).
+    huge = "1" * 5000
+    assert survey.rank_tags("5.7", [huge, "5.7.1", "latest"])[0] == "5.7.1"
+    assert survey.rank_tags(huge, ["5.7", huge])[0] == huge
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,6 +433,46 @@ def test_results_file_survives_a_cut_off_last_line(corpus, tmp_path):
     assert sorted(kept) == sorted(texts(refs))
 
 
+@pytest.mark.parametrize("tampered", [
+    '{"archlab_survey": 1, "input": "X", "rows": ' + "[" * 100_000,  # RecursionError before
+    '{"archlab_survey": 1, "input": "X", "rows": [{"input": "X", "size": "big"}]}',
+    '{"archlab_survey": 1, "input": "X", "rows": [{"input": "X", "is_attestation": "no"}]}',
+    '{"archlab_survey": 1, "input": "X", "rows": [{"input": "X", "os": ["linux"]}]}',
+    '{"archlab_survey": 1, "input": "X", "rows": [{"input": "X", "size": 1e400}]}',
+    '{"archlab_survey": 1, "input": "X", "rows": ["row"]}',
+    '\udcff',
+])
+def test_a_tampered_results_line_is_surveyed_again(corpus, tmp_path, tampered):
+    # Each of these raised from json.loads or from astype() after the whole run (issue 10).
+    refs, _ = corpus
+    ref = texts(refs)[0]
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(tampered.replace("X", ref).encode("utf-8", "surrogateescape") + b"\n")
+    with client(tmp_path) as reg:
+        got = survey.survey([ref], client=reg, results_path=path, progress=False)
+    assert (got.stats.resumed, got.stats.surveyed) == (0, 1)
+    assert got.frame["error"].isna().all()
+
+
+def test_a_deep_manifest_is_one_error_row_and_the_survey_goes_on(corpus, registry, tmp_path):
+    # json.loads raised RecursionError on this body (an ExceptionGroup out of the survey, no
+    # table at all, in issue 10); now it is that reference's ManifestError row.
+    refs, _ = corpus
+    bad = refs["schema2"]
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(path_contains=f"/manifests/{bad.tag}", status=200, body=b"[" * 100_000,
+                  headers={"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"})
+        via = [f"{proxy.host}/{r.repository}:{r.tag}" for r in refs.values()]
+        with client(tmp_path) as reg:
+            got = survey.survey(via, client=reg, progress=False, check_rate_limit=False)
+    errors = got.frame.set_index("input")["error"].dropna()
+    bad_input = f"{proxy.host}/{bad.repository}:{bad.tag}"
+    assert list(errors.index) == [bad_input]
+    assert "nests arrays and objects 100000 deep" in errors[bad_input]
+    assert got.frame.set_index("input").loc[bad_input, "error_type"] == "ManifestError"
+    assert got.stats.errors == 1
+
+
 def _drop(cache: ContentCache, digest: str) -> None:
     hexpart = digest.split(":", 1)[1]
     blob = cache.root / "sha256" / hexpart[:2] / hexpart
@@ -616,7 +683,7 @@ def test_cli_surveys_a_recorded_snapshot_offline(tmp_path, capsys, cache_env):
 
 @pytest.mark.parametrize(("make", "expected"), [
     (lambda d: (d / "bin.txt").write_bytes(b"mysql:5.7\n\xff\xfe\n") and d / "bin.txt",
-     "is not a text file of references (bad byte at offset 10)"),
+     "bin.txt: is not UTF-8 text (byte 0xff at offset 10, line 2); save it as UTF-8"),
     (lambda d: d / "missing.txt", "missing.txt: no such file (and not a reference)"),
     (lambda d: d, "not a regular file (and not a reference)"),
     (lambda d: (d / "empty.txt").write_text("# nothing yet\n\n") and d / "empty.txt",
