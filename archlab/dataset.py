@@ -403,7 +403,8 @@ def finish(
     for sub in (ROWS, COVERAGE):
         shutil.rmtree(root / sub, ignore_errors=True)
         (root / sub).mkdir()
-    counts = {"inputs": 0, "rows": 0, "errors": 0, "not_surveyed": 0, "parts": 0}
+    counts = {"inputs": 0, "references": 0, "rows": 0, "errors": 0, "not_surveyed": 0,
+              "parts": 0}
     rows_batch: list[dict[str, Any]] = []
     cov_batch: list[dict[str, Any]] = []
 
@@ -434,20 +435,23 @@ def finish(
             else:
                 rows = [{k: v for k, v in r.items() if k in SURVEY_COLUMNS or k == "source"}
                         for r in rec["rows"] if isinstance(r, dict)]
-            first = rows[0]
-            if first.get("error") is not None:
-                counts["errors"] += 1
-                if first.get("error_type") == "BudgetExhausted":
-                    counts["not_surveyed"] += 1
             for r in rows:
                 rows_batch.append({"position": position, **r,
                                    "source": r.get("source") or "registry"})
-            cell = {"position": position, "input": text, "kind": first.get("kind"),
-                    "error": first.get("error"), "error_type": first.get("error_type")}
-            if first.get("error") is None:
-                for spec, w in zip(platforms, wanted, strict=True):
-                    cell[spec] = _outcome(rows, w, rule) in ("native", "compatible")
-            cov_batch.append(cell)
+            for group in _by_input(rows):  # one per tag when the input was a repository
+                first = group[0]
+                cell = {"position": position, "input": first.get("input"),
+                        "kind": first.get("kind"), "error": first.get("error"),
+                        "error_type": first.get("error_type")}
+                if first.get("error") is None:
+                    for spec, w in zip(platforms, wanted, strict=True):
+                        cell[spec] = _outcome(group, w, rule) in ("native", "compatible")
+                else:
+                    counts["errors"] += 1
+                    if first.get("error_type") == "BudgetExhausted":
+                        counts["not_surveyed"] += 1
+                cov_batch.append(cell)
+                counts["references"] += 1
             counts["inputs"] += 1
             counts["rows"] += len(rows)
             if len(cov_batch) >= limits.DATASET_PART_REFS:
@@ -457,6 +461,13 @@ def finish(
     meta.update(counts, complete=counts["not_surveyed"] == 0, finished=True)
     _write_meta(root, meta)
     return Dataset(root, meta)
+
+
+def _by_input(rows: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    groups: dict[Any, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(r.get("input"), []).append(r)
+    return list(groups.values())
 
 
 def _ref_or_none(text: str) -> str | None:
@@ -567,7 +578,7 @@ def load(directory: str | os.PathLike[str]) -> SurveyResult:
         raise DatasetError(f"{root}: the survey has not written its Parquet files yet; rerun "
                            "it with the same dataset directory to finish it")
     stats = SurveyStats(
-        refs=int(meta.get("inputs", 0)), resumed=int(meta.get("resumed", 0)),
+        refs=int(meta.get("references", 0)), resumed=int(meta.get("resumed", 0)),
         surveyed=int(meta.get("surveyed", 0)), errors=int(meta.get("errors", 0)),
         not_surveyed=int(meta.get("not_surveyed", 0)),
         requests=dict(meta.get("requests") or {}), seconds=float(meta.get("seconds", 0.0)),
@@ -601,9 +612,11 @@ class MergeReport:
         return self.gaps == 0 and self.not_surveyed == 0
 
 
-def merge(parts: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> MergeReport:
+def merge(parts: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
+          keep: Sequence[str] = ()) -> MergeReport:
     """Join survey datasets (shards of one input, or reruns of parts of it) into ``out``, in
-    input order, each input once; report duplicates and gaps (see the rules above)."""
+    input order, each input once; report duplicates and gaps (see the rules above). ``out``
+    must be new or empty, but for the names in ``keep``."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -627,17 +640,18 @@ def merge(parts: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) 
     target = Path(out)
     if target.resolve() in {r.resolve() for r in roots}:
         raise DatasetError(f"{target}: is one of the parts; merge into a new directory")
-    if target.exists() and any(target.iterdir()):
+    if target.exists() and any(p.name not in keep for p in target.iterdir()):
         raise DatasetError(f"{target}: exists and is not empty; merge into a new directory")
     total = int(first.get("total_inputs") or 0)
     rows_schema, cov_schema = _schemas(tuple(first["platforms"]))
     target.mkdir(parents=True, exist_ok=True)
     for sub in (ROWS, COVERAGE):
-        (target / sub).mkdir()
+        (target / sub).mkdir(exist_ok=True)
     covered = np.zeros(total, dtype=bool)
     dup_count = 0
     dup_examples: list[str] = []
     not_surveyed = 0
+    references = 0
     parts_written = 0
     rows_out: list[pa.Table] = []
     cov_out: list[pa.Table] = []
@@ -670,6 +684,7 @@ def merge(parts: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) 
             not_surveyed += 1
         rows_out.append(rows)
         cov_out.append(cov)
+        references += cov.num_rows
         n_out += 1
         if n_out >= limits.DATASET_PART_REFS:
             flush()
@@ -684,7 +699,8 @@ def merge(parts: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) 
     meta = {"archlab_dataset": DATASET_VERSION, "platforms": first["platforms"],
             "rule": first["rule"], "shard": None, "all_tags": first.get("all_tags", False),
             "fingerprint": first.get("fingerprint"), "total_inputs": total,
-            "inputs": int(covered.sum()), "parts": parts_written, "finished": True,
+            "inputs": int(covered.sum()), "references": references, "parts": parts_written,
+            "finished": True,
             "merged_from": [str(r) for r in roots], "duplicates": dup_count, "gaps": gaps,
             "not_surveyed": not_surveyed + gaps, "complete": gaps == 0 and not not_surveyed,
             "errors": sum(int(m.get("errors", 0)) for m in metas)}
@@ -703,12 +719,14 @@ def _groups(root: Path, part: int) -> Iterator[tuple[int, int, pa.Table, pa.Tabl
         cov = pq.read_table(root / COVERAGE / name)
         rows = pq.read_table(root / ROWS / name)
         row_pos = rows.column("position").to_numpy()
-        positions = cov.column("position").to_numpy()
-        starts = np.searchsorted(row_pos, positions, side="left")
-        ends = np.searchsorted(row_pos, positions, side="right")
-        for i, (p, a, b) in enumerate(zip(positions.tolist(), starts.tolist(), ends.tolist(),
-                                          strict=True)):
-            yield p, part, rows.slice(a, b - a), cov.slice(i, 1)
+        cov_pos = cov.column("position").to_numpy()
+        positions, cov_starts = np.unique(cov_pos, return_index=True)
+        cov_ends = [*cov_starts.tolist()[1:], len(cov_pos)]
+        starts = np.searchsorted(row_pos, positions, side="left").tolist()
+        ends = np.searchsorted(row_pos, positions, side="right").tolist()
+        for p, a, b, c, d in zip(positions.tolist(), starts, ends, cov_starts.tolist(),
+                                 cov_ends, strict=True):
+            yield p, part, rows.slice(a, b - a), cov.slice(c, d - c)
 
 
 def journal_writer(directory: Path) -> IO[str]:

@@ -1079,7 +1079,7 @@ class _Run:
             "seconds": round(seconds, 3), "notes": list(notes),
             "longest_reference_seconds": round(longest, 3)})
         stats = SurveyStats(
-            refs=int(written.meta["inputs"]), resumed=resumed, surveyed=counts["surveyed"],
+            refs=int(written.meta["references"]), resumed=resumed, surveyed=counts["surveyed"],
             errors=int(written.meta["errors"]), not_surveyed=int(written.meta["not_surveyed"]),
             requests=requests, seconds=seconds, estimate=est, notes=tuple(notes),
             longest_reference_seconds=longest)
