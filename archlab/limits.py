@@ -128,7 +128,10 @@ constant                       default      what it bounds (and where to overrid
                                             of the same image (``busybox`` after
                                             ``busybox:latest``) without asking again; also the
                                             parsed manifests and configs it keeps by digest
-``DATASET_PART_REFS``          5,000        references per Parquet part of a survey dataset:
+``TAG_INDEX_REPOS``            16           repositories whose tag hints the tag index keeps in
+                                            memory (``archlab.cache.TagIndex``); the others
+                                            are read from disk again when asked for
+``DATASET_PART_REFS``          2,000        references per Parquet part of a survey dataset:
                                             the rows held while one part is written or merged
 ``HELPER_TIMEOUT``             10 s         one run of a docker credential helper
 ``LAB_START_TIMEOUT``          10 s         the lab registry answering after it starts
@@ -217,7 +220,8 @@ MAX_TAGS: Final = 100_000
 PER_HOST: Final = 8
 SURVEY_WINDOW: Final = 10_000
 SURVEY_RECENT: Final = 1024
-DATASET_PART_REFS: Final = 5000
+DATASET_PART_REFS: Final = 2000
+TAG_INDEX_REPOS: Final = 16
 
 HELPER_TIMEOUT: Final = 10.0
 LAB_START_TIMEOUT: Final = 10.0

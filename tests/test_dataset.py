@@ -208,7 +208,7 @@ def test_all_tags_reads_docker_hubs_listing_one_request_per_hundred_tags(
     assert set(mem.frame["source"]) == {"hub"}
     pd.testing.assert_frame_equal(mem.frame, disk.frame)
     pd.testing.assert_frame_equal(mem.coverage, disk.coverage)
-    name, built = tagged[0]
+    name, _ = tagged[0]
     assert mem.coverage.loc[f"{repo}:{name}"].tolist() == [True, True, True]  # LIST3
 
 
