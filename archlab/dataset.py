@@ -173,14 +173,12 @@ def iter_inputs(source: str | os.PathLike[str] | Iterable[str]) -> Iterator[str]
 def _file_lines(path: Path) -> Iterator[str]:
     try:
         with open(path, encoding="utf-8") as fh:
-            offset = 0
-            for line in fh:
-                offset += len(line)
-                yield line
-    except UnicodeDecodeError as exc:
-        raise InvalidReferenceError(
-            f"{path} is not a text file of references (bad byte near offset "
-            f"{offset + exc.start}); give one reference per line in UTF-8") from None
+            yield from fh
+    except UnicodeDecodeError:
+        from archlab.survey import _read_ref_file
+
+        _read_ref_file(path)  # reads it whole, once, to name the offset of the bad byte
+        raise
     except OSError as exc:
         raise InvalidReferenceError(f"cannot read {path}: {exc.strerror or exc}") from None
 
