@@ -97,8 +97,29 @@ How it talks to registries
 Input files hold one reference per line; ``#`` starts a comment, blank lines are skipped, and
 a line given twice is one input. Inputs that name the same image in different spellings
 (``busybox``, ``busybox:latest``, ``docker.io/library/busybox``) are surveyed once, with one
-set of requests, and reported once per input, each under its own spelling: the input is the
-key of every frame, so each line you gave finds its row.
+set of requests, while the first is in flight or among the last ``SURVEY_RECENT`` (1,024)
+answers, and reported once per input, each under its own spelling: the input is the key of
+every frame, so each line you gave finds its row.
+
+Large surveys, shards, every tag
+--------------------------------
+=========================  ==================================================================
+argument                   what changes
+=========================  ==================================================================
+``dataset=DIR``            answers stream to ``DIR/journal.jsonl`` and end as a Parquet
+                           dataset (:mod:`archlab.dataset`); memory stays flat: the input is
+                           read at most ``SURVEY_WINDOW`` references ahead of the answers,
+                           nothing per reference is kept but a 64-bit hash, and ``frame``,
+                           ``coverage`` and ``outcomes`` are read from disk when first used.
+                           Failures are journalled too (marked transient, so a rerun retries
+                           them); ``results_path`` is the journal of the in-memory mode
+``shard=(K, N)``, ``"K/N"``  only the inputs whose normalized reference hashes to shard K;
+                           :func:`archlab.dataset.merge` joins the parts
+``dask=ADDRESS``           the shards as tasks on a Dask cluster (:mod:`archlab.cluster`)
+``all_tags=True``          ``refs`` are repositories; every tag of each is surveyed through
+                           :mod:`archlab.tags` (one result per repository, one input per
+                           tag, a ``source`` column: ``hub`` or ``registry``)
+=========================  ==================================================================
 
 Nearest tag
 -----------
