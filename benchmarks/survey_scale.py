@@ -112,17 +112,28 @@ def main() -> int:
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--no-all-tags", action="store_true")
+    parser.add_argument("--no-references", action="store_true")
+    parser.add_argument("--rounds-from", metavar="FILE",
+                        help="also count the rounds an earlier run printed on stderr (one JSON "
+                             "object a line), e.g. to add runs of one kind to another's")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    earlier: list[dict] = []
+    if args.rounds_from:
+        for line in Path(args.rounds_from).read_text().splitlines():
+            if line.startswith("{"):
+                earlier.append(json.loads(line))
+        sizes = sorted({*sizes, *(r["refs"] for r in earlier)})
 
     from archlab.lab.server import RegistryServer
     from tests.hubstandin import HubStandIn, tag_of
 
-    rows: list[dict] = []
+    rows: list[dict] = list(earlier)
+    todo = [int(x) for x in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="archlab-scale-") as tmp_name:
         tmp = Path(tmp_name)
         storage = tmp / "registry"
-        repos = -(-max(sizes) // args.per_repo)
+        repos = -(-max(todo) // args.per_repo)
         with RegistryServer(storage=storage) as reg:
             host = f"127.0.0.1:{reg.port}"
             seed(host, "scale/seed")
@@ -136,7 +147,7 @@ def main() -> int:
                        dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
                 for i, t in enumerate(names)] for r, names in enumerate(tags)}
             with HubStandIn(listings, rate_limit=10**9) as standin:
-                for size in sizes:
+                for size in todo:
                     refs = [f"{host}/scale/r{r:04d}:{t}" for r, names in enumerate(tags)
                             for t in names][:size]
                     refs_file = tmp / f"refs-{size}.txt"
@@ -145,7 +156,7 @@ def main() -> int:
                     repo_list = [f"{host}/scale/r{r:04d}" for r in range(-(-size //
                                                                           args.per_repo))]
                     repos_file.write_text("\n".join(repo_list) + "\n")
-                    runs = [("references", [str(refs_file)])]
+                    runs = [] if args.no_references else [("references", [str(refs_file)])]
                     if not args.no_all_tags:
                         runs.append(("all-tags", ["--all-tags", str(repos_file),
                                                   "--hub-api", standin.url]))
@@ -183,9 +194,9 @@ def main() -> int:
 
 
 def table(rows: list[dict], sizes: list[int], args: argparse.Namespace) -> tuple[str, bool]:
-    lines = [f"{args.rounds} rounds, medians; {args.per_repo} tags per repository, "
+    lines = [f"medians of the rounds; {args.per_repo} tags per repository, "
              f"{args.parallel} in flight per host, cold cache",
-             f"{'run':<12}{'refs':>8}{'survey s':>10}{'refs/s':>9}{'process s':>11}"
+             f"{'run':<12}{'refs':>8}{'rounds':>8}{'survey s':>10}{'refs/s':>9}{'process s':>11}"
              f"{'req/tag':>9}{'GET/tag':>9}{'peak RSS MB':>13}"]
     peaks: dict[tuple[str, int], float] = {}
     for name in dict.fromkeys(r["run"] for r in rows):
@@ -199,8 +210,8 @@ def table(rows: list[dict], sizes: list[int], args: argparse.Namespace) -> tuple
             req = statistics.median(r["requests"] / size for r in these)
             gets = statistics.median(r["manifest_gets"] / size for r in these)
             peaks[(name, size)] = peak
-            lines.append(f"{name:<12}{size:>8}{secs:>10.1f}{size / secs:>9.0f}{wall:>11.1f}"
-                         f"{req:>9.3f}{gets:>9.3f}{peak:>13.1f}")
+            lines.append(f"{name:<12}{size:>8}{len(these):>8}{secs:>10.1f}{size / secs:>9.0f}"
+                         f"{wall:>11.1f}{req:>9.3f}{gets:>9.3f}{peak:>13.1f}")
     ok = True
     small, large = min(sizes), max(sizes)
     for name in dict.fromkeys(r["run"] for r in rows):

@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from archlab import limits
 from archlab.cli.options import (
@@ -63,6 +63,9 @@ was refused, 2 bad usage.
 """
 
 _OUT_FORMATS = (".csv", ".json", ".parquet")
+#: Failed references listed one per line on stderr; a 100,000-reference survey can fail
+#: thousands, and the rest are in the outputs.
+_MAX_ERRORS_SHOWN = 1000
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -345,16 +348,43 @@ def _write_partial(args: argparse.Namespace, refs: list[str], platforms_: tuple[
     print(f"archlab: {partial.stats.notes[0]}; written to {written}", file=sys.stderr)
 
 
+def _failed(result: SurveyResult) -> Iterable[Any]:
+    """The first row of each failed reference; from a dataset a part at a time (reading its
+    whole frame would undo the flat memory it was written in)."""
+    if result.dataset is None:
+        frame = result.frame
+        yield from frame[frame["error"].notna()].drop_duplicates("input").itertuples(
+            index=False)
+        return
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    for part in sorted((result.dataset.path / "coverage").glob("part-*.parquet")):
+        table = pq.read_table(part, columns=["input", "error"])
+        failed = table.filter(pc.is_valid(table.column("error")))
+        for row in failed.to_pylist():
+            yield _Failed(row["input"], row["error"], None)
+
+
+class _Failed(NamedTuple):
+    input: str
+    error: str
+    ref: str | None
+
+
 def _print_summary(result: SurveyResult) -> None:
     s = result.stats
-    failed = result.frame[result.frame["error"].notna()].drop_duplicates("input")
+    failed = list(itertools.islice(_failed(result), _MAX_ERRORS_SHOWN + 1))
     if len(failed):
         print("errors:", file=sys.stderr)
-        for row in failed.itertuples(index=False):
+        for row in failed[:_MAX_ERRORS_SHOWN]:
             # Registry errors already start with the reference; say it once.
             named = row.error.startswith(row.input) or (
                 isinstance(row.ref, str) and row.error.startswith(row.ref))
             print(f"  {row.error}" if named else f"  {row.input}: {row.error}", file=sys.stderr)
+        if len(failed) > _MAX_ERRORS_SHOWN:
+            print(f"  ... ({s.errors - _MAX_ERRORS_SHOWN} more; the error column of --out, or "
+                  "of the dataset, has them all)", file=sys.stderr)
     for note in s.notes:
         print(f"note: {note}", file=sys.stderr)
     methods = s.by_method()
