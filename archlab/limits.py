@@ -119,6 +119,20 @@ constant                       default      what it bounds (and where to overrid
                                             (``list_tags(max_tags=)``)
 ``PER_HOST``                   8            requests in flight to one registry host
                                             (``RegistryClient(per_host=)``, ``--max-per-host``)
+``SURVEY_WINDOW``              10,000       references of a survey read ahead of their answers
+                                            (queued or in flight): what bounds its memory
+                                            however long the input; also the hashes of seen
+                                            inputs kept in a Python set before they are packed
+                                            into a numpy array (``archlab.dataset``)
+``SURVEY_RECENT``              1,024        answers a survey keeps to give another spelling
+                                            of the same image (``busybox`` after
+                                            ``busybox:latest``) without asking again; also the
+                                            parsed manifests and configs it keeps by digest
+``TAG_INDEX_REPOS``            16           repositories whose tag hints the tag index keeps in
+                                            memory (``archlab.cache.TagIndex``); the others
+                                            are read from disk again when asked for
+``DATASET_PART_REFS``          2,000        references per Parquet part of a survey dataset:
+                                            the rows held while one part is written or merged
 ``HELPER_TIMEOUT``             10 s         one run of a docker credential helper
 ``MAX_HELPER_OUTPUT_BYTES``    1 MiB        what archlab holds of a credential helper's
                                             stdout or stderr; a real answer is < 4 KiB
@@ -209,6 +223,10 @@ MAX_TAG_PAGE_BYTES: Final = 4 * MiB
 MAX_TAG_PAGES: Final = 200
 MAX_TAGS: Final = 100_000
 PER_HOST: Final = 8
+SURVEY_WINDOW: Final = 10_000
+SURVEY_RECENT: Final = 1024
+DATASET_PART_REFS: Final = 2000
+TAG_INDEX_REPOS: Final = 16
 
 HELPER_TIMEOUT: Final = 10.0
 MAX_HELPER_OUTPUT_BYTES: Final = 1 * MiB

@@ -4,7 +4,6 @@ registry's access log, errors as rows, resume, rate-limit budgets, nearest tag, 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -646,14 +645,16 @@ def test_cli_errors_exit_1_and_are_listed(corpus, tmp_path, capsys, cache_env):
     assert f"  {missing}: " in err and "not found" in err
 
 
-def test_cli_parquet_without_pyarrow_says_how_to_fix(tmp_path, capsys, cache_env):
-    if importlib.util.find_spec("pyarrow") is not None:
-        pytest.skip("pyarrow is installed here")
-    code = main(["survey", "127.0.0.1:1/x:y", "--out", str(tmp_path / "c.parquet")])
-    _, err = capsys.readouterr()
-    assert code == 2
-    assert "pip install pyarrow" in err and ".csv or .json" in err
-    assert not (tmp_path / "c.parquet").exists()
+def test_cli_writes_parquet_that_pandas_reads_back(corpus, tmp_path, capsys, cache_env):
+    import pandas as pd
+
+    refs, _ = corpus
+    out = tmp_path / "c.parquet"
+    assert main(["survey", str(refs["list"]), "--no-progress", "--out", str(out)]) == 0
+    capsys.readouterr()
+    back = pd.read_parquet(out)
+    assert list(back["input"]) == [str(refs["list"])]
+    assert list(back.columns[:2]) == ["input", "kind"]
 
 
 def test_cli_refusal_is_one_line(corpus, registry, tmp_path, capsys, cache_env):

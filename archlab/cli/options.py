@@ -101,8 +101,8 @@ def open_registry(args: argparse.Namespace, **overrides: object) -> Iterator[Reg
 def check_output_path(path: str | None, formats: Sequence[str]) -> None:
     """Raise :class:`UsageError` unless ``path`` can be written as one of ``formats``.
 
-    Checked before the work starts: the suffix, Parquet's optional dependency, and that the
-    directory exists and takes a new file (found by creating and removing one there).
+    Checked before the work starts: the suffix, and that the directory exists and takes a
+    new file (found by creating and removing one there).
     """
     if path is None:
         return
@@ -110,13 +110,7 @@ def check_output_path(path: str | None, formats: Sequence[str]) -> None:
     suffix = target.suffix.lower()
     if suffix not in formats:
         raise UsageError(f"{path}: unknown output format {suffix or '(none)'}; use "
-                         + " or ".join(f for f in formats if f != ".parquet"))
-    if suffix == ".parquet":
-        import importlib.util
-
-        if importlib.util.find_spec("pyarrow") is None:
-            raise UsageError(f"{path}: writing Parquet needs pyarrow, which is not installed: "
-                             "`pip install pyarrow`, or write .csv or .json instead")
+                         + ", ".join(formats))
     folder = target.parent
     if not folder.is_dir():
         what = "does not exist" if not folder.exists() else "is not a directory"
