@@ -52,6 +52,10 @@ REQUIRE = os.environ.get("ARCHLAB_REQUIRE_DOCKER") == "1"
 RUN_OPTIONS = ("--rm", "--network", "none")
 CREATE_OPTIONS = ("--network", "none")  # without it the CLI adds an IPv4-forwarding warning
 NO_MATCH = "no matching manifest for {} in the manifest list entries"
+UNSUPPORTED = "unsupported media type {}"
+COSIGN = "application/vnd.dev.cosign.simplesigning.v1+json"
+HELM = "application/vnd.cncf.helm.config.v1+json"
+EMPTY = "application/vnd.oci.empty.v1+json"
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,31 @@ CASES: tuple[Case, ...] = (
     Case("run", "armonly", setup=(("armonly", None),)),
     Case("pull", "busybox", "linux/arm64", setup=(("busybox", None),)),
     Case("pull", "mysql", setup=(("mysql", None),), story="Image is up to date"),
+    # --- artifacts: the tag names one, or --platform lands on one ------------------------
+    Case("pull", "signed", story=UNSUPPORTED.format(COSIGN)),
+    Case("pull", "signed-oci", story=UNSUPPORTED.format(COSIGN)),
+    Case("pull", "helm", story=f'Error response from daemon: Encountered remote "{HELM}"'
+                               "(unknown) when fetching"),
+    Case("pull", "helm-oci", story=UNSUPPORTED.format(HELM)),
+    Case("pull", "helm-oci", "linux/amd64"),
+    Case("pull", "artifact", story=f'Encountered remote "{EMPTY}"(unknown) when fetching'),
+    Case("pull", "artifact-oci", story=UNSUPPORTED.format(EMPTY)),
+    Case("pull", "referrers", story=NO_MATCH.format("linux/amd64")),
+    Case("pull", "referrers-oci", story=NO_MATCH.format("linux/amd64")),
+    Case("pull", "wasm-oci", story=NO_MATCH.format("linux/amd64")),
+    Case("pull", "wasm-oci", "wasi/wasm", story="operating system is not supported"),
+    Case("pull", "wasm", "wasi/wasm"),
+    Case("pull", "mixed", story="Downloaded newer image"),
+    Case("pull", "mixed-oci", "linux/arm64", story=NO_MATCH.format("linux/arm64")),
+    Case("pull", "redis-oci", "unknown/unknown",
+         story=UNSUPPORTED.format("application/vnd.in-toto+json")),
+    Case("run", "helm", story="docker: Error response from daemon: Encountered remote"),
+    Case("run", "signed-oci", story=f"docker: {UNSUPPORTED.format(COSIGN)}."),
+    Case("run", "wasm-oci", "wasi/wasm", story="docker: operating system is not supported."),
+    Case("run", "referrers-oci"),
+    Case("run", "mixed", story="hello from linux/amd64"),
+    Case("create", "artifact-oci"),
+    Case("create", "helm"),
 )
 
 
@@ -379,6 +408,34 @@ def test_docker_agrees_with_the_prediction(case: Case, lab: Lab, daemon: DockerD
     assert not problems, "\n".join(problems) + "\n" + side_by_side(prediction, real)
     if case.story is not None:
         assert case.story in real.stdout + real.stderr, side_by_side(prediction, real)
+
+
+@pytest.mark.parametrize(("verb", "platform", "oci"), [
+    ("pull", None, True), ("pull", "linux/amd64", True), ("pull", None, False),
+    ("run", None, True),
+])
+def test_a_wasm_single_manifest_fails_once_its_config_arrives(verb, platform, oci, lab: Lab,
+                                                              daemon: DockerDaemon,
+                                                              tally: _Tally) -> None:
+    """lab/wasm's image under a tag of its own (a buildx build without attestations): no
+    list stops the pull, the config's ``os: wasi`` does, while the layer downloads race it."""
+    from archlab.lab.instance import push_scenarios
+
+    image = sc.get("wasm", oci=oci).images[0]
+    single = sc.Scenario("wasm1", f"lab/wasm1{sc.OCI_SUFFIX if oci else ''}", "1", "", "",
+                         "single-arch", oci, image)
+    push_scenarios(lab.host, [single])
+    with lab.client() as client:
+        facts = gather_facts_sync(single.ref(lab.host), client, layers=True)
+    daemon.reset()
+    case_id = f"wasm1-{verb}-{platform}-{'oci' if oci else 'docker'}"
+    tally.results[case_id] = False
+    prediction = _predict(verb, facts, platform, LocalStore())
+    real = daemon.docker(*shlex.split(prediction.command)[1:])
+    problems = _check(prediction, real)
+    tally.results[case_id] = not problems
+    assert not problems, "\n".join(problems) + "\n" + side_by_side(prediction, real)
+    assert "operating system is not supported" in real.stderr
 
 
 # ---------------------------------------------------------------------------------------------

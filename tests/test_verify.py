@@ -242,12 +242,17 @@ def reg():
 
 
 def test_every_lab_scenario_is_consistent_but_mislabelled(lab_host, reg) -> None:
+    """Only lab/mislabelled's binary disagrees; what is not an image is named, not judged."""
     for s in scenarios.build_all():
         v = verify(s.ref(lab_host), client=reg)
         images = [c for c in v.checks if c.entry_kind == "image"]
-        assert len(images) == len(s.images), s.reference
+        linux = [i for i in s.images if i.platform is not None and i.platform.os == "linux"]
+        assert len(images) == len(linux), s.reference
+        others = [c for c in v.checks if c.entry_kind != "image"]
+        assert {c.verdict for c in others} <= {NOT_AN_IMAGE}, s.reference
+        assert bool(others) == (s.name in scenarios.ARTIFACT_NAMES or bool(s.attestations))
         if s.name != "mislabelled":
-            assert {c.verdict for c in images} == {CONSISTENT}, s.reference
+            assert {c.verdict for c in images} <= {CONSISTENT}, s.reference
             assert v.ok
             continue
         by_platform = {str(c.declared): c for c in images}
@@ -257,6 +262,22 @@ def test_every_lab_scenario_is_consistent_but_mislabelled(lab_host, reg) -> None
             "linux/arm64/v8", "linux/amd64", 62)
         assert by_platform["linux/amd64"].verdict == CONSISTENT
         assert not v.ok and v.disagrees
+
+
+@pytest.mark.parametrize(("name", "kinds"), [
+    ("signed", ["signature"]), ("referrers", ["sbom", "attestation"]), ("helm", ["helm chart"]),
+    ("wasm", ["wasm"]), ("mixed", ["image", "helm chart"]), ("artifact", ["unknown artifact"]),
+])
+@pytest.mark.parametrize("oci", [False, True], ids=["docker", "oci"])
+def test_artifact_scenarios_are_not_images(lab_host, reg, name, kinds, oci) -> None:
+    v = verify(scenarios.get(name, oci=oci).ref(lab_host), client=reg)
+    assert [c.entry_kind for c in v.checks] == kinds
+    assert [c.verdict for c in v.checks] == [
+        CONSISTENT if k == "image" else NOT_AN_IMAGE for k in kinds]
+    assert v.ok  # an artifact is not a disagreement: CI gates pass
+    for c in v.checks:
+        if c.entry_kind != "image":
+            assert c.layers == () and c.bytes_read == 0  # nothing of it is downloaded
 
 
 def test_attestations_are_named_not_run(lab_host, reg) -> None:
