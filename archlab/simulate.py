@@ -48,6 +48,7 @@ The decision tree
     │   └── no entry ........................ "no matching manifest for <P or DefaultSpec> in the
     │                                         manifest list entries", exit 1
     ├── root is one image manifest .......... NOT CHECKED: any architecture is pulled
+    ├── what is pulled is an artifact ....... see "When a pull lands on an artifact" below
     └── after the pull, only if P was given, graphdriver 20.10.8+:
         GetImage(name, P) ................... "WARNING: image with reference ... does not match
                                               the specified platform" (20.10.8-23.x look up
@@ -76,9 +77,12 @@ Engine            what changes in the prediction
 20.10.8-23.x      + pull ``--platform`` warning for single-arch images, looked up as
                   ``<name>:latest`` (absent ``:latest``: no warning; other ``:latest``: warning
                   about the wrong image)
-23.0              lists: ``Only()`` vectors (386, arm fallbacks), no-platform entries last,
-                  nested indexes, arm variant fallback removed; host = ``maximumSpec``
-                  (amd64 gets its ``v1``-``v4`` level)
+20.10.22          an artifact's foreign config or layer type: ``unsupported media type``
+                  (was: the download started, then ``invalid rootfs ...``)
+23.0              lists: ``Only()`` vectors (386, arm fallbacks), entries without a platform
+                  (artifacts too) match any platform, last; nested indexes, arm variant
+                  fallback removed; host = ``maximumSpec`` (amd64 gets its ``v1``-``v4``
+                  level)
 24.0.0            the ``:latest`` lookup turns into an error when ``:latest`` is absent
 24.0.1            the warning looks up the tag that was pulled (``ref.String()``)
 26.0 / 28.2       schema 1 disabled / removed
@@ -89,6 +93,39 @@ Engine            what changes in the prediction
 29 (containerd)   pull target = host platform (with amd64 level); no post-pull warning; run
                   lookup ``OnlyStrict(P)`` with P, any platform (host preferred) without
 ================  ===========================================================================
+
+When a pull lands on an artifact
+================================
+
+A tag can name something that is not an image (a Helm chart, a cosign signature, a referrers
+index; :mod:`archlab.artifacts`), and ``--platform`` can select a list entry that is not one
+(an attestation through ``unknown/unknown``, a ``wasi/wasm`` entry, or from 23.0 an entry
+without a platform):
+
+=============================  ==================================================================
+what Docker reaches            what it prints
+=============================  ==================================================================
+a Docker schema 2 manifest,    ``Error response from daemon: Encountered remote "<type>"(unknown)
+tagged, whose config type is   when fetching`` (``(plugin)`` for a plugin), before ``Pulling
+not an image's                 from``; graphdriver, every version
+an OCI manifest (or any list   20.10.22+ (and 23+): ``unsupported media type <type>`` after
+child) with a foreign config   ``Pulling from``, the config's type checked before each layer's.
+or layer type                  20.10.0-20.10.21: the downloads start, then ``invalid rootfs in
+                               image configuration`` (a config without rootfs) or, approximate,
+                               ``failed to register layer: ...`` (a layer that is no tar)
+a list entry without a         20.10: never matches. 23.0+: matches any platform, after the
+platform                       real matches: an arm64 host lands on an amd64 image's chart.
+                               containerd store: judged by its config's os/arch, so an
+                               artifact never matches
+an entry or config for an OS   ``operating system is not supported`` (a config's OS only once
+other than Linux               its downloads have started, so their lines may show)
+the containerd store           approximate: it fetches anything; unpacking pairs the config's
+                               ``diff_ids`` with the layers of a layer type. Unequal counts:
+                               ``failed to unpack image on snapshotter overlayfs: mismatched
+                               image rootfs and manifest layers``; equal (a Helm chart: none
+                               and none): kept as an image, and ``docker run`` then fails with
+                               ``No command specified``
+=============================  ==================================================================
 
 runc's exec-format-error text: ``standard_init_linux.go:211: exec user process caused "exec
 format error"`` (up to 1.0.0-rc10), ``...:219: exec user process caused: exec format error``
@@ -103,7 +140,9 @@ line of ``docker pull`` / ``run`` / ``create`` for lists (amd64+arm64, amd64 onl
 arm/v7 only, OCI with attestations), single amd64 and arm64 manifests and a mislabelled image,
 with no ``--platform`` and with linux/amd64, arm64, arm64/v8, 386, arm/v5, arm/v6, arm/v8,
 x86_64, bare ``arm64``, darwin/amd64 and malformed values, from an empty store and with local
-images (``:latest`` bug, "Already exists", "Image is up to date"). Two things are not
+images (``:latest`` bug, "Already exists", "Image is up to date"), and every artifact shape
+of the lab (signature, referrers, Helm chart, WASM, image + chart, unknown artifact, an
+attestation reached through ``unknown/unknown``) in both manifest flavours. Two things are not
 deterministic there and are marked on the lines: a layer's ``Waiting``, ``Verifying Checksum``
 and ``Download complete`` may be skipped (one transfer carries a layer's whole progress, and
 its watcher writes only the latest update; the ``Downloading``/``Extracting`` bars in between,
