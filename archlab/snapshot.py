@@ -231,7 +231,7 @@ BLOBS_DIR = "blobs"
 #: pinned to: a consistently edited copy of it, where it is shipped, is refused.
 #: ``tools/record_lab_snapshot.py`` prints the new root when the lab is recorded again; the
 #: test that re-records it checks this constant.
-LAB_SNAPSHOT_ROOT = "sha256:14c17403a1fd5e4f2834abf492bcae49e5463967f1a6407649f1f4987cd51368"
+LAB_SNAPSHOT_ROOT = "sha256:fb943305094f6d20dcd6b1908be132aebd08430c32418c9fd1e2a1c5f9de34df"
 #: Largest blob kept when layers are not wanted (a config is a few KiB).
 CONFIG_CAP = limits.MAX_SNAPSHOT_BLOB_BYTES
 #: The only response headers a snapshot ever stores (lower-case).
