@@ -213,6 +213,7 @@ __all__ = [
     "RecordingTransport",
     "Snapshot",
     "SnapshotTransport",
+    "is_shipped_lab",
     "load_snapshot",
     "record",
     "replay_client",
@@ -594,6 +595,15 @@ def _shipped_lab_dir() -> Path:
     from archlab import shipped
 
     return shipped.data_path("snapshots", "lab")
+
+
+def is_shipped_lab(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` names the shipped lab snapshot: ``"lab"``, ``"lab@sha256:…"`` or its
+    directory (what :mod:`archlab.lab.offline` adds the lab layers to)."""
+    from archlab import shipped
+
+    root, _ = split_pin(path)
+    return _is_shipped_lab(shipped.snapshot_path(str(root)))
 
 
 def _is_shipped_lab(root: Path) -> bool:

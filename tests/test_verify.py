@@ -314,6 +314,69 @@ def test_cli_exit_codes_and_json(lab_host, tmp_path) -> None:
     assert "exit status:" in _cli("verify", "--help").stdout
 
 
+# ---------------------------------------------------------------------- offline: --snapshot lab
+
+def test_the_shipped_lab_verifies_offline_as_the_live_lab_does() -> None:
+    """The shipped snapshot holds no layers; archlab.lab.offline rebuilds them, so issue 11's
+    "done when" holds with no registry: only lab/mislabelled's binary disagrees, and what is
+    not an image is named, not judged."""
+    from archlab.lab.offline import lab_snapshot
+    from archlab.snapshot import LAB_HOST, replay_client
+
+    with replay_client(lab_snapshot()) as reg:
+        for s in scenarios.build_all():
+            v = verify(s.ref(LAB_HOST), client=reg)
+            images = [c for c in v.checks if c.entry_kind == "image"]
+            others = [c for c in v.checks if c.entry_kind != "image"]
+            wrong = {BINARY_DISAGREES} if s.name == "mislabelled" else set()
+            assert {c.verdict for c in images} - {CONSISTENT} == wrong, s.reference
+            assert {c.verdict for c in others} <= {NOT_AN_IMAGE}, s.reference
+            assert bool(others) == (s.name in scenarios.ARTIFACT_NAMES or bool(s.attestations))
+            assert all(r.status == "whole" for c in images for r in c.layers)
+
+
+def test_cli_verify_snapshot_lab_needs_no_network() -> None:
+    """Port 1 never has a registry: any request that left the process would fail."""
+    bad = _cli("verify", "127.0.0.1:1/lab/mislabelled", "--snapshot", "lab")
+    assert bad.returncode == 3, bad.stderr
+    assert "binary disagrees" in bad.stdout and "1 of 1 layer opened" in bad.stdout
+    from archlab.snapshot import LAB_SNAPSHOT_ROOT
+
+    pinned = _cli("verify", "127.0.0.1:1/lab/mixed-oci", "--snapshot",
+                  f"lab@{LAB_SNAPSHOT_ROOT}", "--json")
+    assert pinned.returncode == 0, pinned.stderr
+    doc = json.loads(pinned.stdout)
+    assert [(e["entry_kind"], e["verdict"]) for e in doc["entries"]] == [
+        ("image", CONSISTENT), ("helm chart", NOT_AN_IMAGE)]
+
+
+def test_rebuilt_layers_are_exactly_what_the_recorded_manifests_name(tmp_path) -> None:
+    """Every layer a recorded lab manifest names is served, under its repository, with bytes
+    that hash to it; and only the shipped snapshot gets them: a copy stays as recorded."""
+    import shutil
+
+    from archlab.lab.offline import lab_snapshot, load_with_lab_layers
+    from archlab.snapshot import load_snapshot
+
+    snap = lab_snapshot()
+    served = {(a.repository, a.reference) for a in snap.answers if a.kind == "blob"}
+    named = set()
+    for a in snap.answers:
+        if a.kind != "manifest" or a.body is None:
+            continue
+        doc = manifests.parse_manifest(snap.blobs[a.body], a.media_type)
+        if isinstance(doc, manifests.ImageManifest):
+            named.update((a.repository, d.digest) for d in doc.layers)
+    assert named and named <= served
+    assert all(compute(snap.blobs[d]) == d for _, d in named)
+    bare = load_snapshot(lab_snapshot(layers=False).source)
+    assert not any(a.kind == "blob" and (a.repository, a.reference) in named
+                   for a in bare.answers)  # the recording itself holds no layer
+    copy = tmp_path / "lab"
+    shutil.copytree(bare.source, copy)
+    assert load_with_lab_layers(copy).answers == load_snapshot(copy).answers
+
+
 # ------------------------------------------------------------------------------ bytes on the wire
 
 _SIZE = re.compile(r'"GET (?P<path>\S+) [^"]*" (?P<status>\d{3}) (?P<bytes>\d+|-)')
