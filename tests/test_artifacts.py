@@ -141,3 +141,7 @@ def test_a_survey_counts_no_artifact_as_a_platform(lab_reg) -> None:
     covered = result.coverage
     assert {ref for ref, row in covered.iterrows() if row.any()} == {
         s.ref("127.0.0.1:5000") for s in chosen if s.name == "mixed"}
+    for s in chosen:  # why: a tagged artifact is "not an image", a list holds no entry
+        why = set(result.outcomes.loc[s.ref("127.0.0.1:5000")])
+        assert why == ({"not an image"} if not s.is_list else
+                       {"native", "missing"} if s.name == "mixed" else {"missing"}), s.reference
