@@ -298,7 +298,9 @@ _SRC: Final[dict[str, str]] = {
                       "daemon/graphdriver/overlay2 ApplyDiff -> pkg/chrootarchive untar "
                       "('Error processing tar file(%v): %s'); Go archive/tar [INFERRED]",
     "config_os": "moby@v20.10.12:distribution/config.go#L152-171 (PlatformFromConfig: "
-                 "system.ErrNotSupportedOperatingSystem); xfer/download.go#L124",
+                 "system.ErrNotSupportedOperatingSystem); xfer/download.go#L124; "
+                 "moby@v23.0.0:distribution/config.go#L136-152 (wrapped); "
+                 "moby@v25.0.0:image/image_os.go CheckOS",
     "c8d_entry": "containerd@v1.7.0:images/image.go#L166-183 (Manifest: an entry without a "
                  "platform is judged by its config's os/arch)",
     "c8d_artifact": "containerd@v2.1.0:client/pull.go (Unpack after an unpacker that unpacked "
@@ -977,6 +979,11 @@ def _pull_fails_late(ctx: _Ctx, facts: ImageFacts, manifest: ImageManifest, eng:
         _fs_layer_lines(ctx, stream, manifest)
         ctx.step("config OS", f"the config says os {config.os!r}: a Linux daemon stores no "
                  "layers for it, and says so once the config has arrived", "config_os")
+        said = f"image operating system {json.dumps(config.os)} cannot be used on this platform"
+        if eng.v >= (23, 0, 0):  # one message for every OS, wrapping the cause
+            return f"{said}: operating system is not supported", False
+        if config.os == "windows":  # 20.10: its own message, checked first
+            return said, False
         return "operating system is not supported", False
     return None
 

@@ -410,32 +410,46 @@ def test_docker_agrees_with_the_prediction(case: Case, lab: Lab, daemon: DockerD
         assert case.story in real.stdout + real.stderr, side_by_side(prediction, real)
 
 
-@pytest.mark.parametrize(("verb", "platform", "oci"), [
-    ("pull", None, True), ("pull", "linux/amd64", True), ("pull", None, False),
-    ("run", None, True),
+def _other_os(kind: str, oci: bool):
+    if kind == "wasm":  # lab/wasm's image under a tag of its own (buildx without attestations)
+        return sc.get("wasm", oci=oci).images[0]
+    from archlab.elf import hello_binary
+    from archlab.lab.images import build_image
+    from archlab.platforms import Platform
+
+    return build_image(Platform("linux", "amd64"), {"/hello": hello_binary("linux/amd64")},
+                       entrypoint=["/hello"], oci=oci, portable=True,
+                       config_platform=Platform("windows", "amd64"))
+
+
+@pytest.mark.parametrize(("kind", "verb", "platform", "oci", "error"), [
+    ("wasm", "pull", None, True, "operating system is not supported"),
+    ("wasm", "pull", "linux/amd64", True, "operating system is not supported"),
+    ("wasm", "pull", None, False, "operating system is not supported"),
+    ("wasm", "run", None, True, "docker: operating system is not supported."),
+    ("windows", "pull", None, True,
+     'image operating system "windows" cannot be used on this platform'),
 ])
-def test_a_wasm_single_manifest_fails_once_its_config_arrives(verb, platform, oci, lab: Lab,
-                                                              daemon: DockerDaemon,
-                                                              tally: _Tally) -> None:
-    """lab/wasm's image under a tag of its own (a buildx build without attestations): no
-    list stops the pull, the config's ``os: wasi`` does, while the layer downloads race it."""
+def test_a_single_manifest_for_another_os_fails_once_its_config_arrives(
+        kind, verb, platform, oci, error, lab: Lab, daemon: DockerDaemon,
+        tally: _Tally) -> None:
+    """No list stops the pull; the config's ``os`` does, while the layer downloads race it."""
     from archlab.lab.instance import push_scenarios
 
-    image = sc.get("wasm", oci=oci).images[0]
-    single = sc.Scenario("wasm1", f"lab/wasm1{sc.OCI_SUFFIX if oci else ''}", "1", "", "",
-                         "single-arch", oci, image)
+    single = sc.Scenario(kind, f"lab/{kind}1{sc.OCI_SUFFIX if oci else ''}", "1", "", "",
+                         "single-arch", oci, _other_os(kind, oci))
     push_scenarios(lab.host, [single])
     with lab.client() as client:
         facts = gather_facts_sync(single.ref(lab.host), client, layers=True)
     daemon.reset()
-    case_id = f"wasm1-{verb}-{platform}-{'oci' if oci else 'docker'}"
+    case_id = f"{kind}1-{verb}-{platform}-{'oci' if oci else 'docker'}"
     tally.results[case_id] = False
     prediction = _predict(verb, facts, platform, LocalStore())
     real = daemon.docker(*shlex.split(prediction.command)[1:])
     problems = _check(prediction, real)
     tally.results[case_id] = not problems
     assert not problems, "\n".join(problems) + "\n" + side_by_side(prediction, real)
-    assert "operating system is not supported" in real.stderr
+    assert error in real.stderr.splitlines()
 
 
 # ---------------------------------------------------------------------------------------------

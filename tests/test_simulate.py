@@ -720,6 +720,20 @@ def test_a_wasm_single_manifest_fails_once_its_config_arrives():
     assert "PlatformFromConfig" in step.source
 
 
+def test_a_windows_image_gets_its_own_message_on_a_linux_daemon_20_10():
+    windows = hello_image(AMD64, config=Platform("windows", "amd64"))
+    p = simulate_pull(facts_from_built(parse_reference("x/win:1"), windows), THIS)
+    assert p.stderr_lines == ['image operating system "windows" cannot be used on this platform']
+
+
+@pytest.mark.parametrize("os_name", ["wasi", "windows"])
+def test_23_wraps_the_config_os_error_for_every_os(os_name):
+    image = hello_image(AMD64, config=Platform(os_name, "amd64"))
+    p = simulate_pull(facts_from_built(parse_reference("x/y:1"), image), QEMU24)
+    assert p.stderr_lines == [f'image operating system "{os_name}" cannot be used on this '
+                              "platform: operating system is not supported"]
+
+
 # ---------------------------------------------------------------------------------------------
 # runc: the exec format error text by version
 
