@@ -117,8 +117,11 @@ a list entry without a         20.10: never matches. 23.0+: matches any platform
 platform                       real matches: an arm64 host lands on an amd64 image's chart.
                                containerd store: judged by its config's os/arch, so an
                                artifact never matches
-an entry or config for an OS   ``operating system is not supported`` (a config's OS only once
-other than Linux               its downloads have started, so their lines may show)
+an entry or config for an OS   ``operating system is not supported``. A config's OS is seen
+other than Linux               only once the downloads started (their lines may show); for it
+                               20.10 says ``image operating system "windows" cannot be used on
+                               this platform`` for Windows, 23+ that text for any OS, followed
+                               by ``: operating system is not supported``
 the containerd store           approximate: it fetches anything; unpacking pairs the config's
                                ``diff_ids`` with the layers of a layer type. Unequal counts:
                                ``failed to unpack image on snapshotter overlayfs: mismatched
