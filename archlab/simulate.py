@@ -228,6 +228,7 @@ __all__ = [
     "gather_facts_sync",
     "predictions_frame",
     "runc_exec_error",
+    "selects_attestations",
     "simulate_compose_service",
     "simulate_create",
     "simulate_pull",
@@ -433,8 +434,9 @@ def _platform(p: Platform | str) -> Platform:
 class ImageFacts:
     """Everything a registry says about one reference, as Docker would fetch it.
 
-    ``children`` are the manifests a list names, by digest (attestations and artifacts too:
-    ``--platform`` can land on any of them); ``configs`` the configs Docker would read as an
+    ``children`` are the manifests a list names, by digest (artifacts too, and attestations
+    when gathered with ``attestations=True``: ``--platform`` can land on any of them);
+    ``configs`` the configs Docker would read as an
     image's (:data:`_DOCKER_IMAGE_CONFIG_TYPES`: not a Helm chart's or the empty ``{}``), by
     config digest. Optional, per config digest: ``binary_platforms`` (the platform
     read from the entrypoint's ELF header: a mislabelled image's binary may not be what its
@@ -872,7 +874,7 @@ def _choose(ctx: _Ctx, facts: ImageFacts, index: ImageIndex, want: Platform | No
             if found:
                 how = (f"no exact match for {target}; the deprecated 32-bit arm fallback takes "
                        "any variant of arm (removed in 23.0)")
-        found = [i for i in found if entries[i].digest in facts.children]
+        found = _gathered(facts, entries, found)
         ctx.step("choose a list entry (20.10)",
                  f"{how}: " + (f"entry {found[0]} ({platforms[found[0]]})" if found
                                else "no entry fits"),
@@ -886,7 +888,7 @@ def _choose(ctx: _Ctx, facts: ImageFacts, index: ImageIndex, want: Platform | No
         platforms = [p if p is not None else _config_platform(facts, d)
                      for p, d in zip(platforms, entries, strict=True)]
     order = match_entries_modern(platforms, target, eng.rules)
-    order = [i for i in order if entries[i].digest in facts.children]
+    order = _gathered(facts, entries, order)
     vector = ", ".join(str(p) for p in platform_vector(target, eng.rules))
     unlisted = ("an entry without a platform is judged by its config's os/arch (an "
                 "artifact's config names none)" if eng.c8d else
@@ -1034,6 +1036,21 @@ def _pull_artifact_c8d(ctx: _Ctx, facts: ImageFacts, manifest: ImageManifest, en
     ctx.line(stream, f"Status: Downloaded newer image for {facts.reference.familiar()}",
              approximate=True)
     return _Pulled(image=image, chosen=manifest.digest, store=after)
+
+
+def _gathered(facts: ImageFacts, entries: Sequence[Descriptor], found: list[int]) -> list[int]:
+    """The matching entries whose manifest the facts hold (one of an unknown type was not
+    fetched: Docker skips it too). An attestation that was not gathered is an error, not a
+    skip: Docker would pull it."""
+    for i in found:
+        if entries[i].digest in facts.children:
+            break
+        if entries[i].is_attestation:
+            raise ManifestError(
+                f"facts for {facts.reference} lack the attestation manifest "
+                f"{entries[i].digest} that this platform selects; gather them with "
+                "gather_facts(..., attestations=True)")
+    return [i for i in found if entries[i].digest in facts.children]
 
 
 def _config_platform(facts: ImageFacts, d: Descriptor) -> Platform:
@@ -1633,8 +1650,12 @@ MAX_LAYER_UNPACKED_BYTES: Final = limits.MAX_LAYER_UNPACKED_BYTES
 
 
 async def gather_facts(ref: Reference | str, client: AsyncRegistryClient, *,
-                       layers: bool = False) -> ImageFacts:
+                       layers: bool = False, attestations: bool = False) -> ImageFacts:
     """Fetch the root manifest, every child and every image-type config of ``ref``.
+
+    Attestation manifests are fetched only with ``attestations=True``: a pull reaches one only
+    through ``--platform unknown/unknown`` (:func:`selects_attestations`), and each is one more
+    manifest GET, which Docker Hub counts.
 
     ``layers=True`` also fetches each image's layers (verified, at most
     :data:`MAX_LAYER_BYTES` each) and reads the entrypoint file, as :func:`facts_from_built`
@@ -1647,7 +1668,8 @@ async def gather_facts(ref: Reference | str, client: AsyncRegistryClient, *,
 
     async def walk(index: ImageIndex) -> None:
         wanted = [d for d in index.manifests
-                  if d.media_type in INDEX_TYPES + IMAGE_TYPES and d.digest not in children]
+                  if d.media_type in INDEX_TYPES + IMAGE_TYPES and d.digest not in children
+                  and (attestations or not d.is_attestation)]
         fetched = await asyncio.gather(*(client.get_manifest(ref.with_digest(d.digest))
                                          for d in wanted))
         for d, f in zip(wanted, fetched, strict=True):
@@ -1695,9 +1717,16 @@ async def gather_facts(ref: Reference | str, client: AsyncRegistryClient, *,
 
 
 def gather_facts_sync(ref: Reference | str, client: RegistryClient, *,
-                      layers: bool = False) -> ImageFacts:
+                      layers: bool = False, attestations: bool = False) -> ImageFacts:
     """:func:`gather_facts` through the blocking :class:`~archlab.registry.RegistryClient`."""
-    return client.run(lambda aio: gather_facts(ref, aio, layers=layers))
+    return client.run(lambda aio: gather_facts(ref, aio, layers=layers,
+                                               attestations=attestations))
+
+
+def selects_attestations(platform: str | None) -> bool:
+    """Whether ``--platform`` can select a BuildKit attestation entry (``unknown/unknown``),
+    i.e. whether :func:`gather_facts` needs ``attestations=True`` for it."""
+    return platform is not None and "unknown" in platform.lower().split("/")
 
 
 def _is_tar(media_type: str) -> bool:

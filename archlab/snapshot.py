@@ -32,8 +32,8 @@ How do I use it?
     archlab snapshot show DIR[@sha256:ROOT]
 
 :func:`record` inspects each reference with ``configs="all"`` and gathers what
-:mod:`archlab.simulate` needs (nested children, every config), through a
-:class:`RecordingTransport` that keeps the answers.
+:mod:`archlab.simulate` needs (nested children, attestation manifests, every image config),
+through a :class:`RecordingTransport` that keeps the answers.
 
 What is recorded
 ----------------
@@ -1242,7 +1242,7 @@ def record(
             try:
                 ref = parse_reference(text)
                 insp = inspect(ref, client=reg, configs="all")
-                facts = gather_facts_sync(ref, reg)
+                facts = gather_facts_sync(ref, reg, attestations=True)
                 if include_layers:
                     layer_bytes += _record_layers(reg, ref, facts, layer_bytes, recorder)
                 if tags:

@@ -289,7 +289,7 @@ class _FactsByName(dict):
 
     def __missing__(self, name: str) -> ImageFacts:
         ref = sc.get(name).ref(self.lab.host)
-        self[name] = gather_facts_sync(ref, self.client, layers=True)
+        self[name] = gather_facts_sync(ref, self.client, layers=True, attestations=True)
         return self[name]
 
 

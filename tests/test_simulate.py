@@ -44,6 +44,7 @@ from archlab.simulate import (
     gather_facts,
     predictions_frame,
     runc_exec_error,
+    selects_attestations,
     simulate_compose_service,
     simulate_create,
     simulate_pull,
@@ -973,15 +974,27 @@ class FakeClient:
         return manifests.parse_config(self.blobs[descriptor.digest].data)
 
 
-def test_gather_facts_reads_every_entry_and_the_configs_docker_would_read():
-    """Attestations are children too (``--platform unknown/unknown`` lands on one); their
-    configs are image configs, so they are read as well."""
+def test_gather_facts_reads_attestations_only_when_asked():
+    """An attestation manifest is one more counted GET and a pull reaches one only through
+    ``--platform unknown/unknown``: read on request (their configs are image configs)."""
     built = LAB["multi-oci"]
     client = FakeClient(built)
     facts = asyncio.run(gather_facts(f"{REG}/lab/multi-oci:latest", client))
+    assert set(facts.children) == {img.manifest.digest for img in built.images}
+    assert set(facts.configs) == {img.config.digest for img in built.images}
+    assert not {a.manifest.digest for a in built.attestations} & set(client.asked)
+    with pytest.raises(ManifestError, match=r"lack the attestation manifest sha256:[0-9a-f]+ "
+                       r"that this platform selects; gather them with gather_facts\(\.\.\., "
+                       r"attestations=True\)"):
+        simulate_pull(facts, THIS, platform="unknown/unknown")
+    assert selects_attestations("unknown/unknown") and not selects_attestations("linux/arm64")
     everything = [*built.images, *built.attestations]
-    assert set(facts.children) == {img.manifest.digest for img in everything}
-    assert set(facts.configs) == {img.config.digest for img in everything}
+    full = asyncio.run(gather_facts(f"{REG}/lab/multi-oci:latest", FakeClient(built),
+                                    attestations=True))
+    assert set(full.children) == {img.manifest.digest for img in everything}
+    assert set(full.configs) == {img.config.digest for img in everything}
+    assert simulate_pull(full, THIS, platform="unknown/unknown").stderr_lines == [
+        "unsupported media type application/vnd.in-toto+json"]
     p = simulate_run(facts, THIS)
     assert p.image_platform == AMD64 and p.run_mode == "native" and p.container_output is None
     assert p.exit_code is None  # the facts do not say what the entrypoint prints

@@ -797,7 +797,7 @@ def test_shipped_lab_snapshot_replays_every_scenario():
             # lab/wasm's entry names wasi/wasm, which is no CPU: inspect never counts it
             cpus = tuple(t for t in s.platform_texts if not t.startswith("wasi/"))
             assert tuple(str(p) for p in got.platforms) == cpus, s.reference
-            facts = gather_facts_sync(ref, reg)
+            facts = gather_facts_sync(ref, reg, attestations=True)  # recorded with them
             built = facts_from_built(ref, s.built)
             assert set(facts.children) == set(built.children), s.reference
             assert set(facts.configs) == set(built.configs), s.reference
