@@ -170,7 +170,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import pandas as pd
 
-from archlab import digests, limits
+from archlab import artifacts, digests, limits
 from archlab.elf import ElfError, read_identity
 from archlab.errors import (
     InvalidReferenceError,
@@ -182,6 +182,8 @@ from archlab.errors import (
 from archlab.hosts import Host, _version_tuple, get_host
 from archlab.layers import Rootfs, open_layer
 from archlab.manifests import (
+    CONFIG_TYPES,
+    DOCKER_MANIFEST_V2,
     IMAGE_TYPES,
     INDEX_TYPES,
     Descriptor,
@@ -808,7 +810,7 @@ def _pull(ctx: _Ctx, facts: ImageFacts, host: Host, platform_raw: str | None,
 
     if not present:
         if eng.c8d and _is_artifact_for_c8d(manifest):
-            return _pull_artifact_c8d(ctx, facts, manifest, eng, store, stream)
+            return _pull_artifact_c8d(ctx, facts, manifest, store, stream)
         late = _pull_fails_late(ctx, facts, manifest, eng, stream)
         if late is not None:
             return _Pulled(error=late[0], store=store, approximate=late[1])
@@ -904,9 +906,7 @@ def _choose(ctx: _Ctx, facts: ImageFacts, index: ImageIndex, want: Platform | No
 
 #: Config types a graphdriver pull takes for an image's: 20.10's ``ImageTypes``, 23's
 #: ``defaultImageTypes`` (compared exactly, as moby does).
-_DOCKER_IMAGE_CONFIG_TYPES: Final = frozenset({
-    "application/vnd.docker.container.image.v1+json", "application/vnd.oci.image.config.v1+json",
-    "application/octet-stream", "application/json", "text/html", ""})
+_DOCKER_IMAGE_CONFIG_TYPES: Final = artifacts.IMAGE_CONFIG_TYPES
 _PLUGIN_CONFIG: Final = "application/vnd.docker.plugin.v1+json"
 #: moby's ``supportedMediaTypes`` (20.10.22+): each matches itself, or as a prefix before ".".
 _SUPPORTED_MEDIA_TYPES: Final = ("application/vnd.oci.image", "application/vnd.docker",
@@ -925,8 +925,6 @@ _TAR_BLOCK: Final = 512  # a tar header block: a shorter blob ends inside the fi
 def _config_class_error(m: ImageManifest) -> str | None:
     """20.10+'s refusal of a *Docker schema 2* manifest whose config is not an image's (the
     check runs on the tagged manifest only, before ``Pulling from``); OCI manifests pass."""
-    from archlab.manifests import DOCKER_MANIFEST_V2
-
     mt = m.config.media_type
     if m.media_type != DOCKER_MANIFEST_V2 or mt in _DOCKER_IMAGE_CONFIG_TYPES:
         return None
@@ -962,7 +960,7 @@ def _pull_fails_late(ctx: _Ctx, facts: ImageFacts, manifest: ImageManifest, eng:
         return None
     config = facts.configs.get(manifest.config.digest)
     if eng.v < (20, 10, 22):
-        if config is None or not config.diff_ids:
+        if config is None or not _has_rootfs(config):
             _fs_layer_lines(ctx, stream, manifest)
             ctx.step("no rootfs in the config", f"the config ({manifest.config.media_type!r}) "
                      "is not an image config and has no rootfs: before 20.10.22 the pull "
@@ -993,9 +991,15 @@ def _pull_fails_late(ctx: _Ctx, facts: ImageFacts, manifest: ImageManifest, eng:
     return None
 
 
-def _is_artifact_for_c8d(manifest: ImageManifest) -> bool:
-    from archlab.manifests import CONFIG_TYPES
+def _has_rootfs(config: ImageConfig) -> bool:
+    """Whether the config has a ``rootfs`` at all (an empty one is valid: a layerless image)."""
+    try:
+        return isinstance(json.loads(config.raw).get("rootfs"), dict)
+    except (ValueError, AttributeError):  # it parsed once as a config; be safe anyway
+        return False
 
+
+def _is_artifact_for_c8d(manifest: ImageManifest) -> bool:
     return manifest.config.media_type not in CONFIG_TYPES or not all(
         _c8d_layer_type(d.media_type) for d in manifest.layers)
 
@@ -1006,7 +1010,7 @@ def _c8d_layer_type(media_type: str) -> bool:
             or media_type in _C8D_DOCKER_LAYERS)
 
 
-def _pull_artifact_c8d(ctx: _Ctx, facts: ImageFacts, manifest: ImageManifest, eng: _Engine,
+def _pull_artifact_c8d(ctx: _Ctx, facts: ImageFacts, manifest: ImageManifest,
                        store: LocalStore, stream: str) -> _Pulled:
     """The containerd store fetches anything; unpacking pairs the config's ``diff_ids`` with
     the layers of a layer type. Unequal counts fail; equal ones (none and none, as in a Helm

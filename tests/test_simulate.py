@@ -648,6 +648,19 @@ def test_before_20_10_22_an_artifact_fails_only_once_downloading(name, error, ap
     assert later.stderr_lines[0].startswith("unsupported media type ")
 
 
+def test_before_20_10_22_a_layerless_image_is_no_artifact():
+    """An empty rootfs is a rootfs: only a config without one (a chart's) is refused."""
+    config = Blob(manifests.DOCKER_CONFIG, json.dumps({
+        "architecture": "amd64", "os": "linux", "config": {"Entrypoint": ["/x"]},
+        "rootfs": {"type": "layers", "diff_ids": []}}).encode())
+    doc = {"schemaVersion": 2, "mediaType": manifests.DOCKER_MANIFEST_V2,
+           "config": config.descriptor(), "layers": []}
+    empty = BuiltImage(AMD64, (), config, Blob(manifests.DOCKER_MANIFEST_V2,
+                                                json.dumps(doc).encode()))
+    p = simulate_pull(facts_from_built(parse_reference("x/empty:1"), empty), UBUNTU)
+    assert p.exit_code == 0 and p.stderr_lines == []
+
+
 def test_before_20_10_22_unknown_unknown_stops_at_the_os_check():
     p = simulate_pull(scenario_facts("redis-oci"), M1, platform="unknown/unknown")
     assert p.stderr_lines == ["operating system is not supported"]
