@@ -51,7 +51,8 @@ from archlab.platforms import Platform
 EPOCH = "1970-01-01T00:00:00Z"
 
 
-def _json(doc: object) -> bytes:
+def compact_json(doc: object) -> bytes:
+    """JSON as the lab writes it: key order as given, compact separators, no newline."""
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -191,7 +192,8 @@ def build_image(
     config_doc["config"] = inner
     config_doc["rootfs"] = {"type": "layers", "diff_ids": [digests.compute(tar)]}
     config_doc["history"] = [{"created": EPOCH, "created_by": "archlab lab image builder"}]
-    config = Blob(manifests.OCI_CONFIG if oci else manifests.DOCKER_CONFIG, _json(config_doc))
+    config = Blob(manifests.OCI_CONFIG if oci else manifests.DOCKER_CONFIG,
+                  compact_json(config_doc))
     mt = manifests.OCI_MANIFEST if oci else manifests.DOCKER_MANIFEST_V2
     doc = {
         "schemaVersion": 2,
@@ -199,19 +201,19 @@ def build_image(
         "config": config.descriptor(),
         "layers": [layer.descriptor()],
     }
-    return BuiltImage(platform, (layer,), config, Blob(mt, _json(doc)))
+    return BuiltImage(platform, (layer,), config, Blob(mt, compact_json(doc)))
 
 
 def build_attestation(subject: BuiltImage) -> BuiltImage:
     """A BuildKit-style attestation manifest for ``subject`` (an in-toto layer, unknown/unknown)."""
-    statement = _json({
+    statement = compact_json({
         "_type": "https://in-toto.io/Statement/v0.1",
         "predicateType": "https://slsa.dev/provenance/v0.2",
         "subject": [{"name": "_", "digest": {"sha256": subject.manifest.digest.split(":", 1)[1]}}],
         "predicate": {"builder": {"id": "archlab"}},
     })
     layer = Blob(manifests.IN_TOTO, statement)
-    config = Blob(manifests.OCI_CONFIG, _json({
+    config = Blob(manifests.OCI_CONFIG, compact_json({
         "architecture": "unknown", "os": "unknown", "config": {},
         "rootfs": {"type": "layers", "diff_ids": [layer.digest]},
     }))
@@ -223,7 +225,7 @@ def build_attestation(subject: BuiltImage) -> BuiltImage:
                                                  "https://slsa.dev/provenance/v0.2"})],
     }
     return BuiltImage(Platform("unknown", "unknown"), (layer,), config,
-                      Blob(manifests.OCI_MANIFEST, _json(doc)))
+                      Blob(manifests.OCI_MANIFEST, compact_json(doc)))
 
 
 def build_artifact(
@@ -252,7 +254,7 @@ def build_artifact(
         doc["subject"] = subject.manifest.descriptor()
     if annotations:
         doc["annotations"] = dict(annotations)
-    return BuiltImage(None, layers, config, Blob(mt, _json(doc)))
+    return BuiltImage(None, layers, config, Blob(mt, compact_json(doc)))
 
 
 def _artifact_entry(artifact: BuiltImage) -> dict[str, object]:
@@ -303,4 +305,4 @@ def build_index(
     entries += [_artifact_entry(a) for a in artifacts]
     mt = manifests.OCI_INDEX if oci else manifests.DOCKER_MANIFEST_LIST
     doc = {"schemaVersion": 2, "mediaType": mt, "manifests": entries}
-    return BuiltIndex(images, tuple(atts), Blob(mt, _json(doc)), artifacts)
+    return BuiltIndex(images, tuple(atts), Blob(mt, compact_json(doc)), artifacts)

@@ -99,7 +99,6 @@ of uploading it again. ``tests/test_lab.py`` pins every top-level digest.
 from __future__ import annotations
 
 import base64
-import json
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -116,6 +115,7 @@ from archlab.lab.images import (
     build_artifact,
     build_image,
     build_index,
+    compact_json,
     deterministic_tar,
     portable_gzip,
 )
@@ -409,10 +409,6 @@ _NOTE_TYPE = "application/vnd.archlab.lab.note.v1"
 _WASM_MESSAGE = b"hello from wasi/wasm\n"
 
 
-def _json(doc: object) -> bytes:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def _empty_config() -> Blob:
     """The OCI 1.1 empty descriptor's blob: ``{}`` of type ``application/vnd.oci.empty.v1+json``."""
     return Blob(artifacts.OCI_EMPTY, b"{}")
@@ -426,7 +422,7 @@ def _signature(spec: ScenarioSpec, oci: bool) -> _Built:
     """What ``cosign sign`` pushes: a simplesigning payload naming the image digest, as a layer
     of an image whose config has no platform, tagged ``sha256-<hex>.sig``."""
     subject = _subject(spec, oci)
-    payload = Blob(artifacts.COSIGN_SIGNATURE, _json({
+    payload = Blob(artifacts.COSIGN_SIGNATURE, compact_json({
         "critical": {
             # cosign writes registry/repository; the lab's images are the same on any host
             "identity": {"docker-reference": f"lab/{spec.name}"},
@@ -435,7 +431,7 @@ def _signature(spec: ScenarioSpec, oci: bool) -> _Built:
         },
         "optional": None,
     }))
-    config = Blob(manifests.OCI_CONFIG if oci else manifests.DOCKER_CONFIG, _json({
+    config = Blob(manifests.OCI_CONFIG if oci else manifests.DOCKER_CONFIG, compact_json({
         "architecture": "", "created": _GO_ZERO_TIME,
         "history": [{"created": _GO_ZERO_TIME}], "os": "",
         "rootfs": {"type": "layers", "diff_ids": [payload.digest]}, "config": {},
@@ -451,7 +447,7 @@ def _referrers(spec: ScenarioSpec, oci: bool) -> _Built:
     ``sha256-<hex>`` when the registry has no referrers API (distribution 2.8.2 has none)."""
     subject = _subject(spec, oci)
     digest = subject.manifest.digest
-    spdx = Blob(artifacts.SPDX_JSON, _json({
+    spdx = Blob(artifacts.SPDX_JSON, compact_json({
         "spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT",
         "name": f"lab/{spec.name}@{digest}",
         "documentNamespace": f"https://archlab.invalid/spdx/{digest.split(':')[1]}",
@@ -459,7 +455,7 @@ def _referrers(spec: ScenarioSpec, oci: bool) -> _Built:
         "packages": [{"name": "hello", "SPDXID": "SPDXRef-Package-hello",
                       "downloadLocation": "NOASSERTION"}],
     }))
-    statement = Blob(manifests.IN_TOTO, _json({
+    statement = Blob(manifests.IN_TOTO, compact_json({
         "_type": "https://in-toto.io/Statement/v0.1",
         "predicateType": "https://slsa.dev/provenance/v0.2",
         "subject": [{"name": f"lab/{spec.name}", "digest": {"sha256": digest.split(":")[1]}}],
@@ -473,7 +469,7 @@ def _referrers(spec: ScenarioSpec, oci: bool) -> _Built:
 
 
 def _helm_chart(oci: bool) -> BuiltImage:
-    config = Blob(artifacts.HELM_CONFIG, _json({
+    config = Blob(artifacts.HELM_CONFIG, compact_json({
         "name": "hello", "version": "0.1.0", "description": "archlab's lab chart",
         "apiVersion": "v2", "type": "application",
     }))
