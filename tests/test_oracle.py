@@ -10,6 +10,10 @@ simulator marks may differ (the random container ID of ``create``, the racy ``Ve
 Checksum`` progress line). Digests need no normalising: the lab's images are byte-for-byte
 reproducible, and the facts come from the same registry Docker pulls from.
 
+The artifact cases (the tag names a signature, a Helm chart, a referrers index or an unknown
+artifact; ``--platform`` lands on an attestation or a ``wasi/wasm`` entry; a config for another
+OS) check what the simulator says when a pull meets something that is not a Linux image.
+
 A case with ``setup`` first pulls for real and replays the same pulls in the simulator, whose
 ``store_after`` then stands for the daemon's store. On disagreement the message shows both
 sides line by line, each with its stream. The session ends with ``oracle: N scenarios, M agree``.
