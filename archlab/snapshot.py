@@ -32,8 +32,8 @@ How do I use it?
     archlab snapshot show DIR[@sha256:ROOT]
 
 :func:`record` inspects each reference with ``configs="all"`` and gathers what
-:mod:`archlab.simulate` needs (nested children, every config), through a
-:class:`RecordingTransport` that keeps the answers.
+:mod:`archlab.simulate` needs (nested children, attestation manifests, every image config),
+through a :class:`RecordingTransport` that keeps the answers.
 
 What is recorded
 ----------------
@@ -213,6 +213,7 @@ __all__ = [
     "RecordingTransport",
     "Snapshot",
     "SnapshotTransport",
+    "is_shipped_lab",
     "load_snapshot",
     "record",
     "replay_client",
@@ -231,7 +232,7 @@ BLOBS_DIR = "blobs"
 #: pinned to: a consistently edited copy of it, where it is shipped, is refused.
 #: ``tools/record_lab_snapshot.py`` prints the new root when the lab is recorded again; the
 #: test that re-records it checks this constant.
-LAB_SNAPSHOT_ROOT = "sha256:14c17403a1fd5e4f2834abf492bcae49e5463967f1a6407649f1f4987cd51368"
+LAB_SNAPSHOT_ROOT = "sha256:fb943305094f6d20dcd6b1908be132aebd08430c32418c9fd1e2a1c5f9de34df"
 #: Largest blob kept when layers are not wanted (a config is a few KiB).
 CONFIG_CAP = limits.MAX_SNAPSHOT_BLOB_BYTES
 #: The only response headers a snapshot ever stores (lower-case).
@@ -594,6 +595,15 @@ def _shipped_lab_dir() -> Path:
     from archlab import shipped
 
     return shipped.data_path("snapshots", "lab")
+
+
+def is_shipped_lab(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` names the shipped lab snapshot: ``"lab"``, ``"lab@sha256:…"`` or its
+    directory (what :mod:`archlab.lab.offline` adds the lab layers to)."""
+    from archlab import shipped
+
+    root, _ = split_pin(path)
+    return _is_shipped_lab(shipped.snapshot_path(str(root)))
 
 
 def _is_shipped_lab(root: Path) -> bool:
@@ -1240,7 +1250,7 @@ def record(
             try:
                 ref = parse_reference(text)
                 insp = inspect(ref, client=reg, configs="all")
-                facts = gather_facts_sync(ref, reg)
+                facts = gather_facts_sync(ref, reg, attestations=True)
                 if include_layers:
                     layer_bytes += _record_layers(reg, ref, facts, layer_bytes, recorder)
                 if tags:

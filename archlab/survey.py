@@ -53,6 +53,9 @@ outcome         meaning
 ``mismatch``    a single-arch image for another platform. Docker pulls it *without error*
                 (it never checks a single-arch config at pull time), and it then runs only
                 under emulation, or dies with "exec format error". Not covered.
+``not an        the reference names an artifact, not an image (a Helm chart, a signature;
+image``         :mod:`archlab.artifacts`): Docker refuses to pull it, or stores something
+                that cannot run. Not covered, on any platform.
 ``error``       the reference could not be surveyed (see the ``error`` column). ``<NA>``.
 ==============  ==============================================================================
 
@@ -217,7 +220,8 @@ Rule = Literal["exact", "docker-20.10", "docker-23"]
 #: The values of ``rule=``; :func:`rules_for` names the containerd rules each one applies.
 RULES: tuple[str, ...] = ("exact", "docker-20.10", "docker-23")
 DEFAULT_PLATFORMS: tuple[str, ...] = ("linux/amd64", "linux/arm64")
-OUTCOMES: tuple[str, ...] = ("native", "compatible", "missing", "mismatch", "error")
+OUTCOMES: tuple[str, ...] = ("native", "compatible", "missing", "mismatch", "not an image",
+                             "error")
 _COVERED = frozenset({"native", "compatible"})
 
 #: Columns of ``SurveyResult.frame``. Shared with :data:`archlab.inspect.FRAME_COLUMNS`, with
@@ -541,7 +545,7 @@ def _outcome(rows: Sequence[Mapping[str, Any]], wanted: Platform, rule: str) -> 
     rules, exact, only = _matchers(wanted, rule)
     if first.get("kind") in ("single", "schema1"):
         if _text(first.get("entry_kind")) not in ("", "image"):
-            return "mismatch"  # an artifact offers no platform
+            return "not an image"  # no platform to match or to mismatch
         p = _platform_of(first)
         if p is not None and exact.match(p):
             return "native"

@@ -65,6 +65,13 @@ def rows_single(p: Platform) -> list[dict]:
 
 
 P = Platform
+
+
+def with_kinds(rows: list[dict], *kinds: str) -> list[dict]:
+    """The rows, row i with ``entry_kind`` kinds[i]."""
+    return [{**r, "entry_kind": k} for r, k in zip(rows, kinds, strict=True)]
+
+
 # Expected answers come from pull-semantics §1.6 (20.10: exact + arm variant-less fallback) and
 # §2 (23+: the platform vector: amd64 takes 386, arm64 takes arm/v8..v5, arm/v7 takes v6, v5).
 OUTCOME_CASES = [
@@ -88,6 +95,14 @@ OUTCOME_CASES = [
      "compatible"),
     (rows_single(P("linux", "386")), "linux/amd64", "mismatch", "mismatch", "compatible"),
     ([{"input": "x", "error": "boom"}], "linux/amd64", "error", "error", "error"),
+    # an artifact under the tag: nothing to match, nothing to mismatch
+    ([{**rows_single(P("", ""))[0], "entry_kind": "helm chart"}], "linux/amd64",
+     "not an image", "not an image", "not an image"),
+    # a list entry that is an artifact counts for nothing, even with a platform (wasi/wasm)
+    (with_kinds(rows_list(None, P("linux", "amd64")), "helm chart", "image"), "linux/arm64",
+     "missing", "missing", "missing"),
+    (with_kinds(rows_list(P("wasi", "wasm")), "wasm"), "wasi/wasm", "missing", "missing",
+     "missing"),
 ]
 
 

@@ -66,7 +66,8 @@ def add_client_options(p: argparse.ArgumentParser) -> None:
                    help="do not read or write the on-disk manifest cache")
     p.add_argument("--snapshot", metavar="DIR|NAME",
                    help="answer from a recorded snapshot instead of the network: a directory, "
-                        "or the name of one archlab ships (lab: every lab image); see "
+                        "or the name of one archlab ships (lab: every lab image, layers "
+                        "included); see "
                         "`archlab snapshot --help`")
     p.add_argument("--trace", action="store_true",
                    help="print every HTTP exchange (method, URL, status, key headers) to stderr")
@@ -79,11 +80,15 @@ def client_from_args(args: argparse.Namespace, **overrides: object) -> RegistryC
         kwargs.update(cache=False, tag_index=False)
     kwargs.update(overrides)
     if getattr(args, "snapshot", None):
+        from archlab.lab.offline import load_with_lab_layers
         from archlab.snapshot import replay_client
 
         kwargs.pop("cache", None)
         kwargs.pop("tag_index", None)
-        return replay_client(shipped.snapshot_path(args.snapshot), **kwargs)
+        # The shipped lab snapshot holds no layers: they are rebuilt, so that what reads
+        # them (verify) works offline too; any other snapshot is replayed as recorded.
+        return replay_client(load_with_lab_layers(shipped.snapshot_path(args.snapshot)),
+                             **kwargs)
     from archlab.registry import RegistryClient
 
     return RegistryClient(**kwargs)
