@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -265,7 +266,9 @@ class TokenCache:
         expires_in = body.get("expires_in") or _DEFAULT_EXPIRES_IN
         try:
             expires_in = float(expires_in)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past 1e308
+            expires_in = _DEFAULT_EXPIRES_IN
+        if not math.isfinite(expires_in) or expires_in <= 0:
             expires_in = _DEFAULT_EXPIRES_IN
         expires_at = time.monotonic() + max(expires_in - _EXPIRY_MARGIN, expires_in / 2)
         return Token(value, expires_at)

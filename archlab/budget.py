@@ -68,7 +68,7 @@ probe at all). The answer lands in ``client.rate_limits`` like any other respons
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -112,6 +112,9 @@ class Estimate:
     """The requests a survey of ``refs`` will send, from the cache state when it was made."""
 
     refs: tuple[RefCost, ...]
+    #: How many references were costed, when ``refs`` holds one summed row per host instead
+    #: of one per reference (``estimate(summed=True)``, for surveys too large to list).
+    n: int | None = None
 
     @property
     def heads(self) -> int:
@@ -147,7 +150,7 @@ class Estimate:
         configs = str(self.config_gets)
         if self.maybe_config_gets:
             configs = f"{self.config_gets}-{self.config_gets + self.maybe_config_gets}"
-        n = len(self.refs)
+        n = len(self.refs) if self.n is None else self.n
         return (f"{n} ref{'s' if n != 1 else ''}: {self.heads} HEAD (free), "
                 f"{self.counted} counted manifest GET{'s' if self.counted != 1 else ''}, "
                 f"{configs} config GETs (blobs, not counted by Docker Hub)")
@@ -164,32 +167,57 @@ def estimate(
     *,
     cache: ContentCache | None,
     tag_index: TagIndex | None,
+    summed: bool = False,
 ) -> Estimate:
     """Cost each ref from the cache state (see the table in the module docstring).
 
     Pass the ``cache`` and ``tag_index`` of the client that will run the survey; ``None`` for
-    either means that client keeps none, so every ref costs a GET.
+    either means that client keeps none, so every ref costs a GET. ``summed=True`` is for a
+    stream of distinct references too long to hold: the estimate keeps one summed
+    :class:`RefCost` per host (its ``input`` is the host) and the count in ``n``, so its
+    memory grows with the distinct digests the cache knows, not with the references.
     """
+    if summed:
+        return _summed(_costs(refs, cache=cache, tag_index=tag_index, distinct=True))
+    return Estimate(tuple(_costs(refs, cache=cache, tag_index=tag_index, distinct=False)))
+
+
+def _summed(costs: Iterable[RefCost]) -> Estimate:
+    per_host: dict[str | None, list[int]] = {}
+    n = 0
+    for c in costs:
+        n += 1
+        total = per_host.setdefault(c.host, [0, 0, 0, 0, 1])
+        for i, v in enumerate((c.heads, c.manifest_gets, c.config_gets, c.maybe_config_gets)):
+            total[i] += v
+        total[4] &= int(c.known)
+    return Estimate(tuple(RefCost(host or "", host, h, g, cg, mg, bool(k))
+                          for host, (h, g, cg, mg, k) in per_host.items()), n=n)
+
+
+def _costs(
+    refs: Iterable[str], *, cache: ContentCache | None, tag_index: TagIndex | None,
+    distinct: bool,
+) -> Iterator[RefCost]:
     if cache is None:
         tag_index = None  # the client only trusts a tag hint when it can also hold the bytes
     decided: dict[str, bool] = {}  # digest -> known for sure (its costs are counted once)
     seen_configs: set[str] = set()
-    out: list[RefCost] = []
-    for text in dict.fromkeys(refs):  # a survey does each distinct ref once
+    for text in (refs if distinct else dict.fromkeys(refs)):  # each distinct ref once
         try:
             ref = parse_reference(text)
         except InvalidReferenceError:
-            out.append(RefCost(text, None, 0, 0, 0, 0, True))
+            yield RefCost(text, None, 0, 0, 0, 0, True)
             continue
         host = ref.api_host
         hint = _hint(tag_index, ref)
         digest = ref.digest or (hint[0] if hint else None)
         heads = 1 if hint is not None else 0
         if digest is None:  # an unknown tag: one GET by tag, kind unknown
-            out.append(RefCost(text, host, 0, 1, 0, 1, False))
+            yield RefCost(text, host, 0, 1, 0, 1, False)
             continue
         if digest in decided:  # another ref to the same content: its cost is counted once
-            out.append(RefCost(text, host, heads, 0, 0, 0, decided[digest]))
+            yield RefCost(text, host, heads, 0, 0, 0, decided[digest])
             continue
         cached = cache.get(digest) if cache is not None else None
         if cached is None:
@@ -197,7 +225,7 @@ def estimate(
             known = hinted_type in manifests.INDEX_TYPES or hinted_type in manifests.SCHEMA1_TYPES
             decided[digest] = known
             # a single-arch hint still hides which config it names: maybe one config GET
-            out.append(RefCost(text, host, heads, 1, 0, 0 if known else 1, known))
+            yield RefCost(text, host, heads, 1, 0, 0 if known else 1, known)
             continue
         decided[digest] = True
         config_gets = 0
@@ -206,15 +234,14 @@ def estimate(
         except ManifestError:
             doc = None  # the client will refetch what it cannot parse
         if doc is None:
-            out.append(RefCost(text, host, heads, 1, 0, 1, False))
+            yield RefCost(text, host, heads, 1, 0, 1, False)
             continue
         if isinstance(doc, manifests.ImageManifest):
             cfg = doc.config.digest
             if cfg not in seen_configs and (cache is None or cfg not in cache):
                 config_gets = 1
             seen_configs.add(cfg)
-        out.append(RefCost(text, host, heads, 0, config_gets, 0, True))
-    return Estimate(tuple(out))
+        yield RefCost(text, host, heads, 0, config_gets, 0, True)
 
 
 # ---------------------------------------------------------------------------------------------

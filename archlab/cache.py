@@ -108,6 +108,7 @@ import stat
 import threading
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -513,7 +514,11 @@ class TagIndex:
         self._lock = threading.RLock()  # a client may be shared with a sync wrapper's thread
         # Per repository: the tags as this process knows them, the file's (mtime, size) when
         # they were read (to notice another process's flush), and when that was last checked.
-        self._loaded: dict[tuple[str, str], tuple[dict[str, dict], tuple[int, int] | None]] = {}
+        # Kept for the last TAG_INDEX_REPOS repositories used (least recently used dropped
+        # first, once its changes are flushed), so that a survey of many repositories keeps
+        # the hints of a few in memory, not of every tag it met.
+        self._loaded: OrderedDict[tuple[str, str],
+                                  tuple[dict[str, dict], tuple[int, int] | None]] = OrderedDict()
         self._checked: dict[tuple[str, str], float] = {}
         self._paths: dict[tuple[str, str], Path] = {}
         # Per repository and tag: the change not yet flushed; a forget has digest None.
@@ -538,7 +543,8 @@ class TagIndex:
             record = self._tags(registry, repository).get(tag)
         if record is None:
             return None
-        return record["digest"], record["media_type"]
+        # .get: a hint file written by hand may leave the media type out (_valid_hint allows it)
+        return record["digest"], record.get("media_type")
 
     def forget(self, registry: str, repository: str, tag: str) -> bool:
         """Drop the hint (say, after the registry answered 404). True if there was one."""
@@ -586,6 +592,7 @@ class TagIndex:
                         "tags": dict(sorted(merged.items()))}
             _write_atomic(path, json.dumps(document, sort_keys=True).encode())
             self._loaded[key] = (merged, _stamp(path))
+            self._loaded.move_to_end(key, last=False)  # written: the first to go if unused
 
     def _change(self, registry: str, repository: str, tag: str, record: dict) -> None:
         with self._lock:
@@ -607,6 +614,8 @@ class TagIndex:
         not flushed yet."""
         key = (registry, repository)
         loaded = self._loaded.get(key)
+        if loaded is not None:
+            self._loaded.move_to_end(key)
         now = time.monotonic()
         if loaded is not None and now - self._checked.get(key, 0.0) < _RECHECK_SECONDS:
             return loaded[0]
@@ -617,13 +626,29 @@ class TagIndex:
         tags = self._read(registry, repository)
         _apply(tags, self._changed.get(key, {}))
         self._loaded[key] = (tags, stamp)
+        self._evict()
         return tags
+
+    def _evict(self) -> None:
+        """Drop the least recently used repositories past ``TAG_INDEX_REPOS`` whose changes
+        are all on disk (they are read again when asked for)."""
+        for key in list(self._loaded)[: max(0, len(self._loaded) - limits.TAG_INDEX_REPOS)]:
+            if key not in self._changed:
+                del self._loaded[key]
+                self._checked.pop(key, None)
+                self._paths.pop(key, None)
 
     def _read(self, registry: str, repository: str) -> dict[str, dict]:
         """The file's valid hints; anything damaged in it is no hint."""
+        path = self._path(registry, repository)
+        # Like every cache file: a regular file within limits, JSON within the depth limit (a
+        # deep one raised RecursionError); anything else is no hint.
+        raw = _read_entry(path, limits.MAX_INPUT_FILE_BYTES)
+        if not isinstance(raw, bytes):
+            return {}
         try:
-            document = json.loads(self._path(registry, repository).read_bytes())
-        except (OSError, ValueError):
+            document = decoding.load_json(raw, what=str(path), error=_Unreadable)
+        except _Unreadable:
             return {}
         if not isinstance(document, dict) or [
             document.get("registry"), document.get("repository")

@@ -122,7 +122,7 @@ import pandas as pd
 import platformdirs
 import yaml
 
-from archlab import limits, shipped
+from archlab import decoding, limits, shipped
 from archlab.dockerfile import FromLine, from_images
 from archlab.errors import (
     ArchlabError,
@@ -351,10 +351,8 @@ def read_env_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = 
     ``env`` and the keys defined above in the file.
     """
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise ComposeError(f"{path}: cannot read the env file: {e.strerror or e}") from None
+    lines = decoding.read_text(path, max_bytes=limits.MAX_INPUT_FILE_BYTES, what="env file",
+                               error=ComposeError).splitlines()
     base = dict(env or {})
     out: dict[str, str] = {}
     for n, raw in enumerate(lines, 1):
@@ -386,14 +384,6 @@ def read_env_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = 
 
 # ---------------------------------------------------------------------------------------------
 # Loading
-
-
-def _yaml_error(path: Path, e: yaml.YAMLError) -> ComposeError:
-    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-    problem = getattr(e, "problem", None) or str(e)
-    if mark is None:
-        return ComposeError(f"{path}: {problem}")
-    return ComposeError(f"{path}:{mark.line + 1}:{mark.column + 1}: {problem}")
 
 
 def _line(node: yaml.Node) -> int:
@@ -471,20 +461,13 @@ class _Tree:
         walk(self.root)
 
     def construct(self) -> Any:
-        loader = yaml.SafeLoader("")
-        try:
-            return loader.construct_document(self.root)
-        except yaml.YAMLError as e:
-            raise _yaml_error(self.path, e) from None
-        finally:
-            loader.dispose()
+        return decoding.construct_yaml(self.root, what=str(self.path), error=ComposeError)
 
 
 def _compose_tree(path: Path, text: str) -> _Tree:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as e:
-        raise _yaml_error(path, e) from None
+    # Depth, aliases and alias-expanded size bounded while composing: a billion-laughs file
+    # took 5.8 GB here, and a chain of merges overflowed _pairs' recursion.
+    root = decoding.compose_yaml(text, what=str(path), error=ComposeError)
     if root is None:
         raise ComposeError(f"{path}:1: the file is empty; a compose file needs a 'services:' "
                            "mapping")
@@ -505,12 +488,8 @@ def load_compose(
     the interpolation rules and why unset variables are errors unless ``allow_unset``.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ComposeError(f"{path}: no such compose file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ComposeError(f"{path}: cannot read the compose file: {e}") from None
+    text = decoding.read_text(path, max_bytes=limits.MAX_YAML_BYTES, what="compose file",
+                              error=ComposeError)
     environ = dict(os.environ if env is None else env)
     dotenv_path = Path(env_file) if env_file is not None else path.parent / ".env"
     dotenv: dict[str, str] = {}
@@ -539,7 +518,9 @@ def load_compose(
                            "to their definitions")
     out = []
     for name, spec in services.items():
-        line = lines[("services", str(name))]
+        # .get: the index is keyed by the key as written ("null", "0x10"), the document by its
+        # value (None, 16); such a key raised KeyError here.
+        line = lines.get(("services", str(name)), lines.get(("services",), 1))
         raw_spec = raw_doc["services"].get(name) if isinstance(raw_doc, dict) else None
         out.append(_service(path, str(name), spec, raw_spec, line, lines, merged))
     return ComposeProject(path=path, services=tuple(out), env=merged, env_file=dotenv_path,
@@ -687,10 +668,10 @@ def load_replacements(extra: Iterable[str | os.PathLike[str]] = ()) -> list[Repl
             if path in [Path(p) for p in extra]:
                 raise ComposeError(f"{path}: replacements file not found")
             continue
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise _yaml_error(path, e) from None
+        doc = decoding.load_yaml(
+            decoding.read_text(path, max_bytes=limits.MAX_YAML_BYTES, what="replacements file",
+                               error=ComposeError),
+            what=str(path), error=ComposeError)
         entries = doc.get("replacements") if isinstance(doc, dict) else None
         if not isinstance(entries, list):
             raise ComposeError(f"{path}: expected 'replacements:' with a list of "

@@ -80,8 +80,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from archlab import decoding
 from archlab.dockerfile import Instruction
-from archlab.errors import InvalidReferenceError
+from archlab.errors import ArchlabError, InvalidReferenceError
 from archlab.hosts import Host, _version_tuple, get_host
 from archlab.reference import parse_reference
 from archlab.simulate import (
@@ -376,11 +377,9 @@ def _entrypoint(facts: ImageFacts, store: LocalStore, image_text: str) -> list[s
 
 
 def _exec_argv(ins: Instruction) -> list[str]:
-    import json
-
-    try:
-        argv = json.loads(ins.args)
-    except ValueError:
+    try:  # within the depth limit: RUN [[[[... made json.loads raise RecursionError
+        argv = decoding.load_json(ins.args, what="RUN", max_bytes=max(len(ins.args), 1))
+    except ArchlabError:
         return ["/bin/sh", "-c", ins.args]
     return argv if isinstance(argv, list) else ["/bin/sh", "-c", ins.args]
 

@@ -23,7 +23,10 @@ Which file?
 -----------
 ``$DOCKER_CONFIG/config.json`` when ``DOCKER_CONFIG`` is set, else ``~/.docker/config.json``.
 A missing file is an empty config: every registry is anonymous. A file that is not valid JSON is an
-:class:`~archlab.errors.AuthError` naming the file, line and column.
+:class:`~archlab.errors.AuthError` naming the file, line and column; so is one that is not a
+regular file, is larger than ``limits.MAX_INPUT_FILE_BYTES`` or nests deeper than
+``limits.MAX_JSON_DEPTH`` (read by :mod:`archlab.decoding`). A leading UTF-8 byte-order mark is
+skipped. A helper's answer is held to ``limits.MAX_HELPER_OUTPUT_BYTES``.
 
 The lookup order
 ----------------
@@ -99,18 +102,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
+import selectors
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from archlab import limits
-from archlab.errors import AuthError, InvalidReferenceError
+from archlab import decoding, limits
+from archlab.errors import AuthError, InputError, InvalidReferenceError
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 """The key under which Docker stores Docker Hub credentials, and what Hub's helper is asked for."""
@@ -238,29 +242,16 @@ def load_docker_config(path: Path | None = None) -> DockerConfig:
     path = Path(path)
     if path.is_dir():
         path = path / "config.json"
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    raw = decoding.read_file(path, max_bytes=limits.MAX_INPUT_FILE_BYTES, what="Docker config",
+                             error=AuthError, missing_ok=True)
+    if raw is None:
         return DockerConfig(path=path)
-    except OSError as exc:
-        raise AuthError(f"cannot read Docker config {path}: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise AuthError(
-            f"Docker config {path} is not UTF-8 text (bad byte at offset {exc.start}); "
-            "fix the file or point DOCKER_CONFIG at another directory"
-        ) from None
+    fix = "fix the file or point DOCKER_CONFIG at another directory"
+    text = decoding.decode_text(raw, what=f"Docker config {path}", error=AuthError)
     if not text.strip():
         return DockerConfig(path=path)  # docker treats an empty file as an empty config
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise AuthError(
-            f"Docker config {path} is not valid JSON: {exc.msg} at line {exc.lineno} "
-            f"column {exc.colno} (char {exc.pos}); fix the file or point DOCKER_CONFIG at "
-            "another directory"
-        ) from None
+    doc = decoding.load_json(text, what=f"Docker config {path}", error=AuthError,
+                             max_bytes=limits.MAX_INPUT_FILE_BYTES, hint=fix)
     if not isinstance(doc, dict):
         raise AuthError(f"Docker config {path} must hold a JSON object, not {_json_type(doc)}")
     return DockerConfig(
@@ -469,7 +460,15 @@ def _run_helper(
     except OSError as exc:
         raise AuthError(f"credential helper {executable} could not be started: {exc}") from None
     try:
-        out, err = proc.communicate(server_url.encode(), timeout=timeout)
+        out, err = _communicate(proc, server_url.encode(), timeout, limits.MAX_HELPER_OUTPUT_BYTES)
+    except _TooMuch:
+        _kill(proc)
+        # The output is not echoed: it may well contain the secret.
+        raise AuthError(
+            f"credential helper {binary} answered {server_url} with more than "
+            f"{limits.MAX_HELPER_OUTPUT_BYTES // limits.KiB} KiB ({asked_by} in "
+            f"{config.where()}); a real answer is a few hundred bytes"
+        ) from None
     except subprocess.TimeoutExpired:
         _kill(proc)
         raise AuthError(
@@ -489,8 +488,8 @@ def _run_helper(
             f"(exit status {proc.returncode}): {first_line}"
         )
     try:
-        answer = json.loads(stdout)
-    except json.JSONDecodeError:
+        answer = decoding.load_json(stdout, what="helper answer")
+    except InputError:
         answer = None
     if not isinstance(answer, dict):
         # The output is not echoed: it may well contain the secret.
@@ -513,6 +512,47 @@ def _run_helper(
     return Credentials(username=username, password=secret, source=source)
 
 
+class _TooMuch(Exception):
+    """A helper wrote more than archlab reads."""
+
+
+def _communicate(proc: subprocess.Popen, data: bytes, timeout: float, max_bytes: int
+                 ) -> tuple[bytes, bytes]:
+    """``proc.communicate(data, timeout)``, but holding at most ``max_bytes`` of each stream.
+
+    ``communicate`` keeps all a helper prints; a broken or hostile one could print until
+    memory runs out. Raises ``subprocess.TimeoutExpired`` or :class:`_TooMuch`.
+    """
+    deadline = time.monotonic() + timeout
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:  # a server URL is far below a pipe's buffer: this write never blocks
+        proc.stdin.write(data)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+    held = {out_fd: bytearray(), err_fd: bytearray()}
+    with selectors.DefaultSelector() as selector:
+        for fd in held:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(proc.args, timeout)
+            for key, _ in selector.select(left):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fd)
+                    continue
+                held[key.fd] += chunk
+                if len(held[key.fd]) > max_bytes:
+                    raise _TooMuch
+    proc.stdout.close()
+    proc.stderr.close()
+    proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
+    return bytes(held[out_fd]), bytes(held[err_fd])
+
+
 def _kill(proc: subprocess.Popen) -> None:
     """Kill a helper that overran its time, and the process group it leads."""
     killpg = getattr(os, "killpg", None)
@@ -523,4 +563,7 @@ def _kill(proc: subprocess.Popen) -> None:
             proc.kill()
     except ProcessLookupError:
         pass
-    proc.communicate()
+    proc.wait()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()

@@ -52,7 +52,8 @@ JSON values            RFC 8259: ``NaN`` and ``Infinity`` are refused (Go refuse
 YAML loader            ``yaml.SafeLoader`` (no Python objects); the pure-Python composer, not
                        libyaml's, because its node-by-node recursion is where the limits hook in
 YAML depth             more than ``max_depth`` nested collections refused while composing, the
-                       moment the node opens
+                       moment the node opens; nesting reached through aliases (``b: [*a]``,
+                       ``c: [*b]``, ...) counts too, so no reader that recurses can overflow
 YAML aliases           more than ``max_aliases`` ``*alias`` uses refused; an alias to a node
                        that contains it (a cycle) refused
 YAML expanded nodes    the tree as a reader walking it sees it (every alias expanded) counted
@@ -60,6 +61,8 @@ YAML expanded nodes    the tree as a reader walking it sees it (every alias expa
                        a billion-laughs document stops after a few thousand nodes
 YAML values            a scalar that resolves to a bad value (``2001-02-30``, a 5000-digit
                        integer) is refused with its line, like a syntax error
+text in messages       :func:`shown` escapes what a terminal would act on (control and format
+                       characters, such as ESC or U+202E) before input is quoted in a message
 =====================  ==========================================================================
 
 Messages read ``<what>: <problem>`` or, where YAML gives a position, ``<what>:<line>:<column>:
@@ -87,11 +90,15 @@ from archlab.errors import ArchlabError, InputError
 
 __all__ = [
     "compose_yaml",
+    "construct_yaml",
     "decode_text",
+    "first_unprintable",
+    "json_depth",
     "load_json",
     "load_yaml",
     "read_file",
     "read_text",
+    "shown",
 ]
 
 ErrorType = Callable[[str], ArchlabError]
@@ -121,7 +128,7 @@ def _kind(mode: int) -> str:
     for test, name in _KINDS:
         if test(mode):
             return name
-    return "not a regular file"
+    return "a file of an unknown kind"
 
 
 @overload
@@ -148,40 +155,39 @@ def read_file(
     <what>: ...``. A missing file raises ``error`` too, unless ``missing_ok`` (then ``None``).
     """
     path = Path(path)
+    shown_path = shown(str(path))  # a name with ESC in it must not drive the terminal
     try:
         # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         if missing_ok:
             return None
-        raise error(f"{path}: no such {what}") from None
+        raise error(f"{shown_path}: no such {what}") from None
     except OSError as exc:
         if exc.errno == errno.ENOTDIR and missing_ok:
             return None
-        raise error(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+        raise error(f"{shown_path}: cannot read the {what}: {exc.strerror or exc}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise error(
-                f"{path}: cannot read the {what}: it is {_kind(st.st_mode)}; "
-                f"archlab reads {what}s only from regular files"
-            )
+            raise error(f"{shown_path}: cannot read the {what}: it is {_kind(st.st_mode)}, not a "
+                        "regular file (archlab reads only files, or links to files)")
         if st.st_size > max_bytes:
-            raise error(_too_big(path, what, f"{st.st_size} bytes", max_bytes))
+            raise error(_too_big(shown_path, what, f"{st.st_size} bytes", max_bytes))
         # The size can change after fstat; read one byte past the cap to notice, never more.
         os.set_blocking(fd, True)
         with io.FileIO(fd, "rb", closefd=False) as fh:
             data = fh.read(max_bytes + 1)
         if len(data) > max_bytes:
-            raise error(_too_big(path, what, f"more than {max_bytes} bytes", max_bytes))
+            raise error(_too_big(shown_path, what, f"more than {max_bytes} bytes", max_bytes))
         return data
     except OSError as exc:
-        raise error(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+        raise error(f"{shown_path}: cannot read the {what}: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
 
 
-def _too_big(path: Path, what: str, size: str, max_bytes: int) -> str:
+def _too_big(path: str, what: str, size: str, max_bytes: int) -> str:
     return (f"{path}: the {what} is {size}, more than the {_size(max_bytes)} archlab reads; "
             "is it the right file?")
 
@@ -219,6 +225,28 @@ def decode_text(
             f"{what}: is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}, "
             f"line {line}); save it as UTF-8"
         ) from None
+
+
+def first_unprintable(text: str) -> int | None:
+    """The index of the first character a terminal would not simply print, or None.
+
+    That is Python's ``str.isprintable`` test (controls, format characters such as U+202E and
+    U+FEFF, separators other than the space, surrogates, unassigned code points) with the
+    space allowed.
+    """
+    if text.isprintable():  # the common case, in C
+        return None
+    return next(i for i, c in enumerate(text) if not (c.isprintable() or c == " "))
+
+
+def shown(text: str) -> str:
+    """``text`` with every unprintable character escaped (``\\x1b``, ``\\u202e``), to quote
+    untrusted input in a message without letting it move the cursor or recolour a terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " "
+                   else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
 
 
 def _text(data: bytes | str, what: str, error: ErrorType, max_bytes: int, allow_bom: bool
@@ -275,11 +303,13 @@ def load_json(
     max_depth: int = limits.MAX_JSON_DEPTH,
     error: ErrorType = InputError,
     allow_bom: bool = True,
+    hint: str = "",
 ) -> Any:
     """Parse one JSON document within the limits; ``error`` for anything refused.
 
     ``data`` as bytes must be UTF-8 (see the module's rules for the BOM); its size is checked
-    first, then its depth, and only then is it parsed.
+    first, then its depth, and only then is it parsed. ``hint`` is added to the message for
+    text that is not JSON at all (what such text usually is, where the caller knows).
     """
     text = _text(data, what, error, max_bytes, allow_bom)
     depth = json_depth(text)
@@ -289,7 +319,7 @@ def load_json(
     try:
         return json.loads(text, parse_constant=_refuse_constant)
     except ValueError as exc:  # JSONDecodeError, and over-long integers
-        raise error(f"{what}: is not valid JSON ({exc})") from None
+        raise error(f"{what}: is not valid JSON ({exc}){'; ' + hint if hint else ''}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,7 +347,8 @@ class _BoundedLoader(yaml.SafeLoader):
         self._max_nodes = max_nodes
         self._depth = 0
         self._aliases = 0
-        self._expanded: dict[int, int] = {}
+        self._expanded: dict[int, int] = {}  # id(node) -> nodes with aliases expanded
+        self._depth_of: dict[int, int] = {}  # id(node) -> nesting with aliases expanded
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -341,16 +372,25 @@ class _BoundedLoader(yaml.SafeLoader):
             node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
-        size = 1
-        if isinstance(node, yaml.SequenceNode):
-            size += sum(self._expanded[id(child)] for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            size += sum(self._expanded[id(k)] + self._expanded[id(v)] for k, v in node.value)
+        collection = isinstance(node, yaml.CollectionNode)
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = node.value if collection else []
+        size = 1 + sum(self._expanded[id(child)] for child in children)
         if size > self._max_nodes:
             raise _Refused(None, None, f"expands to more than {self._max_nodes} nodes once "
                            "its aliases are followed (a 'billion laughs' document?); archlab "
                            "reads no more", node.start_mark)
+        # Depth through aliases too: a chain of aliases each one level deeper than the last
+        # nests without limit for any reader that walks it (and recurses).
+        depth = collection + max((self._depth_of[id(child)] for child in children), default=0)
+        if depth > self._max_depth:
+            raise _Refused(None, None, f"nests collections more than {self._max_depth} deep "
+                           "once its aliases are followed; no real document is nested that "
+                           "deeply", node.start_mark)
         self._expanded[id(node)] = size
+        self._depth_of[id(node)] = depth
         return node
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:
@@ -391,14 +431,21 @@ def compose_yaml(
     :func:`construct_yaml` turns the tree into Python values.
     """
     text = _text(data, what, error, max_bytes, True)
-    loader = _BoundedLoader(text, max_depth=max_depth, max_aliases=max_aliases,
-                            max_nodes=max_nodes)
     try:
-        return loader.get_single_node()
+        # The reader checks every character already in the constructor.
+        loader = _BoundedLoader(text, max_depth=max_depth, max_aliases=max_aliases,
+                                max_nodes=max_nodes)
+        try:
+            return loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise error(f"{what}:{line}:{column}: character {shown(chr(exc.character))} is not "
+                    "allowed in YAML (a control character)") from None
     except yaml.YAMLError as exc:
         raise error(_yaml_message(what, exc)) from None
-    finally:
-        loader.dispose()
 
 
 def construct_yaml(node: yaml.Node | None, *, what: str, error: ErrorType = InputError) -> Any:

@@ -877,7 +877,9 @@ def _needed(stages: list[dict], names: Mapping[str, int], final: int) -> set[int
         if st["source"] is not None:
             todo.append(st["source"])
         for ref in st["copies"]:
-            if ref.isdigit() and int(ref) < i:
+            # ASCII and short: "²".isdigit() is true but int("²") raises, and so does int() of
+            # 4,300 digits (found by fuzzing); no stage index is that long anyway.
+            if ref.isascii() and ref.isdigit() and len(ref) < 10 and int(ref) < i:
                 todo.append(int(ref))
             elif ref.lower() in names and names[ref.lower()] < i:
                 todo.append(names[ref.lower()])

@@ -103,9 +103,8 @@ from typing import Any, Final
 
 import pandas as pd
 import platformdirs
-import yaml
 
-from archlab import shipped
+from archlab import decoding, limits, shipped
 from archlab.errors import LabError, PlatformError
 from archlab.platforms import Platform, Rules, normalize, parse
 
@@ -166,7 +165,8 @@ def _covers(native: Platform, binary: Platform) -> bool:
 
 def _arm_level(variant: str) -> int:
     digits = variant.lstrip("v")
-    return int(digits) if digits.isdigit() else 0
+    # ASCII and short: "²".isdigit() is true but int("²") raises, as does int() of 4,300 digits
+    return int(digits) if digits.isascii() and digits.isdigit() and len(digits) < 10 else 0
 
 
 def _as_platform(p: Platform | str) -> Platform:
@@ -385,17 +385,11 @@ def load_host_file(path: str | os.PathLike[str]) -> Host:
 
 
 def _read_host_file(path: Path) -> Host:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise LabError(f"{path}: cannot read the host profile: {e.strerror or e}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise LabError(f"{path}: not valid YAML{where}: {problem}") from None
+    # Within limits (a regular file; depth, aliases and expanded size bounded), with
+    # file:line:column in every YAML message.
+    text = decoding.read_text(path, max_bytes=limits.MAX_YAML_BYTES, what="host profile",
+                              error=LabError)
+    doc = decoding.load_yaml(text, what=str(path), error=LabError)
     if not isinstance(doc, Mapping):
         raise LabError(f"{path}: a host profile must be a YAML mapping of keys, got "
                        f"{type(doc).__name__}")

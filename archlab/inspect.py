@@ -249,7 +249,8 @@ def format_text(insp: Inspection, *, selected: Entry | None = None) -> str:
     name = f"{ref.name}:{ref.tag}" if ref.tag else str(ref)
     lines = [f"Name:      {name}", f"MediaType: {insp.media_type}", f"Digest:    {insp.digest}"]
     if insp.is_multi_arch:
-        n_att = sum(e.is_attestation for e in insp.entries)
+        # BuildKit's (marked by annotation) and OCI 1.1 referrers (by their types) alike
+        n_att = sum(e.kind == artifacts.ATTESTATION for e in insp.entries)
         n_img = sum(e.kind == artifacts.IMAGE for e in insp.entries)
         summary = f"{n_img} image{'s' if n_img != 1 else ''}"
         if n_att:
@@ -284,10 +285,12 @@ def format_text(insp: Inspection, *, selected: Entry | None = None) -> str:
         if e.kind != artifacts.IMAGE:
             lines.append(f"Artifact:  {e.kind} (not an image: docker pull fails or stores "
                          "something that cannot run)")
-        where = "from the image config" if insp.kind == "single" else "from schema1 history"
-        lines.append(f"Platform:  {_platform_text(e.config_platform)} ({where})")
-        lines.append("Note:      single-arch: docker pull does not check its platform; "
-                     "a mismatch shows only when the container starts")
+        if e.kind in (artifacts.IMAGE, artifacts.WASM):  # an artifact's config names none
+            where = "from the image config" if insp.kind == "single" else "from schema1 history"
+            lines.append(f"Platform:  {_platform_text(e.config_platform)} ({where})")
+        if e.kind == artifacts.IMAGE:
+            lines.append("Note:      single-arch: docker pull does not check its platform; "
+                         "a mismatch shows only when the container starts")
     return "\n".join(lines).rstrip() + "\n"
 
 

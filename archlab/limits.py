@@ -119,12 +119,31 @@ constant                       default      what it bounds (and where to overrid
                                             (``list_tags(max_tags=)``)
 ``PER_HOST``                   8            requests in flight to one registry host
                                             (``RegistryClient(per_host=)``, ``--max-per-host``)
+``SURVEY_WINDOW``              10,000       references of a survey read ahead of their answers
+                                            (queued or in flight): what bounds its memory
+                                            however long the input; also the hashes of seen
+                                            inputs kept in a Python set before they are packed
+                                            into a numpy array (``archlab.dataset``)
+``SURVEY_RECENT``              1,024        answers a survey keeps to give another spelling
+                                            of the same image (``busybox`` after
+                                            ``busybox:latest``) without asking again; also the
+                                            parsed manifests and configs it keeps by digest
+``TAG_INDEX_REPOS``            16           repositories whose tag hints the tag index keeps in
+                                            memory (``archlab.cache.TagIndex``); the others
+                                            are read from disk again when asked for
+``DATASET_PART_REFS``          2,000        references per Parquet part of a survey dataset:
+                                            the rows held while one part is written or merged
 ``HELPER_TIMEOUT``             10 s         one run of a docker credential helper
+``MAX_HELPER_OUTPUT_BYTES``    1 MiB        what archlab holds of a credential helper's
+                                            stdout or stderr; a real answer is < 4 KiB
 ``LAB_START_TIMEOUT``          10 s         the lab registry answering after it starts
 ``LAB_STOP_TIMEOUT``           5 s          the lab registry exiting after SIGTERM
 ``JUPYTER_START_TIMEOUT``      30 s         JupyterLab answering after ``archlab course``
                                             starts it
 ``JUPYTER_STOP_TIMEOUT``       10 s         JupyterLab exiting after SIGTERM
+``MAX_VARIANT_LEVEL``          16           CPU variant levels listed below a platform's own
+                                            (``linux/amd64/v3`` → v2, v1); real ones top out at
+                                            amd64 v4 and arm v8
 ``TAG_LOOKUPS``                5            tags the compose audit inspects per image when it
                                             looks for one with the host's architecture
                                             (``--max-tag-lookups``)
@@ -140,7 +159,7 @@ constant                       default      what it bounds (and where to overrid
                                             (``hub_tags(max_page_bytes=)``)
 ``MAX_INPUT_FILE_BYTES``       4 MiB        one file a person or archlab wrote: compose file,
                                             ``.env``, Dockerfile, replacements, host profile,
-                                            docker ``config.json``, cache metadata, tag hints,
+                                            docker ``config.json``, cache tag hints,
                                             ``lab.json`` (``decoding.read_file(max_bytes=)``)
 ``MAX_LIST_FILE_BYTES``        64 MiB       a file that grows with a survey: a reference list,
                                             a results file (JSON lines), a snapshot's
@@ -204,14 +223,20 @@ MAX_TAG_PAGE_BYTES: Final = 4 * MiB
 MAX_TAG_PAGES: Final = 200
 MAX_TAGS: Final = 100_000
 PER_HOST: Final = 8
+SURVEY_WINDOW: Final = 10_000
+SURVEY_RECENT: Final = 1024
+DATASET_PART_REFS: Final = 2000
+TAG_INDEX_REPOS: Final = 16
 
 HELPER_TIMEOUT: Final = 10.0
+MAX_HELPER_OUTPUT_BYTES: Final = 1 * MiB
 LAB_START_TIMEOUT: Final = 10.0
 LAB_STOP_TIMEOUT: Final = 5.0
 
 JUPYTER_START_TIMEOUT: Final = 30.0
 JUPYTER_STOP_TIMEOUT: Final = 10.0
 
+MAX_VARIANT_LEVEL: Final = 16
 TAG_LOOKUPS: Final = 5
 HUB_PAGE_SIZE: Final = 100
 MAX_HUB_PAGES: Final = 2000

@@ -100,7 +100,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, NoReturn
 
-from archlab import digests
+from archlab import decoding, digests
 from archlab.errors import ArchlabError, ManifestError
 from archlab.platforms import Platform
 
@@ -477,17 +477,22 @@ def _load(raw: bytes, r: _Reader) -> dict[str, Any]:
         )
     if not raw.strip():
         r.fail("", "is empty, not a JSON document")
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        r.fail(
-            "",
-            f"is not valid JSON ({exc}); "
-            "an HTML error page or a proxy's login page looks like this",
-        )
+    doc = _json(raw, r)
     if not isinstance(doc, dict):
         r.fail("", f"must be a JSON object, got {type(doc).__name__} {_show(doc)}")
     return doc
+
+
+def _json(raw: bytes | str, r: _Reader) -> Any:
+    """JSON within archlab's depth limit, UTF-8 without a BOM as Go's decoder wants it.
+
+    No size cap here: whoever fetched the bytes capped them (``RegistryClient``'s
+    ``max_manifest_bytes``/``max_config_bytes``), and a caller who raised that cap meant it.
+    """
+    return decoding.load_json(
+        raw, what=r.label, error=ManifestError, max_bytes=max(len(raw), 1), allow_bom=False,
+        hint="an HTML error page or a proxy's login page looks like this",
+    )
 
 
 def _make_platform(mapping: Mapping[str, Any]) -> Platform:
@@ -590,7 +595,7 @@ def _parse_schema1(r: _Reader, doc: dict[str, Any], raw: bytes, media_type: str)
     n_signatures = len(doc["signatures"]) if signed else 0
     if signed:
         # Read the fields from the payload, as distribution does: it is what the digest covers.
-        doc = json.loads(payload)
+        doc = _json(payload, r)
     _schema_version(r, doc, 1, media_type)
     name = r.string(doc, "name", "", required=True)
     tag = r.string(doc, "tag", "", required=True)
@@ -610,8 +615,8 @@ def _parse_schema1(r: _Reader, doc: dict[str, Any], raw: bytes, media_type: str)
             r.fail(path, f"must be an object, got {_show(entry)}")
         text = r.string(entry, "v1Compatibility", path, required=True)
         try:
-            v1 = json.loads(text)
-        except ValueError:
+            v1 = _json(text, r)
+        except ManifestError:
             v1 = None
         if not isinstance(v1, dict):
             r.fail(f"{path}.v1Compatibility", f"must hold a JSON object, got {_show(text)}")
@@ -661,8 +666,8 @@ def _schema1_payload(r: _Reader, doc: Mapping[str, Any], raw: bytes) -> bytes:
             r.fail(path, f"must be an object, got {_show(sig)}")
         protected = r.string(sig, "protected", path, required=True)
         try:
-            header = json.loads(_b64url(protected))
-        except (ValueError, binascii.Error):
+            header = _json(_b64url(protected), r)
+        except (ValueError, binascii.Error):  # ManifestError is a ValueError
             header = None
         if not isinstance(header, dict):
             r.fail(f"{path}.protected", "is not base64url-encoded JSON")
@@ -685,8 +690,8 @@ def _schema1_payload(r: _Reader, doc: Mapping[str, Any], raw: bytes) -> bytes:
         )
     payload = raw[:length] + tail
     try:
-        ok = isinstance(json.loads(payload), dict)
-    except ValueError:
+        ok = isinstance(_json(payload, r), dict)
+    except ManifestError:
         ok = False
     if not ok:
         r.fail(

@@ -54,15 +54,13 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from functools import cache
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from archlab import digests, display, elf, platforms, shipped
+from archlab import decoding, digests, display, elf, platforms, shipped
 from archlab.errors import ArchlabError, LabError, NoMatchingManifestError
 from archlab.platforms import Platform, Rules
 
@@ -220,38 +218,15 @@ def lab_snapshot(*, layers: bool = False) -> Snapshot:
     """The shipped lab snapshot, verified; with ``layers=True`` also every lab image's layers.
 
     The layers are rebuilt by :mod:`archlab.lab.scenarios` (the same bytes on every machine) and
-    added as recorded blob answers; the replay then checks them against the digests that the
-    *recorded* manifests name, so a layer that differed from what the registry served would be
-    refused, not run.
+    added as recorded blob answers (:mod:`archlab.lab.offline`); the replay then checks them
+    against the digests that the *recorded* manifests name, so a layer that differed from what
+    the registry served would be refused, not run.
     """
-    from archlab.lab import scenarios
-    from archlab.snapshot import Answer, load_snapshot
+    from archlab.lab.offline import lab_snapshot as offline_lab
 
     # Named by its place in the checkout, not its absolute path: the name appears in the
     # "not in snapshot ..." message of a reference the snapshot lacks.
-    snap = replace(load_snapshot(data_path("snapshots", "lab")),
-                   source=Path("data/snapshots/lab"))
-    if not layers:
-        return snap
-    answers = list(snap.answers)
-    blobs = dict(snap.blobs)
-    seen = {(a.repository, a.reference) for a in answers if a.kind == "blob"}
-    for scenario in scenarios.build_all():
-        for image in scenario.children():
-            for layer in image.layers:
-                key = (scenario.repository, layer.digest)
-                if key in seen:
-                    continue
-                seen.add(key)
-                blobs[layer.digest] = layer.data
-                answers.append(Answer(
-                    kind="blob", host=LAB_HOST, repository=scenario.repository,
-                    reference=layer.digest, status=200, digest=layer.digest,
-                    media_type="application/octet-stream", size=layer.size, body=layer.digest,
-                    headers=(("content-type", "application/octet-stream"),
-                             ("docker-content-digest", layer.digest)),
-                ))
-    return replace(snap, answers=tuple(answers), blobs=MappingProxyType(blobs))
+    return offline_lab(layers=layers, source=Path("data/snapshots/lab"))
 
 
 def lab_client(*, layers: bool = False, live: bool = False, **kwargs: Any) -> RegistryClient:
@@ -336,7 +311,7 @@ def shipped_data() -> pd.DataFrame:
 def pretty_json(raw: bytes | str, *, max_entries: int | None = None) -> str:
     """A manifest or config indented for reading. ``max_entries`` shortens a list's
     ``manifests`` array and says how many entries were left out."""
-    doc = json.loads(raw)
+    doc = decoding.load_json(raw, what="document", max_bytes=len(raw))
     hidden = 0
     if max_entries is not None and isinstance(doc, dict):
         entries = doc.get("manifests")

@@ -207,6 +207,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 from urllib.parse import unquote
 
+from archlab import limits
 from archlab.errors import PlatformError
 
 __all__ = [
@@ -748,11 +749,15 @@ def _vector(p: Platform, rules: Rules) -> list[Platform]:
         return [p]
 
     arch, level = p.architecture, _vlevel(p.variant)
+    # containerd counts down from any vN; the levels that exist stop at amd64 v4 and arm v8,
+    # so counting from MAX_VARIANT_LEVEL at most changes nothing real, and "v999999999" can
+    # no longer make a list of a billion candidates.
+    below = min(level - 1, limits.MAX_VARIANT_LEVEL)
     if arch == "amd64":
-        lower = [like("amd64", f"v{n}") for n in range(level - 1, 0, -1)] if level else []
+        lower = [like("amd64", f"v{n}") for n in range(below, 0, -1)] if level else []
         return [p, *lower, like("386", "")]
     if arch == "arm":
-        lower = [like("arm", f"v{n}") for n in range(level - 1, 4, -1)] if level else []
+        lower = [like("arm", f"v{n}") for n in range(below, 4, -1)] if level else []
         return [p, *lower]
     if arch == "arm64":
         variant = p.variant or "v8"
@@ -776,7 +781,10 @@ def _vlevel(variant: str) -> int:
     sign = digits[:1] in ("+", "-")
     if not digits[sign:].isdigit() or not digits[sign:].isascii():
         return 0
-    return int(digits)
+    if len(digits) > 20:  # past int64: Atoi fails (and int() of 4,300+ digits raises)
+        return 0
+    level = int(digits)
+    return level if -(2**63) <= level < 2**63 else 0
 
 
 def platform_vector(p: Platform, rules: Rules = CURRENT_RULES) -> list[Platform]:

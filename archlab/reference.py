@@ -115,6 +115,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, replace
 
+from archlab.decoding import first_unprintable, shown
 from archlab.errors import InvalidReferenceError
 
 __all__ = [
@@ -430,6 +431,13 @@ def parse_reference(text: str, *, default_tag: str | None = DEFAULT_TAG) -> Refe
 
     if not text:
         raise invalid(f"the reference is empty; {_SHAPE}")
+    if (at := first_unprintable(text)) is not None:
+        raise InvalidReferenceError(
+            f'invalid reference "{shown(text)}": character {at + 1} is '
+            f"{shown(text[at])}, which is not printable; a reference is printable text"
+            + (" (a byte-order mark: save the file without one)" if text[at] == "\ufeff"
+               else "")
+        )
     if _IMAGE_ID.fullmatch(text):
         raise invalid(
             "a bare 64-digit hex string is an image ID, not a name"

@@ -48,6 +48,7 @@ The decision tree
     │   └── no entry ........................ "no matching manifest for <P or DefaultSpec> in the
     │                                         manifest list entries", exit 1
     ├── root is one image manifest .......... NOT CHECKED: any architecture is pulled
+    ├── what is pulled is an artifact ....... see "When a pull lands on an artifact" below
     └── after the pull, only if P was given, graphdriver 20.10.8+:
         GetImage(name, P) ................... "WARNING: image with reference ... does not match
                                               the specified platform" (20.10.8-23.x look up
@@ -76,9 +77,12 @@ Engine            what changes in the prediction
 20.10.8-23.x      + pull ``--platform`` warning for single-arch images, looked up as
                   ``<name>:latest`` (absent ``:latest``: no warning; other ``:latest``: warning
                   about the wrong image)
-23.0              lists: ``Only()`` vectors (386, arm fallbacks), no-platform entries last,
-                  nested indexes, arm variant fallback removed; host = ``maximumSpec``
-                  (amd64 gets its ``v1``-``v4`` level)
+20.10.22          an artifact's foreign config or layer type: ``unsupported media type``
+                  (was: the download started, then ``invalid rootfs ...``)
+23.0              lists: ``Only()`` vectors (386, arm fallbacks), entries without a platform
+                  (artifacts too) match any platform, last; nested indexes, arm variant
+                  fallback removed; host = ``maximumSpec`` (amd64 gets its ``v1``-``v4``
+                  level)
 24.0.0            the ``:latest`` lookup turns into an error when ``:latest`` is absent
 24.0.1            the warning looks up the tag that was pulled (``ref.String()``)
 26.0 / 28.2       schema 1 disabled / removed
@@ -89,6 +93,42 @@ Engine            what changes in the prediction
 29 (containerd)   pull target = host platform (with amd64 level); no post-pull warning; run
                   lookup ``OnlyStrict(P)`` with P, any platform (host preferred) without
 ================  ===========================================================================
+
+When a pull lands on an artifact
+================================
+
+A tag can name something that is not an image (a Helm chart, a cosign signature, a referrers
+index; :mod:`archlab.artifacts`), and ``--platform`` can select a list entry that is not one
+(an attestation through ``unknown/unknown``, a ``wasi/wasm`` entry, or from 23.0 an entry
+without a platform):
+
+=============================  ==================================================================
+what Docker reaches            what it prints
+=============================  ==================================================================
+a Docker schema 2 manifest,    ``Error response from daemon: Encountered remote "<type>"(unknown)
+tagged, whose config type is   when fetching`` (``(plugin)`` for a plugin), before ``Pulling
+not an image's                 from``; graphdriver, every version
+an OCI manifest (or any list   20.10.22+ (and 23+): ``unsupported media type <type>`` after
+child) with a foreign config   ``Pulling from``, the config's type checked before each layer's.
+or layer type                  20.10.0-20.10.21: the downloads start, then ``invalid rootfs in
+                               image configuration`` (a config without rootfs) or, approximate,
+                               ``failed to register layer: ...`` (a layer that is no tar)
+a list entry without a         20.10: never matches. 23.0+: matches any platform, after the
+platform                       real matches: an arm64 host lands on an amd64 image's chart.
+                               containerd store: judged by its config's os/arch, so an
+                               artifact never matches
+an entry or config for an OS   ``operating system is not supported``. A config's OS is seen
+other than Linux               only once the downloads started (their lines may show); for it
+                               20.10 says ``image operating system "windows" cannot be used on
+                               this platform`` for Windows, 23+ that text for any OS, followed
+                               by ``: operating system is not supported``
+the containerd store           approximate: it fetches anything; unpacking pairs the config's
+                               ``diff_ids`` with the layers of a layer type. Unequal counts:
+                               ``failed to unpack image on snapshotter overlayfs: mismatched
+                               image rootfs and manifest layers``; equal (a Helm chart: none
+                               and none): kept as an image, and ``docker run`` then fails with
+                               ``No command specified``
+=============================  ==================================================================
 
 runc's exec-format-error text: ``standard_init_linux.go:211: exec user process caused "exec
 format error"`` (up to 1.0.0-rc10), ``...:219: exec user process caused: exec format error``
@@ -103,7 +143,9 @@ line of ``docker pull`` / ``run`` / ``create`` for lists (amd64+arm64, amd64 onl
 arm/v7 only, OCI with attestations), single amd64 and arm64 manifests and a mislabelled image,
 with no ``--platform`` and with linux/amd64, arm64, arm64/v8, 386, arm/v5, arm/v6, arm/v8,
 x86_64, bare ``arm64``, darwin/amd64 and malformed values, from an empty store and with local
-images (``:latest`` bug, "Already exists", "Image is up to date"). Two things are not
+images (``:latest`` bug, "Already exists", "Image is up to date"), and every artifact shape
+of the lab (signature, referrers, Helm chart, WASM, image + chart, unknown artifact, an
+attestation reached through ``unknown/unknown``) in both manifest flavours. Two things are not
 deterministic there and are marked on the lines: a layer's ``Waiting``, ``Verifying Checksum``
 and ``Download complete`` may be skipped (one transfer carries a layer's whole progress, and
 its watcher writes only the latest update; the ``Downloading``/``Extracting`` bars in between,
@@ -128,7 +170,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import pandas as pd
 
-from archlab import digests, limits
+from archlab import artifacts, digests, limits
 from archlab.elf import ElfError, read_identity
 from archlab.errors import (
     InvalidReferenceError,
@@ -140,6 +182,8 @@ from archlab.errors import (
 from archlab.hosts import Host, _version_tuple, get_host
 from archlab.layers import Rootfs, open_layer
 from archlab.manifests import (
+    CONFIG_TYPES,
+    DOCKER_MANIFEST_V2,
     IMAGE_TYPES,
     INDEX_TYPES,
     Descriptor,
@@ -186,6 +230,7 @@ __all__ = [
     "gather_facts_sync",
     "predictions_frame",
     "runc_exec_error",
+    "selects_attestations",
     "simulate_compose_service",
     "simulate_create",
     "simulate_pull",
@@ -247,6 +292,30 @@ _SRC: Final[dict[str, str]] = {
     "compose_213": "compose PR #9998 (v2.13.0)",
     "compose_v1": "compose@1.25.0:compose/service.py#L391-395, L1235",
     "measured": "registry-lab.md §4; archlab calibration on docker.io 20.10.24",
+    "config_class": "moby@v20.10.12:distribution/pull_v2.go#L413-427 (invalidManifestClassError, "
+                    "errors.go#L205); registry.go#L23-55 (ImageTypes, mediaTypeClasses); "
+                    "moby@v23.0.0:distribution/pull_v2.go#L500-519 (validateMediaType)",
+    "media_types": "moby@v20.10.24:distribution/pull_v2.go#L621-656 (checkSupportedMediaType), "
+                   "registry.go#L22-36 (supportedMediaTypes); moby #44367, backports #44405 "
+                   "and #44413 (20.10.22)",
+    "rootfs_invalid": "moby@v20.10.12:distribution/pull_v2.go#L735-750 (errRootFSInvalid, L44); "
+                      "moby #44367: before 20.10.22 an OCI artifact gave 'invalid rootfs in "
+                      "image configuration'",
+    "register_layer": "moby@v20.10.12:distribution/xfer/download.go#L361-368; "
+                      "daemon/graphdriver/overlay2 ApplyDiff -> pkg/chrootarchive untar "
+                      "('Error processing tar file(%v): %s'); Go archive/tar [INFERRED]",
+    "config_os": "moby@v20.10.12:distribution/config.go#L152-171 (PlatformFromConfig: "
+                 "system.ErrNotSupportedOperatingSystem); xfer/download.go#L124; "
+                 "moby@v23.0.0:distribution/config.go#L136-152 (wrapped); "
+                 "moby@v25.0.0:image/image_os.go CheckOS",
+    "c8d_entry": "containerd@v1.7.0:images/image.go#L166-183 (Manifest: an entry without a "
+                 "platform is judged by its config's os/arch)",
+    "c8d_artifact": "containerd@v2.1.0:client/pull.go (Unpack after an unpacker that unpacked "
+                    "nothing), client/image.go getLayers ('mismatched image rootfs and manifest "
+                    "layers'); observed: searlsco/posse_party#27 (Desktop 4.56, a cache "
+                    "manifest); a Helm chart pulls: rancher/rancher#55085 [INFERRED]",
+    "no_command": "moby@v20.10.12:daemon/create.go#L324 ('No command specified') "
+                  "[INFERRED for an artifact stored by the containerd store]",
 }
 
 
@@ -289,6 +358,9 @@ class LocalImage:
     layers: tuple[str, ...] = ()
     entry_platform: Platform | None = None  # the list entry it was pulled through, if any
     root_digest: str | None = None  # the list (or manifest) digest it was pulled by
+    #: False for an artifact the containerd store kept as an image: its config names nothing
+    #: to run, so a create fails.
+    has_command: bool = True
 
 
 @dataclass(frozen=True)
@@ -365,8 +437,11 @@ def _platform(p: Platform | str) -> Platform:
 class ImageFacts:
     """Everything a registry says about one reference, as Docker would fetch it.
 
-    ``children`` are the non-attestation manifests of a list, by digest; ``configs`` the image
-    configs, by config digest. Optional, per config digest: ``binary_platforms`` (the platform
+    ``children`` are the manifests a list names, by digest (artifacts too, and attestations
+    when gathered with ``attestations=True``: ``--platform`` can land on any of them);
+    ``configs`` the configs Docker would read as an
+    image's (:data:`_DOCKER_IMAGE_CONFIG_TYPES`: not a Helm chart's or the empty ``{}``), by
+    config digest. Optional, per config digest: ``binary_platforms`` (the platform
     read from the entrypoint's ELF header: a mislabelled image's binary may not be what its
     config says), ``outputs`` (the lines the entrypoint prints when it runs) and ``files`` (paths
     in the image, to resolve a command without ``/`` along ``PATH``).
@@ -697,6 +772,14 @@ def _pull(ctx: _Ctx, facts: ImageFacts, host: Host, platform_raw: str | None,
         entry_platform = chosen.platform
         pull_platform = chosen.platform
     elif isinstance(root, ImageManifest | Schema1Manifest):
+        refused = (_config_class_error(root) if isinstance(root, ImageManifest)
+                   and not eng.c8d else None)
+        if refused is not None:
+            ctx.step("config type refused", f"the tag names a Docker schema 2 manifest whose "
+                     f"config type {root.config.media_type!r} is not an image's: the daemon "
+                     "refuses it before any progress is written, so the CLI prints it as "
+                     "'Error response from daemon:'", "config_class")
+            return _Pulled(error=refused, in_stream=False, store=store)
         ctx.line(stream, pulling, approximate=eng.c8d)
         manifest, entry_platform, pull_platform = root, None, want
         ctx.step("single manifest: no platform check",
@@ -709,11 +792,29 @@ def _pull(ctx: _Ctx, facts: ImageFacts, host: Host, platform_raw: str | None,
     if isinstance(manifest, Schema1Manifest):
         return _pull_schema1(ctx, facts, manifest, eng, store, stream, want)
 
+    present = store.has_image(manifest.config.digest)  # then no check below runs at all
+    if not eng.c8d and not present and eng.v >= (20, 10, 22):
+        unsupported = _unsupported_type(manifest)
+        if unsupported is not None:
+            what = "config" if unsupported == manifest.config.media_type else "a layer"
+            ctx.step("media types checked", f"{what} of the manifest Docker is pulling has "
+                     f"the type {unsupported!r}, which is neither an OCI image type nor a "
+                     "Docker one: 20.10.22+ refuses it before downloading anything (an "
+                     "artifact, not an image)", "media_types")
+            return _Pulled(error=f"unsupported media type {unsupported}", store=store)
+
     if (not eng.c8d and pull_platform is not None and pull_platform.os
             and normalize(pull_platform, eng.rules).os != "linux"):
         ctx.step("OS check", f"a Linux daemon cannot store layers for {pull_platform.os}",
                  "os_check")
         return _Pulled(error="operating system is not supported", store=store)
+
+    if not present:
+        if eng.c8d and _is_artifact_for_c8d(manifest):
+            return _pull_artifact_c8d(ctx, facts, manifest, store, stream)
+        late = _pull_fails_late(ctx, facts, manifest, eng, stream)
+        if late is not None:
+            return _Pulled(error=late[0], store=store, approximate=late[1])
 
     config = facts.config_for(manifest)
     layer_digests = tuple(layer.digest for layer in manifest.layers)
@@ -776,7 +877,7 @@ def _choose(ctx: _Ctx, facts: ImageFacts, index: ImageIndex, want: Platform | No
             if found:
                 how = (f"no exact match for {target}; the deprecated 32-bit arm fallback takes "
                        "any variant of arm (removed in 23.0)")
-        found = [i for i in found if entries[i].digest in facts.children]
+        found = _gathered(facts, entries, found)
         ctx.step("choose a list entry (20.10)",
                  f"{how}: " + (f"entry {found[0]} ({platforms[found[0]]})" if found
                                else "no entry fits"),
@@ -786,16 +887,181 @@ def _choose(ctx: _Ctx, facts: ImageFacts, index: ImageIndex, want: Platform | No
                      "first_entry")
         return entries[found[0]] if found else None
     target = _with_default(want, eng.host_spec)
+    if eng.c8d:  # containerd reads the config of an entry without a platform
+        platforms = [p if p is not None else _config_platform(facts, d)
+                     for p, d in zip(platforms, entries, strict=True)]
     order = match_entries_modern(platforms, target, eng.rules)
-    order = [i for i in order if entries[i].digest in facts.children]
+    order = _gathered(facts, entries, order)
     vector = ", ".join(str(p) for p in platform_vector(target, eng.rules))
+    unlisted = ("an entry without a platform is judged by its config's os/arch (an "
+                "artifact's config names none)" if eng.c8d else
+                "entries without a platform match anything and come last")
     ctx.step("choose a list entry (23.0+)" if not eng.c8d else "choose a list entry "
              "(containerd store)",
-             f"Only({target}) accepts {vector}; entries without a platform match anything and "
-             "come last; the best match wins: "
-             + (f"entry {order[0]} ({platforms[order[0]]})" if order else "no entry fits"),
-             "c8d_pull" if eng.c8d else "modern")
+             f"Only({target}) accepts {vector}; {unlisted}; the best match wins: "
+             + (f"entry {order[0]} ({platforms[order[0]] or 'no platform'})" if order
+                else "no entry fits"),
+             "c8d_entry" if eng.c8d else "modern")
     return entries[order[0]] if order else None
+
+
+#: Config types a graphdriver pull takes for an image's: 20.10's ``ImageTypes``, 23's
+#: ``defaultImageTypes`` (compared exactly, as moby does).
+_DOCKER_IMAGE_CONFIG_TYPES: Final = artifacts.IMAGE_CONFIG_TYPES
+_PLUGIN_CONFIG: Final = "application/vnd.docker.plugin.v1+json"
+#: moby's ``supportedMediaTypes`` (20.10.22+): each matches itself, or as a prefix before ".".
+_SUPPORTED_MEDIA_TYPES: Final = ("application/vnd.oci.image", "application/vnd.docker",
+                                 "application/octet-stream", "application/json", "text/html", "")
+#: containerd's ``IsLayerType`` for Docker's types (any ``application/vnd.oci.image.layer.``).
+_C8D_DOCKER_LAYERS: Final = frozenset({
+    "application/vnd.docker.image.rootfs.diff.tar",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.diff.tar.zstd"})
+_SNAPSHOTTER: Final = "overlayfs"  # the containerd store's default on Linux and in Desktop
+_TAR_BLOCK: Final = 512  # a tar header block: a shorter blob ends inside the first header
+
+
+def _config_class_error(m: ImageManifest) -> str | None:
+    """20.10+'s refusal of a *Docker schema 2* manifest whose config is not an image's (the
+    check runs on the tagged manifest only, before ``Pulling from``); OCI manifests pass."""
+    mt = m.config.media_type
+    if m.media_type != DOCKER_MANIFEST_V2 or mt in _DOCKER_IMAGE_CONFIG_TYPES:
+        return None
+    kind = "plugin" if mt == _PLUGIN_CONFIG else "unknown"
+    return f"Encountered remote {json.dumps(mt, ensure_ascii=False)}({kind}) when fetching"
+
+
+def _unsupported_type(m: ImageManifest) -> str | None:
+    """The first type ``checkSupportedMediaType`` refuses: the config's, then each layer's."""
+    for mt in (m.config.media_type, *(layer.media_type for layer in m.layers)):
+        low = mt.lower()
+        if not any(low == ok or low.startswith(ok + ".") for ok in _SUPPORTED_MEDIA_TYPES):
+            return mt
+    return None
+
+
+def _fs_layer_lines(ctx: _Ctx, stream: str, manifest: ImageManifest) -> None:
+    """What the downloads print before a failure found in the config: they start together with
+    the config's fetch and race it, so every line may be missing (measured on 20.10.24)."""
+    for layer in manifest.layers:
+        ctx.line(stream, f"{_short(layer.digest)}: Pulling fs layer", optional=True)
+    group = ctx.new_group()
+    for layer in manifest.layers:
+        for state in ("Verifying Checksum", "Download complete"):
+            ctx.line(stream, f"{_short(layer.digest)}: {state}", optional=True, group=group)
+
+
+def _pull_fails_late(ctx: _Ctx, facts: ImageFacts, manifest: ImageManifest, eng: _Engine,
+                     stream: str) -> tuple[str, bool] | None:
+    """A graphdriver pull that starts downloading and then fails: an artifact before 20.10.22
+    (no media type check yet), or a config for another OS. (error, approximate), or None."""
+    if eng.c8d:
+        return None
+    config = facts.configs.get(manifest.config.digest)
+    if eng.v < (20, 10, 22):
+        if config is None or not _has_rootfs(config):
+            _fs_layer_lines(ctx, stream, manifest)
+            ctx.step("no rootfs in the config", f"the config ({manifest.config.media_type!r}) "
+                     "is not an image config and has no rootfs: before 20.10.22 the pull "
+                     "starts the downloads and then fails with this unrelated-sounding error",
+                     "rootfs_invalid")
+            return "invalid rootfs in image configuration", False
+        not_tar = next((d for d in manifest.layers if not _is_tar(d.media_type)), None)
+        if not_tar is not None:
+            _fs_layer_lines(ctx, stream, manifest)
+            why = ("unexpected EOF" if not_tar.size < _TAR_BLOCK
+                   else "archive/tar: invalid tar header")
+            ctx.step("a layer that is not a tar", f"{_short(not_tar.digest)} "
+                     f"({not_tar.media_type!r}) is downloaded and unpacked as a tar, which it "
+                     "is not: the tar reader fails (text as overlay2 would print it)",
+                     "register_layer")
+            return (f"failed to register layer: Error processing tar file(exit status 1): "
+                    f"{why}", True)
+    if config is not None and config.os and normalize(config.platform, eng.rules).os != "linux":
+        _fs_layer_lines(ctx, stream, manifest)
+        ctx.step("config OS", f"the config says os {config.os!r}: a Linux daemon stores no "
+                 "layers for it, and says so once the config has arrived", "config_os")
+        said = f"image operating system {json.dumps(config.os)} cannot be used on this platform"
+        if eng.v >= (23, 0, 0):  # one message for every OS, wrapping the cause
+            return f"{said}: operating system is not supported", False
+        if config.os == "windows":  # 20.10: its own message, checked first
+            return said, False
+        return "operating system is not supported", False
+    return None
+
+
+def _has_rootfs(config: ImageConfig) -> bool:
+    """Whether the config has a ``rootfs`` at all (an empty one is valid: a layerless image)."""
+    try:
+        return isinstance(json.loads(config.raw).get("rootfs"), dict)
+    except (ValueError, AttributeError):  # it parsed once as a config; be safe anyway
+        return False
+
+
+def _is_artifact_for_c8d(manifest: ImageManifest) -> bool:
+    return manifest.config.media_type not in CONFIG_TYPES or not all(
+        _c8d_layer_type(d.media_type) for d in manifest.layers)
+
+
+def _c8d_layer_type(media_type: str) -> bool:
+    return (media_type.startswith("application/vnd.oci.image.layer.")
+            or media_type.split("+")[0] in _C8D_DOCKER_LAYERS
+            or media_type in _C8D_DOCKER_LAYERS)
+
+
+def _pull_artifact_c8d(ctx: _Ctx, facts: ImageFacts, manifest: ImageManifest,
+                       store: LocalStore, stream: str) -> _Pulled:
+    """The containerd store fetches anything; unpacking pairs the config's ``diff_ids`` with
+    the layers of a layer type. Unequal counts fail; equal ones (none and none, as in a Helm
+    chart) store an image with nothing in it [approximate: not calibrated]."""
+    config = facts.configs.get(manifest.config.digest)
+    diff_ids = len(config.diff_ids) if config is not None else 0
+    layers = [d for d in manifest.layers if _c8d_layer_type(d.media_type)]
+    for layer in layers:
+        ctx.line(stream, f"{_short(layer.digest)}: Pulling fs layer", approximate=True)
+    if diff_ids != len(layers):
+        ctx.step("containerd unpacks an artifact",
+                 f"the config lists {diff_ids} layer(s), the manifest has {len(layers)} of a "
+                 "layer type: unpacking fails", "c8d_artifact")
+        return _Pulled(error=f"failed to unpack image on snapshotter {_SNAPSHOTTER}: "
+                             "mismatched image rootfs and manifest layers", store=store,
+                       approximate=True)
+    ctx.step("containerd stores an artifact",
+             "the config lists as many layers as the manifest has of a layer type (here "
+             f"{diff_ids}), so the containerd store keeps the artifact as an image with "
+             "nothing to run", "c8d_artifact")
+    platform = config.platform if config is not None else Platform("", "")
+    image = LocalImage(manifest.config.digest, platform, tuple(d.digest for d in layers), None,
+                       facts.root_digest, has_command=bool(config and (config.entrypoint
+                                                                         or config.cmd)))
+    after = store.tagged(facts.reference, (image,))
+    ctx.line(stream, f"Digest: {facts.root_digest}", approximate=True)
+    ctx.line(stream, f"Status: Downloaded newer image for {facts.reference.familiar()}",
+             approximate=True)
+    return _Pulled(image=image, chosen=manifest.digest, store=after)
+
+
+def _gathered(facts: ImageFacts, entries: Sequence[Descriptor], found: list[int]) -> list[int]:
+    """The matching entries whose manifest the facts hold (one of an unknown type was not
+    fetched: Docker skips it too). An attestation that was not gathered is an error, not a
+    skip: Docker would pull it."""
+    for i in found:
+        if entries[i].digest in facts.children:
+            break
+        if entries[i].is_attestation:
+            raise ManifestError(
+                f"facts for {facts.reference} lack the attestation manifest "
+                f"{entries[i].digest} that this platform selects; gather them with "
+                "gather_facts(..., attestations=True)")
+    return [i for i in found if entries[i].digest in facts.children]
+
+
+def _config_platform(facts: ImageFacts, d: Descriptor) -> Platform:
+    child = facts.children.get(d.digest)
+    config = facts.configs.get(child.config.digest) if isinstance(child, ImageManifest) else None
+    return Platform(config.os, config.architecture) if config is not None else Platform("", "")
 
 
 def _with_default(p: Platform | None, host: Platform) -> Platform:
@@ -1016,6 +1282,11 @@ def _create(ctx: _Ctx, facts: ImageFacts, host: Host, typed: str, platform_raw: 
         ctx.step("local image used", f"{typed!r} is in the local store ({img.platform}); "
                  "docker run does not pull it again", "cli_create")
 
+    if not img.has_command:
+        ctx.step("nothing to run", "the image is an artifact the containerd store kept: its "
+                 "config names no Entrypoint or Cmd, so the create fails", "no_command")
+        return _Created(error="No command specified", daemon_error=True, store=store,
+                        chosen=chosen, approximate=True)
     created = _Created(image=img, chosen=chosen, store=store, warnings=list(pull_warnings))
     create_warnings: list[str] = []
     if want is None:
@@ -1385,8 +1656,12 @@ MAX_LAYER_UNPACKED_BYTES: Final = limits.MAX_LAYER_UNPACKED_BYTES
 
 
 async def gather_facts(ref: Reference | str, client: AsyncRegistryClient, *,
-                       layers: bool = False) -> ImageFacts:
-    """Fetch the root manifest, every non-attestation child and every config of ``ref``.
+                       layers: bool = False, attestations: bool = False) -> ImageFacts:
+    """Fetch the root manifest, every child and every image-type config of ``ref``.
+
+    Attestation manifests are fetched only with ``attestations=True``: a pull reaches one only
+    through ``--platform unknown/unknown`` (:func:`selects_attestations`), and each is one more
+    manifest GET, which Docker Hub counts.
 
     ``layers=True`` also fetches each image's layers (verified, at most
     :data:`MAX_LAYER_BYTES` each) and reads the entrypoint file, as :func:`facts_from_built`
@@ -1399,8 +1674,8 @@ async def gather_facts(ref: Reference | str, client: AsyncRegistryClient, *,
 
     async def walk(index: ImageIndex) -> None:
         wanted = [d for d in index.manifests
-                  if not d.is_attestation and d.media_type in INDEX_TYPES + IMAGE_TYPES
-                  and d.digest not in children]
+                  if d.media_type in INDEX_TYPES + IMAGE_TYPES and d.digest not in children
+                  and (attestations or not d.is_attestation)]
         fetched = await asyncio.gather(*(client.get_manifest(ref.with_digest(d.digest))
                                          for d in wanted))
         for d, f in zip(wanted, fetched, strict=True):
@@ -1412,7 +1687,9 @@ async def gather_facts(ref: Reference | str, client: AsyncRegistryClient, *,
     if isinstance(root.manifest, ImageIndex):
         await walk(root.manifest)
     images = [m for m in (root.manifest, *children.values()) if isinstance(m, ImageManifest)]
-    unique = {m.config.digest: m for m in images}
+    # An artifact's config (a Helm chart's, the empty {}) is not fetched: Docker refuses it
+    # by its type, and it need not parse as an image config.
+    unique = {m.config.digest: m for m in images if _reads_config(m)}
     configs = await asyncio.gather(*(client.get_config(ref, m.config) for m in unique.values()))
     facts = ImageFacts(
         reference=ref,
@@ -1446,13 +1723,24 @@ async def gather_facts(ref: Reference | str, client: AsyncRegistryClient, *,
 
 
 def gather_facts_sync(ref: Reference | str, client: RegistryClient, *,
-                      layers: bool = False) -> ImageFacts:
+                      layers: bool = False, attestations: bool = False) -> ImageFacts:
     """:func:`gather_facts` through the blocking :class:`~archlab.registry.RegistryClient`."""
-    return client.run(lambda aio: gather_facts(ref, aio, layers=layers))
+    return client.run(lambda aio: gather_facts(ref, aio, layers=layers,
+                                               attestations=attestations))
+
+
+def selects_attestations(platform: str | None) -> bool:
+    """Whether ``--platform`` can select a BuildKit attestation entry (``unknown/unknown``),
+    i.e. whether :func:`gather_facts` needs ``attestations=True`` for it."""
+    return platform is not None and "unknown" in platform.lower().split("/")
 
 
 def _is_tar(media_type: str) -> bool:
     return media_type.endswith(("tar+gzip", "tar.gzip", "tar"))
+
+
+def _reads_config(manifest: ImageManifest) -> bool:
+    return manifest.config.media_type in _DOCKER_IMAGE_CONFIG_TYPES
 
 
 def _rootfs(layers: Sequence[bytes]) -> Rootfs:
@@ -1523,10 +1811,15 @@ def facts_from_built(
     binaries: dict[str, Platform] = {}
     outs: dict[str, tuple[str, ...]] = {}
     files: dict[str, frozenset[str]] = {}
-    images = list(getattr(built, "images", None) or [built])
-    for img in images:
-        manifest, config, binary, output, names = _image_facts(img, ref, outputs)
+    from archlab.lab.images import BuiltIndex  # the lab builder: only this helper needs it
+
+    for img in built.children() if isinstance(built, BuiltIndex) else [built]:
+        manifest = parse_manifest(img.manifest.data, img.manifest.media_type, source=str(ref))
+        assert isinstance(manifest, ImageManifest)
         children[manifest.digest] = manifest
+        if not _reads_config(manifest):
+            continue
+        _, config, binary, output, names = _image_facts(img, ref, outputs)
         configs[config.digest] = config
         files[config.digest] = names
         if binary is not None:

@@ -32,8 +32,8 @@ How do I use it?
     archlab snapshot show DIR[@sha256:ROOT]
 
 :func:`record` inspects each reference with ``configs="all"`` and gathers what
-:mod:`archlab.simulate` needs (nested children, every config), through a
-:class:`RecordingTransport` that keeps the answers.
+:mod:`archlab.simulate` needs (nested children, attestation manifests, every image config),
+through a :class:`RecordingTransport` that keeps the answers.
 
 What is recorded
 ----------------
@@ -213,6 +213,7 @@ __all__ = [
     "RecordingTransport",
     "Snapshot",
     "SnapshotTransport",
+    "is_shipped_lab",
     "load_snapshot",
     "record",
     "replay_client",
@@ -231,7 +232,7 @@ BLOBS_DIR = "blobs"
 #: pinned to: a consistently edited copy of it, where it is shipped, is refused.
 #: ``tools/record_lab_snapshot.py`` prints the new root when the lab is recorded again; the
 #: test that re-records it checks this constant.
-LAB_SNAPSHOT_ROOT = "sha256:14c17403a1fd5e4f2834abf492bcae49e5463967f1a6407649f1f4987cd51368"
+LAB_SNAPSHOT_ROOT = "sha256:fb943305094f6d20dcd6b1908be132aebd08430c32418c9fd1e2a1c5f9de34df"
 #: Largest blob kept when layers are not wanted (a config is a few KiB).
 CONFIG_CAP = limits.MAX_SNAPSHOT_BLOB_BYTES
 #: The only response headers a snapshot ever stores (lower-case).
@@ -596,6 +597,15 @@ def _shipped_lab_dir() -> Path:
     return shipped.data_path("snapshots", "lab")
 
 
+def is_shipped_lab(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` names the shipped lab snapshot: ``"lab"``, ``"lab@sha256:…"`` or its
+    directory (what :mod:`archlab.lab.offline` adds the lab layers to)."""
+    from archlab import shipped
+
+    root, _ = split_pin(path)
+    return _is_shipped_lab(shipped.snapshot_path(str(root)))
+
+
 def _is_shipped_lab(root: Path) -> bool:
     try:
         return root.resolve() == _shipped_lab_dir().resolve()
@@ -683,7 +693,15 @@ def _answer_from_json(item: object, index: Path, i: int) -> Answer:
                                    and all(isinstance(t, str) for t in accept)):
         raise ManifestError(f"{where}.accept must be a list of media types or null")
     status = _field(item, "status", int, where)
+    if isinstance(status, bool) or not 100 <= status <= 599:
+        raise ManifestError(f"{where}.status must be an HTTP status, got {status!r}")
     size = item.get("size")
+    if size is not None and (type(size) is not int or not 0 <= size < 2**63):
+        # a size past int64 raised OverflowError from to_frame() (found by fuzzing)
+        raise ManifestError(f"{where}.size must be a byte count or null, got {size!r}")
+    media_type = item.get("media_type")
+    if media_type is not None and not isinstance(media_type, str):
+        raise ManifestError(f"{where}.media_type must be a string or null, got {media_type!r}")
     digest = item.get("digest")
     if digest is not None:
         digests.validate(digest)
@@ -691,7 +709,7 @@ def _answer_from_json(item: object, index: Path, i: int) -> Answer:
         kind=kind, host=_field(item, "host", str, where),
         repository=_field(item, "repository", str, where),
         reference=_field(item, "reference", str, where), status=status, digest=digest,
-        media_type=item.get("media_type"), size=size if isinstance(size, int) else None,
+        media_type=media_type, size=size,
         body=body, headers=kept, accept=None if accept is None else tuple(accept),
     )
 
@@ -944,8 +962,8 @@ def _is_json(body: bytes) -> bool:
     if body.lstrip()[:1] not in (b"{", b"["):
         return False
     try:
-        json.loads(body)
-    except ValueError:
+        decoding.load_json(body, what="body", max_bytes=len(body))
+    except ArchlabError:  # deep JSON too: json.loads raised RecursionError on it
         return False
     return True
 
@@ -1232,7 +1250,7 @@ def record(
             try:
                 ref = parse_reference(text)
                 insp = inspect(ref, client=reg, configs="all")
-                facts = gather_facts_sync(ref, reg)
+                facts = gather_facts_sync(ref, reg, attestations=True)
                 if include_layers:
                     layer_bytes += _record_layers(reg, ref, facts, layer_bytes, recorder)
                 if tags:

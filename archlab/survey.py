@@ -53,6 +53,9 @@ outcome         meaning
 ``mismatch``    a single-arch image for another platform. Docker pulls it *without error*
                 (it never checks a single-arch config at pull time), and it then runs only
                 under emulation, or dies with "exec format error". Not covered.
+``not an        the reference names an artifact, not an image (a Helm chart, a signature;
+image``         :mod:`archlab.artifacts`): Docker refuses to pull it, or stores something
+                that cannot run. Not covered, on any platform.
 ``error``       the reference could not be surveyed (see the ``error`` column). ``<NA>``.
 ==============  ==============================================================================
 
@@ -97,8 +100,29 @@ How it talks to registries
 Input files hold one reference per line; ``#`` starts a comment, blank lines are skipped, and
 a line given twice is one input. Inputs that name the same image in different spellings
 (``busybox``, ``busybox:latest``, ``docker.io/library/busybox``) are surveyed once, with one
-set of requests, and reported once per input, each under its own spelling: the input is the
-key of every frame, so each line you gave finds its row.
+set of requests, while the first is in flight or among the last ``SURVEY_RECENT`` (1,024)
+answers, and reported once per input, each under its own spelling: the input is the key of
+every frame, so each line you gave finds its row.
+
+Large surveys, shards, every tag
+--------------------------------
+=========================  ==================================================================
+argument                   what changes
+=========================  ==================================================================
+``dataset=DIR``            answers stream to ``DIR/journal.jsonl`` and end as a Parquet
+                           dataset (:mod:`archlab.dataset`); memory stays flat: the input is
+                           read at most ``SURVEY_WINDOW`` references ahead of the answers,
+                           nothing per reference is kept but a 64-bit hash, and ``frame``,
+                           ``coverage`` and ``outcomes`` are read from disk when first used.
+                           Failures are journalled too (marked transient, so a rerun retries
+                           them); ``results_path`` is the journal of the in-memory mode
+``shard=(K, N)``, ``"K/N"``  only the inputs whose normalized reference hashes to shard K;
+                           :func:`archlab.dataset.merge` joins the parts
+``dask=ADDRESS``           the shards as tasks on a Dask cluster (:mod:`archlab.cluster`)
+``all_tags=True``          ``refs`` are repositories; every tag of each is surveyed through
+                           :mod:`archlab.tags` (one result per repository, one input per
+                           tag, a ``source`` column: ``hub`` or ``registry``)
+=========================  ==================================================================
 
 Nearest tag
 -----------
@@ -138,12 +162,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from archlab import limits
+from archlab import decoding, limits
 from archlab.errors import (
     ArchlabError,
     AuthError,
     BadResponseError,
     DeadlineExceededError,
+    InputError,
     InvalidReferenceError,
     NotFoundError,
     PlatformError,
@@ -155,11 +180,13 @@ from archlab.reference import Reference, parse_reference
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Iterator
 
     import pandas as pd
 
     from archlab import manifests
     from archlab.budget import Allowance, Estimate
+    from archlab.dataset import Dataset
     from archlab.platforms import Matcher, Platform, Rules
     from archlab.registry import AsyncRegistryClient, Fetched, RegistryClient
 
@@ -193,7 +220,8 @@ Rule = Literal["exact", "docker-20.10", "docker-23"]
 #: The values of ``rule=``; :func:`rules_for` names the containerd rules each one applies.
 RULES: tuple[str, ...] = ("exact", "docker-20.10", "docker-23")
 DEFAULT_PLATFORMS: tuple[str, ...] = ("linux/amd64", "linux/arm64")
-OUTCOMES: tuple[str, ...] = ("native", "compatible", "missing", "mismatch", "error")
+OUTCOMES: tuple[str, ...] = ("native", "compatible", "missing", "mismatch", "not an image",
+                             "error")
 _COVERED = frozenset({"native", "compatible"})
 
 #: Columns of ``SurveyResult.frame``. Shared with :data:`archlab.inspect.FRAME_COLUMNS`, with
@@ -210,12 +238,13 @@ SURVEY_COLUMNS = [
     "entry_kind", "verdict",
 ]
 
-_RESULTS_VERSION = 1
+#: The format of a results file line (``archlab_survey``), and the ones this version reads.
+RESULTS_VERSION = 1
+RESULTS_VERSIONS = (1,)
 #: ``error_type`` of a row for an exception archlab did not expect (a bug to report).
 INTERNAL_ERROR = "InternalError"
 #: ``error_type`` of a row a partial result holds for an input the survey never reached.
 NOT_SURVEYED = "NotSurveyed"
-_MEMO_SIZE = 1024  # parsed manifests/configs kept per survey: tags sharing a digest share it
 BUDGET_SPENT = "BudgetExhausted"
 
 
@@ -268,16 +297,58 @@ class SurveyStats:
         return dict(out)
 
 
-@dataclass(frozen=True, eq=False)
 class SurveyResult:
-    """``frame`` (tidy), ``coverage`` (wide, boolean), ``outcomes`` (wide, why), ``stats``."""
+    """``frame`` (tidy), ``coverage`` (wide, boolean), ``outcomes`` (wide, why), ``stats``.
 
-    frame: pd.DataFrame
-    coverage: pd.DataFrame
-    outcomes: pd.DataFrame
-    platforms: tuple[str, ...]
-    rule: str
-    stats: SurveyStats
+    A survey with ``dataset=`` keeps its answers on disk (:mod:`archlab.dataset`): then
+    ``dataset`` names it, and ``frame``, ``coverage`` and ``outcomes`` are read from it the
+    first time they are asked for (mind their size: a 100,000-reference frame takes
+    gigabytes; pandas and DuckDB can read the Parquet files a part at a time instead).
+    """
+
+    def __init__(self, frame: pd.DataFrame | None, coverage: pd.DataFrame | None,
+                 outcomes: pd.DataFrame | None, platforms: tuple[str, ...], rule: str,
+                 stats: SurveyStats, *, dataset: Dataset | None = None) -> None:
+        self._frame, self._coverage, self._outcomes = frame, coverage, outcomes
+        self.platforms = platforms
+        self.rule = rule
+        self.stats = stats
+        self.dataset = dataset
+
+    @classmethod
+    def on_disk(cls, dataset: Dataset, platforms: tuple[str, ...], rule: str,
+                stats: SurveyStats) -> SurveyResult:
+        return cls(None, None, None, platforms, rule, stats, dataset=dataset)
+
+    def __repr__(self) -> str:
+        where = f", dataset={str(self.dataset.path)!r}" if self.dataset is not None else ""
+        return (f"SurveyResult(refs={self.stats.refs}, errors={self.stats.errors}, "
+                f"platforms={self.platforms!r}, rule={self.rule!r}{where})")
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None and self.dataset is not None:
+            rows = self.dataset.rows().drop(columns=["position"])
+            self._frame = _typed(rows, [*SURVEY_COLUMNS, "source"])
+        return self._frame
+
+    @property
+    def coverage(self) -> pd.DataFrame:
+        if self._coverage is None and self.dataset is not None:
+            import pandas as pd
+
+            cov = self.dataset.coverage()
+            wide = pd.DataFrame({p: cov[p].astype("boolean") for p in self.platforms})
+            wide.index = pd.Index(cov["input"].astype("string"), name="input")
+            wide.columns.name = "platform"
+            self._coverage = wide
+        return self._coverage
+
+    @property
+    def outcomes(self) -> pd.DataFrame:
+        if self._outcomes is None and self.dataset is not None:
+            self._outcomes = outcomes(self.frame, self.platforms, self.rule)
+        return self._outcomes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,15 +378,9 @@ def read_refs(source: str | os.PathLike[str] | Iterable[str]) -> list[str]:
 
 
 def _read_ref_file(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise InvalidReferenceError(
-            f"{path} is not a text file of references (bad byte at offset {exc.start}); give "
-            "one reference per line in UTF-8"
-        ) from None
-    except OSError as exc:
-        raise InvalidReferenceError(f"cannot read {path}: {exc.strerror or exc}") from None
+    # A regular file, capped, UTF-8 with any BOM skipped (it broke the first reference).
+    return decoding.read_text(path, max_bytes=limits.MAX_LIST_FILE_BYTES,
+                              what="reference list", error=InvalidReferenceError).splitlines()
 
 
 def rules_for(rule: str) -> Rules:
@@ -420,14 +485,18 @@ def _is_transient(exc: ArchlabError) -> bool:
     return isinstance(exc, RegistryError) and status is not None and status >= 500
 
 
-def _frame(results: Iterable[RefResult]) -> pd.DataFrame:
+def _frame(results: Iterable[RefResult], *, source: bool = False) -> pd.DataFrame:
     import pandas as pd
 
+    columns = [*SURVEY_COLUMNS, "source"] if source else SURVEY_COLUMNS
     rows = [row for r in results for row in r.rows]
-    frame = pd.DataFrame(rows, columns=SURVEY_COLUMNS)
-    dtypes: dict[str, str] = {c: "string" for c in SURVEY_COLUMNS}
+    return _typed(pd.DataFrame(rows, columns=columns), columns)
+
+
+def _typed(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    dtypes: dict[str, str] = {c: "string" for c in columns}
     dtypes.update(is_attestation="boolean", size="Int64")
-    return frame.astype(dtypes)
+    return frame[list(columns)].astype(dtypes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,7 +545,7 @@ def _outcome(rows: Sequence[Mapping[str, Any]], wanted: Platform, rule: str) -> 
     rules, exact, only = _matchers(wanted, rule)
     if first.get("kind") in ("single", "schema1"):
         if _text(first.get("entry_kind")) not in ("", "image"):
-            return "mismatch"  # an artifact offers no platform
+            return "not an image"  # no platform to match or to mismatch
         p = _platform_of(first)
         if p is not None and exact.match(p):
             return "native"
@@ -551,7 +620,7 @@ def _covered(wide: pd.DataFrame) -> pd.DataFrame:
 class _Memo:
     """A small LRU of finished lookups by digest, plus the lookups still in flight."""
 
-    def __init__(self, size: int = _MEMO_SIZE) -> None:
+    def __init__(self, size: int = limits.SURVEY_RECENT) -> None:
         self.done: OrderedDict[str, Any] = OrderedDict()
         self.flying: dict[str, asyncio.Task[Any]] = {}
         self.size = size
@@ -772,23 +841,43 @@ def _load_results(path: Path) -> dict[str, RefResult]:
     """Finished references from a results file; unreadable lines (a cut-off last line of an
     interrupted run) are skipped, so those references are simply surveyed again."""
     done: dict[str, RefResult] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    raw = decoding.read_file(path, max_bytes=limits.MAX_LIST_FILE_BYTES, what="results file",
+                             missing_ok=True)
+    if raw is None:
         return done
-    for line in text.splitlines():
+    for line in raw.splitlines():
         try:
-            rec = json.loads(line)
-        except ValueError:
+            rec = decoding.load_json(line, what="results line", max_bytes=len(line))
+        except InputError:  # cut off, not UTF-8, too deep: surveyed again
             continue
-        if (not isinstance(rec, dict) or rec.get("archlab_survey") != _RESULTS_VERSION
+        if (not isinstance(rec, dict) or rec.get("archlab_survey") not in RESULTS_VERSIONS
                 or not isinstance(rec.get("input"), str) or not isinstance(rec.get("rows"), list)
-                or not rec["rows"]):
+                or not rec["rows"] or rec.get("transient")
+                or not all(_valid_row(r) for r in rec["rows"])):
             continue
-        rows = tuple({k: v for k, v in r.items() if k in SURVEY_COLUMNS}
-                     for r in rec["rows"] if isinstance(r, dict))
+        rows = tuple({k: v for k, v in r.items() if k in SURVEY_COLUMNS or k == "source"}
+                     for r in rec["rows"])
         done[rec["input"]] = RefResult(rec["input"], rows)
     return done
+
+
+def _valid_row(row: object) -> bool:
+    """A row the frame can hold: each column of its type or null. A line with any other is
+    surveyed again (a tampered value raised from ``astype`` at the end of the run)."""
+    if not isinstance(row, dict):
+        return False
+    for column, value in row.items():
+        if value is None or column not in SURVEY_COLUMNS:
+            continue
+        if column == "is_attestation":
+            ok = isinstance(value, bool)
+        elif column == "size":
+            ok = type(value) is int and 0 <= value < 2**63
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            return False
+    return True
 
 
 class _Writer:
@@ -809,7 +898,7 @@ class _Writer:
     def write(self, result: RefResult) -> None:
         if self._fh is None or result.transient:
             return
-        line = json.dumps({"archlab_survey": _RESULTS_VERSION, "input": result.input,
+        line = json.dumps({"archlab_survey": RESULTS_VERSION, "input": result.input,
                            "rows": [dict(r) for r in result.rows]}, sort_keys=True)
         self._fh.write(line + "\n")  # one write per line: a reader sees whole lines
         self._fh.flush()
@@ -870,118 +959,328 @@ async def survey_async(
     verify: bool = False,
     reference_deadline: float = limits.REFERENCE_DEADLINE,
     probe_deadline: float = limits.PROBE_DEADLINE,
+    dataset: str | os.PathLike[str] | None = None,
+    shard: str | tuple[int, int] | None = None,
+    all_tags: bool = False,
+    hub_api: str | None = None,
+    tag_source: str = "auto",
 ) -> SurveyResult:
     """Survey ``refs`` with ``client`` (see the module docstring); the async core of
     :func:`survey`. ``on_result`` is called with each reference's result as it lands (one
     call per input, duplicates included). ``verify=True`` fills the ``verdict`` column
     (:mod:`archlab.verify`: layers are read)."""
-    import asyncio
-
-    from archlab.budget import estimate, plan, read_rate_limits
-    from archlab.cache import flush_or_warn
+    from archlab.dataset import parse_shard
 
     if max_per_host < 1:
         raise RegistryError(f"max_per_host must be 1 or more, got {max_per_host}")
     platforms = tuple([platforms] if isinstance(platforms, str) else platforms)
     _parse_platforms(platforms, rule)  # bad input fails before any request
-    started = time.perf_counter()
-    texts = read_refs(refs)
-    path = Path(results_path) if results_path is not None else None
-    previous = _load_results(path) if path is not None else {}
-    done = {t: previous[t] for t in texts if t in previous}
-    todo = [t for t in texts if t not in done]
+    run = _Run(client=client, platforms=platforms, rule=rule, progress=progress,
+               max_per_host=max_per_host, budget=budget, check_rate_limit=check_rate_limit,
+               on_result=on_result, verify=verify, reference_deadline=reference_deadline,
+               probe_deadline=probe_deadline, shard=parse_shard(shard), all_tags=all_tags,
+               hub_api=hub_api, tag_source=tag_source)
+    if dataset is not None:
+        if results_path is not None:
+            raise ArchlabError("a dataset keeps its own results file (journal.jsonl); give "
+                               "dataset= or results_path=, not both")
+        return await run.to_dataset(refs, Path(dataset))
+    return await run.in_memory(refs, Path(results_path) if results_path is not None else None)
 
-    before = Counter(client.requests.counts)
-    est = estimate(todo, cache=client.cache, tag_index=client.tag_index)
-    announced = {}
-    probe_errors: dict[str, ArchlabError] = {}
-    notes: list[str] = []
-    if check_rate_limit and est.counted:
-        hosts = [h for h, n in est.counted_by_host().items() if n]
+
+@dataclass
+class _Run:
+    """One survey's settings, and the two ways it runs: answers kept in memory (small
+    surveys), or streamed to a dataset on disk (:mod:`archlab.dataset`)."""
+
+    client: AsyncRegistryClient
+    platforms: tuple[str, ...]
+    rule: str
+    progress: Progress
+    max_per_host: int
+    budget: int | None
+    check_rate_limit: bool
+    on_result: Callable[[RefResult], None] | None
+    verify: bool
+    reference_deadline: float
+    probe_deadline: float
+    shard: tuple[int, int] | None
+    all_tags: bool
+    hub_api: str | None
+    tag_source: str
+
+    async def in_memory(self, refs: str | os.PathLike[str] | Iterable[str],
+                        path: Path | None) -> SurveyResult:
+        from archlab.budget import estimate
+
+        started = time.perf_counter()
+        texts = read_refs(refs)
+        if self.shard is not None:
+            from archlab.dataset import shard_of
+
+            k, n = self.shard
+            texts = [t for t in texts if shard_of(t, n) == k]
+        previous = _load_results(path) if path is not None else {}
+        done = {t: previous[t] for t in texts if t in previous}
+        todo = [t for t in texts if t not in done]
+        before = Counter(self.client.requests.counts)
+        est = None if self.all_tags else estimate(
+            todo, cache=self.client.cache, tag_index=self.client.tag_index)
+        engine, notes = await self._engine(est, todo)
+        fresh: dict[str, RefResult] = {}
+        writer = _Writer(path)
+        bar = _progress_bar(self.progress, len(texts), len(done))
+        errors = 0
+
+        def deliver(position: int, result: RefResult) -> None:
+            nonlocal errors
+            fresh[result.input] = result
+            writer.write(result)  # one line, flushed: an interrupted run keeps what it learnt
+            errors += result.error is not None
+            self._tick(bar, errors, result)
+
         try:
-            async with asyncio.timeout(probe_deadline):
-                announced = await read_rate_limits(client, todo, hosts, errors=probe_errors)
-        except TimeoutError:  # a host too slow to say its limit is surveyed without one
-            announced = {h: client.rate_limits.get(h) for h in hosts}
-        except Exception as exc:  # a bug in the probe costs the limits, not the survey
-            announced = {h: client.rate_limits.get(h) for h in hosts}
-            notes.append(f"the rate-limit probe failed (internal error: {type(exc).__name__}"
-                         f": {exc}; please report it); surveyed without the limits it reads")
-    allowance = plan(est, announced, budget)
-    engine = _Engine(client, allowance, verify=verify)
-    for host, exc in probe_errors.items():
-        # learnt once: no need to retry per reference (a host that is up but broke one
-        # connection is tried again by each reference)
-        if isinstance(exc, RegistryUnreachableError) and exc.connect_failed:
-            engine.dead_hosts[host] = (f"{exc} (not tried for this reference: the rate-limit "
-                                       "probe of this host could not connect)")
-    fresh: dict[str, RefResult] = {}
-    writer = _Writer(path)
-    bar = _progress_bar(progress, len(texts), len(done))
-    errors = 0
+            await self._pump(engine, enumerate(todo), deliver)
+        finally:
+            writer.close()
+            self._close(engine, bar)
+        return _assemble(texts, done, fresh, self.platforms, self.rule,
+                         requests=_sent(before, self.client), seconds=time.perf_counter() - started,
+                         estimate=est, notes=(*notes,), source=self.all_tags)
 
-    def deliver(result: RefResult) -> None:
-        nonlocal errors
-        fresh[result.input] = result
-        writer.write(result)  # one line, flushed: an interrupted run keeps what it learnt
-        if result.error is not None:
-            errors += 1
+    async def to_dataset(self, refs: str | os.PathLike[str] | Iterable[str],
+                         directory: Path) -> SurveyResult:
+        from archlab import dataset as ds
+        from archlab.budget import estimate
+
+        started = time.perf_counter()
+        ds.start(directory, platforms=self.platforms, rule=self.rule, shard=self.shard,
+                 all_tags=self.all_tags)
+        index = ds.JournalIndex(directory / ds.JOURNAL)
+        answered = index.answered()
+        del index  # the answered hashes are all a run needs of it
+        spooled, stream = ds.spool_inputs(refs, directory, self.shard)
+        first_by_host: dict[str, str] = {}
+
+        def todo() -> Iterator[str]:
+            for text in stream:
+                if ds.ref_hash(text) in answered:
+                    continue
+                parsed = _parsed_or_none(text)
+                if parsed is not None:
+                    first_by_host.setdefault(parsed.api_host, text)
+                yield text
+
+        before = Counter(self.client.requests.counts)
+        if self.all_tags:
+            left = sum(1 for _ in todo())
+            est = None
+        else:
+            est = estimate(todo(), cache=self.client.cache, tag_index=self.client.tag_index,
+                           summed=True)
+            left = est.n or 0
+        resumed = spooled.kept - left
+        engine, notes = await self._engine(est, list(first_by_host.values()))
+        bar = _progress_bar(self.progress, spooled.kept, resumed)
+        counts = Counter[str]()
+        longest = 0.0
+        journal = ds.journal_writer(directory)
+
+        def deliver(position: int, result: RefResult) -> None:
+            nonlocal longest
+            journal.write(ds.record_line(result))
+            journal.flush()  # a reader (or a rerun after a crash) sees whole lines
+            counts["surveyed"] += 1
+            counts["errors"] += result.error is not None
+            longest = max(longest, result.seconds)
+            self._tick(bar, counts["errors"], result)
+
+        def unanswered() -> Iterator[tuple[int, str]]:
+            for position, text in ds.read_spool(directory):
+                if ds.ref_hash(text) not in answered:
+                    yield position, text
+
+        meta = {"fingerprint": spooled.fingerprint, "total_inputs": spooled.total,
+                "inputs": spooled.kept}
+        try:
+            await self._pump(engine, unanswered(), deliver)
+        except BaseException:
+            journal.close()
+            self._close(engine, None)
+            # what is known is on disk; the Parquet files wait for finish() or a rerun
+            ds._write_meta(directory, {**ds._read_meta(directory), **meta})
+            raise
+        journal.close()
+        self._close(engine, bar)
+        requests = _sent(before, self.client)
+        seconds = time.perf_counter() - started
+        written = ds.finish(directory, results={
+            **meta, "resumed": resumed, "surveyed": counts["surveyed"], "requests": requests,
+            "seconds": round(seconds, 3), "notes": list(notes),
+            "longest_reference_seconds": round(longest, 3)})
+        stats = SurveyStats(
+            refs=int(written.meta["references"]), resumed=resumed, surveyed=counts["surveyed"],
+            errors=int(written.meta["errors"]), not_surveyed=int(written.meta["not_surveyed"]),
+            requests=requests, seconds=seconds, estimate=est, notes=tuple(notes),
+            longest_reference_seconds=longest)
+        return SurveyResult.on_disk(written, self.platforms, self.rule, stats)
+
+    # -- shared parts
+
+    async def _engine(self, est: Estimate | None, probe_refs: Sequence[str]
+                      ) -> tuple[_Engine, list[str]]:
+        """The budget plan (after the rate-limit probe) and the engine that keeps to it."""
+        import asyncio
+
+        from archlab.budget import plan, read_rate_limits
+
+        announced = {}
+        probe_errors: dict[str, ArchlabError] = {}
+        notes: list[str] = []
+        client = self.client
+        if est is not None and self.check_rate_limit and est.counted:
+            hosts = [h for h, n in est.counted_by_host().items() if n]
+            try:
+                async with asyncio.timeout(self.probe_deadline):
+                    announced = await read_rate_limits(client, probe_refs, hosts,
+                                                       errors=probe_errors)
+            except TimeoutError:  # a host too slow to say its limit is surveyed without one
+                announced = {h: client.rate_limits.get(h) for h in hosts}
+            except Exception as exc:  # a bug in the probe costs the limits, not the survey
+                announced = {h: client.rate_limits.get(h) for h in hosts}
+                notes.append(f"the rate-limit probe failed (internal error: "
+                             f"{type(exc).__name__}: {exc}; please report it); surveyed "
+                             "without the limits it reads")
+        allowance = plan(est, announced, self.budget) if est is not None else None
+        engine = _Engine(client, allowance, verify=self.verify)
+        for host, exc in probe_errors.items():
+            # learnt once: no need to retry per reference (a host that is up but broke one
+            # connection is tried again by each reference)
+            if isinstance(exc, RegistryUnreachableError) and exc.connect_failed:
+                engine.dead_hosts[host] = (f"{exc} (not tried for this reference: the "
+                                           "rate-limit probe of this host could not connect)")
+        if allowance is not None:
+            notes[:0] = allowance.notes
+        return engine, notes
+
+    def _tick(self, bar: Any, errors: int, result: RefResult) -> None:
         if bar is not None:
             bar.update(1)
             if errors:
                 bar.set_postfix_str(f"{errors} errors", refresh=False)
-        if on_result is not None:
-            on_result(result)
+        if self.on_result is not None:
+            self.on_result(result)
 
-    # Inputs that name the same image (busybox, busybox:latest, docker.io/library/busybox)
-    # are surveyed once; each input still gets its rows, under its own spelling.
-    same: dict[str, list[str]] = {}
-    queues: dict[str, deque[str]] = {}
-    for text in todo:
-        parsed = _parsed_or_none(text)
-        key = str(parsed) if parsed is not None else text
-        if key in same:
-            same[key].append(text)
-            continue
-        same[key] = [text]
-        # malformed: no request, answered by the first worker of the "" queue
-        queues.setdefault(parsed.api_host if parsed is not None else "", deque()).append(text)
-    twins = {group[0]: group[1:] for group in same.values() if len(group) > 1}
+    def _close(self, engine: _Engine, bar: Any) -> None:
+        from archlab.cache import flush_or_warn
 
-    async def worker(queue: deque[str]) -> None:
-        while queue:
-            text = queue.popleft()
-            await asyncio.sleep(0)  # a cancellation point before any request for this ref
-            result = await engine.within(text, reference_deadline)
-            deliver(result)
-            for twin in twins.get(text, ()):
-                deliver(_renamed(result, twin))
-
-    try:
-        async with asyncio.TaskGroup() as tg:
-            for queue in queues.values():
-                for _ in range(min(max_per_host, len(queue))):
-                    tg.create_task(worker(queue))
-    finally:
         engine.manifests.cancel()
         engine.configs.cancel()
-        writer.close()
-        flush_or_warn(client.tag_index)  # like the results: on disk when the survey returns
+        flush_or_warn(self.client.tag_index)  # like the results: on disk when it returns
         if bar is not None:
             bar.close()
 
+    async def _pump(self, engine: _Engine, items: Iterable[tuple[int, str]],
+                    deliver: Callable[[int, RefResult], None]) -> None:
+        """Survey ``(position, input)`` items, at most ``max_per_host`` per host at a time
+        and at most ``SURVEY_WINDOW`` read ahead of their answers; ``deliver`` each answer
+        as it lands. Inputs naming the same image (busybox, busybox:latest,
+        docker.io/library/busybox) are surveyed once while the first is in flight or among
+        the last ``SURVEY_RECENT`` answers; each still gets its rows, under its own spelling.
+        """
+        import asyncio
+
+        window = asyncio.Semaphore(limits.SURVEY_WINDOW)
+        queues: dict[str, deque[tuple[int, str, str]]] = {}
+        running: Counter[str] = Counter()
+        waiting: dict[str, list[tuple[int, str]]] = {}  # key in flight -> its twins
+        recent: OrderedDict[str, RefResult] = OrderedDict()
+
+        def land(position: int, key: str, result: RefResult) -> None:
+            deliver(position, result)
+            window.release()
+            recent[key] = result
+            recent.move_to_end(key)
+            if len(recent) > limits.SURVEY_RECENT:
+                recent.popitem(last=False)
+            for twin_position, twin in waiting.pop(key, ()):
+                deliver(twin_position, _renamed(result, twin))
+                window.release()
+
+        async def worker(host: str) -> None:
+            queue = queues[host]
+            try:
+                while queue:
+                    position, text, key = queue.popleft()
+                    await asyncio.sleep(0)  # a cancellation point before any request
+                    land(position, key, await self._one(engine, text))
+            finally:
+                running[host] -= 1
+
+        async with asyncio.TaskGroup() as tg:
+            for n, (position, text) in enumerate(items):
+                await window.acquire()
+                if n % 256 == 255:
+                    await asyncio.sleep(0)  # let the workers start while the input is read
+                parsed = None if self.all_tags else _parsed_or_none(text)
+                key = str(parsed) if parsed is not None else text
+                if key in waiting:
+                    waiting[key].append((position, text))
+                    continue
+                if key in recent:
+                    deliver(position, _renamed(recent[key], text))
+                    window.release()
+                    continue
+                waiting[key] = []
+                # malformed: no request, answered by the workers of the "" queue
+                host = parsed.api_host if parsed is not None else ""
+                queues.setdefault(host, deque()).append((position, text, key))
+                if running[host] < self.max_per_host:
+                    running[host] += 1
+                    tg.create_task(worker(host))
+
+    async def _one(self, engine: _Engine, text: str) -> RefResult:
+        if not self.all_tags:
+            return await engine.within(text, self.reference_deadline)
+        return await _all_tags(engine, text, hub_api=self.hub_api, source=self.tag_source,
+                               max_per_host=self.max_per_host)
+
+
+async def _all_tags(engine: _Engine, text: str, *, hub_api: str | None, source: str,
+                    max_per_host: int) -> RefResult:
+    """Every tag of the repository ``text`` as one result: its rows carry each tag's input
+    (``registry/repository:tag``) and ``source``. A repository that cannot be listed is one
+    error row under its own name."""
+    from archlab.tags import tag_platforms_async, to_survey_frame
+
+    try:
+        ref = parse_reference(text)
+        listed = await tag_platforms_async(ref, client=engine.client, source=source,  # type: ignore[arg-type]
+                                           hub_api=hub_api, max_per_host=max_per_host)
+    except ArchlabError as exc:
+        result = _error_result(text, _parsed_or_none(text), exc,
+                               transient=_is_transient(exc))
+        return replace(result, rows=tuple({**r, "source": None} for r in result.rows))
+    frame = to_survey_frame(listed.frame)
+    rows = tuple({k: (None if _missing(v) else v) for k, v in row.items()}
+                 for row in frame.to_dict("records"))
+    if not rows:
+        rows = ({"input": text, "ref": str(ref), "error": f"{text}: the repository has no tags",
+                 "error_type": "NotFoundError", "source": listed.source},)
+    return RefResult(text, rows)
+
+
+def _sent(before: Counter[tuple[str, str]], client: AsyncRegistryClient) -> dict[str, int]:
     after = Counter(client.requests.counts)
-    sent = {f"{m} {k}": n - before.get((m, k), 0) for (m, k), n in sorted(after.items())
+    return {f"{m} {k}": n - before.get((m, k), 0) for (m, k), n in sorted(after.items())
             if n - before.get((m, k), 0) > 0}
-    return _assemble(texts, done, fresh, platforms, rule, requests=sent,
-                     seconds=time.perf_counter() - started, estimate=est,
-                     notes=(*allowance.notes, *notes))
 
 
 def _assemble(texts: Sequence[str], done: Mapping[str, RefResult],
               fresh: Mapping[str, RefResult], platforms: Sequence[str], rule: str, *,
               requests: Mapping[str, int], seconds: float, estimate: Estimate | None = None,
-              notes: Sequence[str] = (), missing: str | None = None) -> SurveyResult:
+              notes: Sequence[str] = (), missing: str | None = None,
+              source: bool = False) -> SurveyResult:
     results = []
     for t in texts:
         r = done.get(t) or fresh.get(t)
@@ -989,10 +1288,14 @@ def _assemble(texts: Sequence[str], done: Mapping[str, RefResult],
             r = _error_result(t, _parsed_or_none(t), f"not surveyed: {missing}", NOT_SURVEYED,
                               transient=True)
         results.append(r)
-    frame = _frame(results)
+    frame = _frame(results, source=source)
+    if source:  # every tag of each repository: count tags, not repositories
+        firsts = frame.drop_duplicates("input")
+        n, errors = len(firsts), int(firsts["error"].notna().sum())
+    else:
+        n, errors = len(texts), sum(1 for r in results if r.error is not None)
     stats = SurveyStats(
-        refs=len(texts), resumed=len(done), surveyed=len(fresh),
-        errors=sum(1 for r in results if r.error is not None),
+        refs=n, resumed=len(done), surveyed=len(fresh), errors=errors,
         not_surveyed=sum(1 for r in results
                          if r.rows[0].get("error_type") in (BUDGET_SPENT, NOT_SURVEYED)),
         requests=requests, seconds=seconds, estimate=estimate, notes=tuple(notes),
@@ -1045,6 +1348,13 @@ def survey(
     verify: bool = False,
     reference_deadline: float = limits.REFERENCE_DEADLINE,
     probe_deadline: float = limits.PROBE_DEADLINE,
+    dataset: str | os.PathLike[str] | None = None,
+    shard: str | tuple[int, int] | None = None,
+    all_tags: bool = False,
+    hub_api: str | None = None,
+    tag_source: str = "auto",
+    dask: str | Any | None = None,
+    shards: int | None = None,
 ) -> SurveyResult:
     """Survey ``refs`` (a file, or a list of references) for ``platforms``.
 
@@ -1053,11 +1363,31 @@ def survey(
     :class:`~archlab.errors.RateLimitError` before any counted GET when the registry says the
     survey will not fit its remaining pulls (pass ``budget=`` to survey part of it); every other
     failure becomes a row.
+
+    ``dataset=DIR`` streams the answers to disk and ends with a Parquet dataset there
+    (:mod:`archlab.dataset`; memory stays flat however long the input); ``shard=(K, N)`` or
+    ``"K/N"`` surveys the K-th of N deterministic parts. ``all_tags=True`` takes ``refs`` as
+    repositories and surveys every tag of each (:mod:`archlab.tags`: Docker Hub's listing,
+    100 tags a request, or the registry's tags and manifests; ``hub_api``, ``tag_source``
+    as there), with a ``source`` column. ``dask="tcp://host:8786"`` (or a
+    ``distributed.Client``) runs ``shards`` shards as tasks on that cluster
+    (:mod:`archlab.cluster`; needs ``dataset``).
     """
     kwargs = dict(progress=progress, results_path=results_path, max_per_host=max_per_host,
                   rule=rule, budget=budget, check_rate_limit=check_rate_limit,
                   on_result=on_result, verify=verify, reference_deadline=reference_deadline,
-                  probe_deadline=probe_deadline)
+                  probe_deadline=probe_deadline, dataset=dataset, shard=shard,
+                  all_tags=all_tags, hub_api=hub_api, tag_source=tag_source)
+    if dask is not None:
+        from archlab.cluster import survey_on_dask
+
+        if client is not None or shard is not None or results_path is not None:
+            raise ArchlabError("dask= runs its own clients, one per task, over every shard; "
+                               "give neither client=, shard= nor results_path= with it")
+        for key in ("dataset", "shard", "results_path", "on_result"):
+            kwargs.pop(key)
+        return survey_on_dask(refs, platforms, dataset=dataset, address=dask, shards=shards,
+                              on_result=on_result, **kwargs)  # type: ignore[arg-type]
     if client is None:
         from archlab.registry import RegistryClient
 
@@ -1070,7 +1400,9 @@ def survey(
 # Tags
 
 
-_VERSION = re.compile(r"[vV]?(\d+(?:\.\d+)*)(.*)")
+# ASCII digits, at most 18 to a part: a tag from a registry can hold 4,300 digits, past what
+# int() converts (ValueError), and "\d" alone also matches other scripts' digits.
+_VERSION = re.compile(r"[vV]?([0-9]{1,18}(?:\.[0-9]{1,18})*)(?![0-9])(.*)")
 
 
 def _version(tag: str) -> tuple[tuple[int, ...] | None, str]:

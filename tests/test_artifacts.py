@@ -86,3 +86,62 @@ def test_inspect_names_a_helm_chart_and_counts_no_platform(registry, repo_name) 
     assert insp.entries[0].kind == "helm chart"
     assert insp.platforms == []
     assert "Artifact:  helm chart (not an image" in format_text(insp)
+
+
+# ---------------------------------------------------------------------- the lab's artifacts
+
+# scenario -> the kind of each entry (or of the tagged manifest), in document order
+LAB_KINDS = {
+    "signed": ["signature"], "referrers": ["sbom", "attestation"], "helm": ["helm chart"],
+    "wasm": ["wasm"], "mixed": ["image", "helm chart"], "artifact": ["unknown artifact"],
+}
+
+
+@pytest.fixture(scope="module")
+def lab_reg():
+    """The shipped lab snapshot, replayed: no registry needed."""
+    from archlab.lab.offline import lab_snapshot
+    from archlab.snapshot import replay_client
+
+    with replay_client(lab_snapshot(layers=False)) as reg:
+        yield reg
+
+
+@pytest.mark.parametrize("oci", [False, True], ids=["docker", "oci"])
+@pytest.mark.parametrize("name", sorted(LAB_KINDS))
+def test_inspect_names_every_lab_artifact(lab_reg, name, oci) -> None:
+    from archlab.lab import scenarios
+
+    s = scenarios.get(name, oci=oci)
+    insp = inspect(s.ref("127.0.0.1:5000"), client=lab_reg)
+    assert [e.kind for e in insp.entries] == LAB_KINDS[name]
+    assert [str(p) for p in insp.platforms] == (["linux/amd64"] if name == "mixed" else [])
+    text = format_text(insp)
+    assert sum(ln.lstrip().startswith("Artifact:") for ln in text.splitlines()) == sum(
+        k != "image" for k in LAB_KINDS[name])
+    if not s.is_list:  # an artifact's config names no platform: no line claims one
+        assert "Platform:" not in text and "Note:" not in text
+    else:  # a referrer attestation is counted as BuildKit's are
+        assert {"referrers": "(0 images, 1 attestation, 1 sbom)", "wasm": "(0 images, 1 wasm)",
+                "mixed": "(1 image, 1 helm chart)"}[name] in text
+
+
+def test_a_survey_counts_no_artifact_as_a_platform(lab_reg) -> None:
+    from archlab.lab import scenarios
+    from archlab.survey import survey
+
+    chosen = [s for s in scenarios.build_all() if s.name in LAB_KINDS]
+    result = survey([s.ref("127.0.0.1:5000") for s in chosen], ["linux/amd64", "linux/arm64"],
+                    client=lab_reg, progress=False)
+    frame = result.frame
+    for s in chosen:
+        rows = frame[frame["input"] == s.ref("127.0.0.1:5000")]
+        assert list(rows["entry_kind"]) == LAB_KINDS[s.name], s.reference
+        assert not rows["error"].notna().any()
+    covered = result.coverage
+    assert {ref for ref, row in covered.iterrows() if row.any()} == {
+        s.ref("127.0.0.1:5000") for s in chosen if s.name == "mixed"}
+    for s in chosen:  # why: a tagged artifact is "not an image", a list holds no entry
+        why = set(result.outcomes.loc[s.ref("127.0.0.1:5000")])
+        assert why == ({"not an image"} if not s.is_list else
+                       {"native", "missing"} if s.name == "mixed" else {"missing"}), s.reference

@@ -225,11 +225,22 @@ def test_a_signed_schema1_entry_is_not_believed_without_its_digest_function(cach
         assert cache.get(digest) is None
 
 
-def test_unreadable_sidecar_costs_only_the_media_type(cache):
+@pytest.mark.parametrize("damage", [
+    "{not json",
+    '{"media_type": ' * 100_000,  # json.loads raised RecursionError on this (issue 10)
+    "fifo", "directory",
+])
+def test_unreadable_sidecar_costs_only_the_media_type(cache, damage):
     data = blob("sidecar")
     cache.put(sha(data), data, MANIFEST_TYPE)
     for sidecar in cache.root.rglob("*.meta.json"):
-        sidecar.write_text("{not json")
+        sidecar.unlink()
+        if damage == "fifo":
+            os.mkfifo(sidecar)
+        elif damage == "directory":
+            sidecar.mkdir()
+        else:
+            sidecar.write_text(damage)
     assert cache.get(sha(data)) == CachedBlob(data, None)
 
 
@@ -572,6 +583,7 @@ def test_tag_index_forget(tmp_path):
 
 @pytest.mark.parametrize("damage", [
     '{"digest": "sha256:tr',
+    '{"tags": ' + "[" * 100_000,  # json.loads raised RecursionError on this (issue 10)
     "[]",
     '{"registry": "ghcr.io", "repository": "org/app", "tags": []}',
     '{"registry": "quay.io", "repository": "org/app", "tags": {}}',
@@ -597,6 +609,18 @@ def test_tag_index_ignores_a_damaged_hint_and_keeps_the_rest(tmp_path):
     fresh = TagIndex(tmp_path / "blobs")
     assert fresh.recall("ghcr.io", "org/app", "v1") is None
     assert fresh.recall("ghcr.io", "org/app", "v2") == (D2, LIST_TYPE)
+
+
+def test_tag_index_hint_without_a_media_type(tmp_path):
+    # Found by benchmarks/fuzz_parsers.py: recall raised KeyError('media_type').
+    tags = TagIndex(tmp_path / "blobs")
+    tags.remember("ghcr.io", "org/app", "v1", D1, LIST_TYPE)
+    tags.flush()
+    (path,) = (tmp_path / "tags").glob("*.json")
+    document = json.loads(path.read_text())
+    del document["tags"]["v1"]["media_type"]
+    path.write_text(json.dumps(document))
+    assert TagIndex(tmp_path / "blobs").recall("ghcr.io", "org/app", "v1") == (D1, None)
 
 
 def test_tag_index_refuses_a_bad_digest(tmp_path):

@@ -405,6 +405,37 @@ def test_malformed_json_names_file_and_position(write_config, text, where):
     assert where in message
 
 
+def test_deep_json_config_is_one_auth_error(write_config):
+    # json.loads raised RecursionError here (issue 10).
+    path = write_config('{"auths": ' + "[" * 100_000)
+    with pytest.raises(AuthError) as info:
+        load_docker_config()
+    assert str(info.value) == (f"Docker config {path}: nests arrays and objects 100001 deep, "
+                               "more than the 64 archlab reads; no real document is nested "
+                               "that deeply")
+
+
+def test_config_with_a_bom_is_read(config_dir):
+    (config_dir / "config.json").write_bytes(
+        b'\xef\xbb\xbf{"auths": {"ghcr.io": {"auth": "' + b64("carol:pw").encode() + b'"}}}')
+    assert list(load_docker_config().auths) == ["ghcr.io"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "directory"])
+def test_config_that_is_not_a_regular_file_is_refused(config_dir, kind):
+    # A FIFO blocked open() forever; a link to /dev/zero was read until memory ran out.
+    path = config_dir / "config.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    else:
+        path.mkdir()
+    with pytest.raises(AuthError, match=r"config\.json: cannot read the Docker config: it is "
+                       r"(a named pipe|a character device|a directory)"):
+        load_docker_config(config_dir)
+
+
 @pytest.mark.parametrize(
     ("doc", "field"),
     [
@@ -454,6 +485,24 @@ def test_non_json_answer_is_not_echoed(write_config, make_helper):
     write_config({"credsStore": "archlabgarbage"})
     with pytest.raises(AuthError, match="not a JSON object") as info:
         resolve("ghcr.io")
+    assert SECRET not in str(info.value)
+
+
+def test_deep_json_answer_is_not_a_json_object(write_config, make_helper):
+    make_helper("archlabdeep", "head -c 100000 /dev/zero | tr '\\0' '['")
+    write_config({"credsStore": "archlabdeep"})
+    with pytest.raises(AuthError, match="not a JSON object"):
+        resolve("ghcr.io")
+
+
+def test_endless_answer_is_cut_off_and_the_helper_killed(write_config, make_helper):
+    make_helper("archlabendless", f"exec yes '{SECRET}'")
+    write_config({"credsStore": "archlabendless"})
+    with pytest.raises(AuthError) as info:
+        resolve("ghcr.io")
+    assert str(info.value).startswith(
+        "credential helper docker-credential-archlabendless answered ghcr.io with more than "
+        "1024 KiB (credsStore in ")
     assert SECRET not in str(info.value)
 
 

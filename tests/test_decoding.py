@@ -54,8 +54,8 @@ def test_read_file_refuses_what_is_not_a_regular_file(tmp_path: Path, make, kind
     path = make(tmp_path)
     with pytest.raises(InputError) as info:
         decoding.read_file(path, max_bytes=limits.MAX_INPUT_FILE_BYTES, what="compose file")
-    assert str(info.value) == (f"{path}: cannot read the compose file: it is {kind}; "
-                               "archlab reads compose files only from regular files")
+    assert str(info.value) == (f"{path}: cannot read the compose file: it is {kind}, not a "
+                               "regular file (archlab reads only files, or links to files)")
 
 
 def test_read_file_refuses_a_file_larger_than_the_cap_before_reading(tmp_path: Path) -> None:
@@ -254,6 +254,17 @@ def test_load_yaml_refuses_deep_nesting_not_a_recursion_error(text: str) -> None
         decoding.load_yaml(text, what="f.yml")
 
 
+@pytest.mark.parametrize("step", ["{{<<: *a{}}}", "[*a{}]"])
+def test_load_yaml_counts_depth_through_aliases(step: str) -> None:
+    # 200 anchors, each one level deeper than the last: few nodes, but any reader that walks
+    # the tree recursively (compose's merge and line index) recursed once per level.
+    text = "a0: &a0 {x: 1}\n" + "".join(
+        f"a{i}: &a{i} " + step.format(i - 1) + "\n" for i in range(1, 200))
+    with pytest.raises(InputError, match=r"^f.yml:65:6: nests collections more than 64 deep "
+                       "once its aliases are followed"):
+        decoding.load_yaml(text, what="f.yml")
+
+
 def test_load_yaml_depth_at_the_limit_is_read() -> None:
     assert decoding.load_yaml("[" * 64 + "]" * 64, what="f.yml") is not None
 
@@ -304,3 +315,30 @@ def test_compose_yaml_raises_the_callers_error_class() -> None:
     with pytest.raises(ComposeError):
         decoding.compose_yaml(BILLION_LAUGHS, what="c.yml", error=ComposeError)
     assert issubclass(InputError, ArchlabError) and issubclass(InputError, ValueError)
+
+
+# --------------------------------------------------------------------------------------------
+# Text in messages
+
+
+@pytest.mark.parametrize(("text", "index", "display"), [
+    ("busybox", None, "busybox"),
+    ("a b", None, "a b"),
+    ("mysql:5.7é", None, "mysql:5.7é"),
+    ("a\x1b[31mb", 1, "a\\x1b[31mb"),
+    ("\ufeffx", 0, "\\ufeffx"),
+    ("x\u202ey", 1, "x\\u202ey"),
+    ("tab\there", 3, "tab\\there"),
+    ("nbsp\u00a0", 4, "nbsp\\xa0"),
+    ("\ud800", 0, "\\ud800"),
+])
+def test_first_unprintable_and_shown(text: str, index: int | None, display: str) -> None:
+    assert decoding.first_unprintable(text) == index
+    assert decoding.shown(text) == display
+    assert decoding.shown(text).isprintable()
+
+
+def test_read_file_escapes_a_path_it_names(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as info:
+        decoding.read_file(tmp_path / "a\x1b[2Jb", max_bytes=10, what="refs file")
+    assert str(info.value) == f"{tmp_path}/a\\x1b[2Jb: no such refs file"

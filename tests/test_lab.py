@@ -34,6 +34,7 @@ from archlab.lab.images import portable_gzip
 from archlab.lab.run import run_from_registry
 from archlab.lab.scenarios import build_all, get
 from archlab.lab.server import LoggedRequest, find_free_port, parse_access_log
+from archlab.platforms import Platform
 
 # Generated once, then checked in two fresh processes (test below). A change here means every
 # lab image changed: do it on purpose, and say why in the commit.
@@ -56,6 +57,18 @@ PINNED = {
         "sha256:49e6ad84f76da230571d561eb8572eb3e817f6025472ab0719a27b2ff77ae08b",
     "lab/mislabelled:latest":
         "sha256:083e2e8ca8c8a33d81bfc68a9099f70557fca2b623e79fbc1f0534788ee4bf01",
+    "lab/signed:sha256-bf90c991a2b212e218a92deef5073044c2daa471646923719de67529eeefdbec.sig":
+        "sha256:96878f106053fbe8579c0729eaf11a0ba545d15e8c3eb54a5f18e3793c3e14bd",
+    "lab/referrers:sha256-12e9c3f97b7b3d9b3aeb3d4c35ecfd1c6efc5162e55b81f6618f5291475b5261":
+        "sha256:55b3f4e079c2590d69704ef1bc5b7d247acf33077e411b58e63149ff8cd16bb0",
+    "lab/helm:0.1.0":
+        "sha256:088c3d32041f8ab5ddd1c253b97374ad99ee7bc053cc24e1fb61dcbd0a20ec16",
+    "lab/wasm:latest":
+        "sha256:2fcf9d5766b165488eadd8a1c75cedc81e4c75bb9622191fe559dab61d1b9041",
+    "lab/mixed:latest":
+        "sha256:78f077d6165e3402745ddc40dd585eecea28382efde4fc69a644a7daab500a1c",
+    "lab/artifact:latest":
+        "sha256:24470d93f2b6b9a8549a5b6d8d04cd5aa031fb90ac97abae23ca5cae7141b2c7",
     "lab/busybox-oci:latest":
         "sha256:6b3ad6dbb3bce0b5eb05138c159d798698e3d7372d87647802affd55919b88a1",
     "lab/golang-oci:latest":
@@ -74,6 +87,18 @@ PINNED = {
         "sha256:80e62a029fddaeb36f6e906d124f2276f18a12ca4848b37a748a256ae52fa551",
     "lab/mislabelled-oci:latest":
         "sha256:2788398fdc8d9e04a3d31914dff42f57ff394d4dcdcdb01edaf144adc97a1046",
+    "lab/signed-oci:sha256-c0149b8c22eeb1215844d40edd3535b79960c543373ab133b633aa573194f341.sig":
+        "sha256:f9e7043231fb48f2a51600d1934065b7197236fffcfb66177f992b8efa5631f8",
+    "lab/referrers-oci:sha256-11b01baefcaa309c65ef140fdaa4b5aa9fed38ef522b1a0663a984ff78a5bd8a":
+        "sha256:e126d539c3e40fc7c402b3e228ca69b3943d43c63c5fa2e611e08abdf7c7160f",
+    "lab/helm-oci:0.1.0":
+        "sha256:da06a5e75caf77a063f577776cdaaa9ef6409d7700e42adba9ac650e1cd0dbed",
+    "lab/wasm-oci:latest":
+        "sha256:240a12e7e632ca061668f240c63a9ff988833d4e8b954cedbbb15aa414fa167b",
+    "lab/mixed-oci:latest":
+        "sha256:b20dc3df205a484174b3bb7a95a9ea1819572e0b8c14fd5675d17d47673431f7",
+    "lab/artifact-oci:latest":
+        "sha256:2f0d6a0151940fa6c47bd9982d04a8e80603ba760aaa012f22dcfc55d16ec61e",
 }
 
 BUSYBOX = ["linux/amd64", "linux/arm/v5", "linux/arm/v6", "linux/arm/v7", "linux/arm64/v8",
@@ -159,7 +184,11 @@ def test_scenario_shape(name: str, tag: str, docker_kind: str, oci_kind: str,
 
 @pytest.mark.parametrize("scenario", build_all(), ids=lambda s: s.reference)
 def test_each_image_is_one_layer_holding_the_hello_binary(scenario: scenarios.Scenario) -> None:
-    for image in scenario.images:
+    """Every Linux image, the subjects artifacts refer to included (lab/wasm: see below)."""
+    linux = [i for i in (*scenario.images, *scenario.companions)
+             if i.platform is not None and i.platform.os == "linux"]
+    assert linux or scenario.name in ("helm", "wasm", "artifact")
+    for image in linux:
         assert len(image.layers) == 1
         files = _layer_files(image.layers[0].data)
         assert sorted(files) == ["bin", "bin/hello"]
@@ -227,8 +256,151 @@ def test_get_unknown_scenario_names_the_choices() -> None:
 
 def test_build_all_puts_docker_twins_first() -> None:
     both = build_all()
-    assert [s.oci for s in both] == [False] * 9 + [True] * 9
-    assert build_all(oci=True) == both[9:]
+    n = len(scenarios.SPECS)
+    assert [s.oci for s in both] == [False] * n + [True] * n
+    assert build_all(oci=True) == both[n:]
+
+
+# ---------------------------------------------------------------------- artifact scenarios
+
+# name, tag (with the subject's hex), Docker twin's kind, OCI twin's kind, claimed platforms,
+# the kind archlab.artifacts gives the tagged document (or each index entry)
+ARTIFACT_SHAPES = [
+    ("signed", "sha256-{}.sig", "cosign signature", "cosign signature", [], ["signature"]),
+    ("referrers", "sha256-{}", "referrers list", "referrers index", [],
+     ["sbom", "attestation"]),
+    ("helm", "0.1.0", "helm chart", "helm chart", [], ["helm chart"]),
+    ("wasm", "latest", "wasm list", "wasm index", ["wasi/wasm"], ["wasm"]),
+    ("mixed", "latest", "image + helm chart list", "image + helm chart index", ["linux/amd64"],
+     ["image", "helm chart"]),
+    ("artifact", "latest", "unknown artifact", "unknown artifact", [], ["unknown artifact"]),
+]
+
+
+def _kinds(s: scenarios.Scenario) -> list[str]:
+    from archlab import artifacts
+
+    doc = manifests.parse_manifest(s.manifest.data, s.media_type)
+    if isinstance(doc, manifests.ImageManifest):
+        return [artifacts.classify_manifest(doc, tag=s.tag)]
+    children = {c.manifest.digest: c for c in s.children()}
+    kinds = []
+    for d in doc.manifests:
+        kind = artifacts.classify_descriptor(d)
+        if kind is None:
+            child = children[d.digest]
+            kind = artifacts.classify_manifest(
+                manifests.parse_manifest(child.manifest.data, child.manifest.media_type),
+                descriptor=d)
+        kinds.append(kind)
+    return kinds
+
+
+@pytest.mark.parametrize("oci", [False, True], ids=["docker", "oci"])
+@pytest.mark.parametrize(("name", "tag", "docker_kind", "oci_kind", "claimed", "kinds"),
+                         ARTIFACT_SHAPES, ids=[s[0] for s in ARTIFACT_SHAPES])
+def test_artifact_scenario_shape(name: str, tag: str, docker_kind: str, oci_kind: str,
+                                 claimed: list[str], kinds: list[str], oci: bool) -> None:
+    s = get(name, oci=oci)
+    subject = s.companions[0].manifest.digest.split(":")[1] if s.companions else ""
+    assert s.repository == f"lab/{name}{'-oci' if oci else ''}"
+    assert s.tag == tag.format(subject)
+    assert s.kind == (oci_kind if oci else docker_kind)
+    assert list(s.platform_texts) == claimed
+    assert _kinds(s) == kinds
+    top = manifests.OCI_INDEX if oci else manifests.DOCKER_MANIFEST_LIST
+    one = manifests.OCI_MANIFEST if oci else manifests.DOCKER_MANIFEST_V2
+    assert s.media_type == (top if s.is_list else one)
+    assert {c.manifest.media_type for c in s.children()} == {one}
+    assert name in scenarios.ARTIFACT_NAMES
+
+
+def test_a_cosign_signature_names_its_subject_in_tag_and_payload() -> None:
+    s = get("signed", oci=True)
+    subject = s.companions[0]
+    assert s.tag == f"sha256-{subject.manifest.digest.split(':')[1]}.sig"
+    doc = json.loads(s.manifest.data)
+    (layer,) = doc["layers"]
+    assert layer["mediaType"] == "application/vnd.dev.cosign.simplesigning.v1+json"
+    assert "dev.cosignproject.cosign/signature" in layer["annotations"]
+    payload = json.loads(s.built.layers[0].data)
+    assert payload["critical"]["image"]["docker-manifest-digest"] == subject.manifest.digest
+    config = json.loads(s.built.config.data)
+    assert (config["os"], config["architecture"]) == ("", "")
+    assert config["rootfs"]["diff_ids"] == [s.built.layers[0].digest]  # as cosign writes it
+    assert subject.platform == Platform("linux", "amd64")
+
+
+def test_referrers_are_oci_1_1_artifacts_of_the_subject() -> None:
+    s = get("referrers", oci=True)
+    subject = s.companions[0].manifest
+    index = json.loads(s.manifest.data)
+    assert [e.get("platform") for e in index["manifests"]] == [None, None]
+    assert [e["artifactType"] for e in index["manifests"]] == [
+        "application/spdx+json", "application/vnd.in-toto+json"]
+    for entry, child in zip(index["manifests"], s.artifacts, strict=True):
+        doc = json.loads(child.manifest.data)
+        assert entry["digest"] == child.manifest.digest
+        assert doc["artifactType"] == entry["artifactType"]
+        assert doc["subject"] == {"mediaType": subject.media_type, "digest": subject.digest,
+                                  "size": subject.size}
+        assert doc["config"]["mediaType"] == "application/vnd.oci.empty.v1+json"
+        assert child.config.data == b"{}"
+    assert s.tag == f"sha256-{subject.digest.split(':')[1]}"  # the referrers tag schema
+
+
+def test_the_helm_chart_layer_is_a_chart() -> None:
+    s = get("helm", oci=True)
+    assert s.built.config.media_type == "application/vnd.cncf.helm.config.v1+json"
+    assert json.loads(s.built.config.data)["name"] == "hello"
+    files = _layer_files(s.built.layers[0].data)
+    assert sorted(files) == ["hello", "hello/Chart.yaml"]
+    chart = _layer_bytes(s.built.layers[0].data, "hello/Chart.yaml")
+    assert b"name: hello\n" in chart and b"version: 0.1.0\n" in chart
+
+
+def test_the_mixed_index_lists_the_image_first_then_the_chart_without_platform() -> None:
+    s = get("mixed", oci=True)
+    entries = json.loads(s.manifest.data)["manifests"]
+    assert entries[0]["platform"] == {"architecture": "amd64", "os": "linux"}
+    assert "platform" not in entries[1]
+    assert entries[1]["artifactType"] == "application/vnd.cncf.helm.config.v1+json"
+    assert s.artifacts[0].manifest.digest == get("helm", oci=True).digest  # the same chart
+
+
+def test_the_wasm_image_holds_a_wasi_module_that_writes_hello() -> None:
+    s = get("wasm", oci=True)
+    (image,) = s.images
+    assert image.platform == Platform("wasi", "wasm")
+    config = json.loads(image.config.data)
+    assert (config["os"], config["architecture"]) == ("wasi", "wasm")
+    assert config["config"]["Entrypoint"] == ["/hello.wasm"]
+    module = _layer_bytes(image.layers[0].data, "hello.wasm")
+    assert module == scenarios.hello_wasm()
+    assert module[:8] == b"\x00asm\x01\x00\x00\x00"
+    sections, at = {}, 8
+    while at < len(module):  # id, size (< 128 here: one LEB128 byte), body
+        sid, size = module[at], module[at + 1]
+        assert size < 0x80
+        sections[sid] = module[at + 2 : at + 2 + size]
+        at += 2 + size
+    assert at == len(module)
+    assert sorted(sections) == [1, 2, 3, 5, 7, 10, 11]  # type..data, in the required order
+    assert b"wasi_snapshot_preview1" in sections[2] and b"fd_write" in sections[2]
+    assert b"_start" in sections[7] and b"memory" in sections[7]
+    assert sections[11].endswith(b"hello from wasi/wasm\n")
+    with pytest.raises(elf.ElfError):  # no ELF: what the kernel would refuse
+        elf.read_identity(module)
+
+
+def test_an_unknown_artifact_declares_a_type_no_tool_knows() -> None:
+    from archlab import artifacts
+
+    s = get("artifact", oci=True)
+    doc = json.loads(s.manifest.data)
+    assert doc["artifactType"] == "application/vnd.archlab.lab.note.v1"
+    assert doc["config"]["mediaType"] == artifacts.OCI_EMPTY
+    assert [layer["mediaType"] for layer in doc["layers"]] == ["text/plain"]
 
 
 @pytest.mark.parametrize("size", [0, 1, 65535, 65536, 200_001])
@@ -280,6 +452,23 @@ def test_second_push_uploads_nothing(lab: instance.Lab) -> None:
                              "another lab repository"
     assert [r for r in seen if r.method in ("POST", "PUT")] == []
     assert sum(r.method == "HEAD" and "/blobs/" in r.path for r in seen) == pairs
+
+
+def test_an_artifact_tag_names_the_artifact_and_its_subject_is_there_by_digest(
+        lab: instance.Lab) -> None:
+    """Only the tagged document goes under the tag; the image it refers to is pushed by
+    digest into the same repository (a signature of a missing image would be odd)."""
+    with lab.client() as reg:
+        for name in ("signed", "referrers-oci"):
+            s = lab.scenario(name.removesuffix("-oci"), oci=name.endswith("-oci"))
+            ref = lab.reference(name.removesuffix("-oci"), oci=name.endswith("-oci"))
+            assert reg.resolve(ref).digest == s.digest
+            subject = s.companions[0].manifest.digest
+            got = reg.get_manifest(ref.with_digest(subject))
+            assert got.digest == subject and got.manifest.config.media_type in (
+                manifests.DOCKER_CONFIG, manifests.OCI_CONFIG)
+        tags = reg.list_tags(lab.reference("signed"))
+    assert tags == [lab.scenario("signed").tag]
 
 
 def test_lab_refs(lab: instance.Lab) -> None:

@@ -720,7 +720,12 @@ def test_unsupported_manifest_format(doc, content_type, shown):
         (b"  \n", "is empty, not a JSON document"),
         (b"<html><body>Sign in</body></html>", "is not valid JSON (Expecting value"),
         (b'{"schemaVersion": 2,', "is not valid JSON ("),
-        (b"\x80\x81\x82", "is not valid JSON ("),
+        (b"\x80\x81\x82", "is not UTF-8 text (byte 0x80 at offset 0, line 1)"),
+        # Go's decoder refuses a byte-order mark, so Docker would not pull this either.
+        (b"\xef\xbb\xbf{}", "starts with a UTF-8 byte-order mark"),
+        # json.loads raised RecursionError on these (issue 10): depth is checked first.
+        (b"[" * 100_000, "nests arrays and objects 100000 deep, more than the 64"),
+        (b'{"a":' * 5_000 + b"1" + b"}" * 5_000, "nests arrays and objects 5000 deep"),
         (b"[]", "must be a JSON object, got list []"),
         (b'"manifest"', 'must be a JSON object, got str "manifest"'),
         (b"null", "must be a JSON object, got NoneType null"),
@@ -925,6 +930,11 @@ SCHEMA1_CASES = [
         ("history", 1, "v1Compatibility"),
         "not json",
         'history[1].v1Compatibility must hold a JSON object, got "not json"',
+    ),
+    (  # json.loads raised RecursionError on this nested document (issue 10)
+        ("history", 1, "v1Compatibility"),
+        "[" * 50_000,
+        'history[1].v1Compatibility must hold a JSON object, got "[[[[[[',
     ),
     (
         ("history", 0, "v1Compatibility"),

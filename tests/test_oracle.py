@@ -10,6 +10,10 @@ simulator marks may differ (the random container ID of ``create``, the racy ``Ve
 Checksum`` progress line). Digests need no normalising: the lab's images are byte-for-byte
 reproducible, and the facts come from the same registry Docker pulls from.
 
+The artifact cases (the tag names a signature, a Helm chart, a referrers index or an unknown
+artifact; ``--platform`` lands on an attestation or a ``wasi/wasm`` entry; a config for another
+OS) check what the simulator says when a pull meets something that is not a Linux image.
+
 A case with ``setup`` first pulls for real and replays the same pulls in the simulator, whose
 ``store_after`` then stands for the daemon's store. On disagreement the message shows both
 sides line by line, each with its stream. The session ends with ``oracle: N scenarios, M agree``.
@@ -52,6 +56,10 @@ REQUIRE = os.environ.get("ARCHLAB_REQUIRE_DOCKER") == "1"
 RUN_OPTIONS = ("--rm", "--network", "none")
 CREATE_OPTIONS = ("--network", "none")  # without it the CLI adds an IPv4-forwarding warning
 NO_MATCH = "no matching manifest for {} in the manifest list entries"
+UNSUPPORTED = "unsupported media type {}"
+COSIGN = "application/vnd.dev.cosign.simplesigning.v1+json"
+HELM = "application/vnd.cncf.helm.config.v1+json"
+EMPTY = "application/vnd.oci.empty.v1+json"
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,31 @@ CASES: tuple[Case, ...] = (
     Case("run", "armonly", setup=(("armonly", None),)),
     Case("pull", "busybox", "linux/arm64", setup=(("busybox", None),)),
     Case("pull", "mysql", setup=(("mysql", None),), story="Image is up to date"),
+    # --- artifacts: the tag names one, or --platform lands on one ------------------------
+    Case("pull", "signed", story=UNSUPPORTED.format(COSIGN)),
+    Case("pull", "signed-oci", story=UNSUPPORTED.format(COSIGN)),
+    Case("pull", "helm", story=f'Error response from daemon: Encountered remote "{HELM}"'
+                               "(unknown) when fetching"),
+    Case("pull", "helm-oci", story=UNSUPPORTED.format(HELM)),
+    Case("pull", "helm-oci", "linux/amd64"),
+    Case("pull", "artifact", story=f'Encountered remote "{EMPTY}"(unknown) when fetching'),
+    Case("pull", "artifact-oci", story=UNSUPPORTED.format(EMPTY)),
+    Case("pull", "referrers", story=NO_MATCH.format("linux/amd64")),
+    Case("pull", "referrers-oci", story=NO_MATCH.format("linux/amd64")),
+    Case("pull", "wasm-oci", story=NO_MATCH.format("linux/amd64")),
+    Case("pull", "wasm-oci", "wasi/wasm", story="operating system is not supported"),
+    Case("pull", "wasm", "wasi/wasm"),
+    Case("pull", "mixed", story="Downloaded newer image"),
+    Case("pull", "mixed-oci", "linux/arm64", story=NO_MATCH.format("linux/arm64")),
+    Case("pull", "redis-oci", "unknown/unknown",
+         story=UNSUPPORTED.format("application/vnd.in-toto+json")),
+    Case("run", "helm", story="docker: Error response from daemon: Encountered remote"),
+    Case("run", "signed-oci", story=f"docker: {UNSUPPORTED.format(COSIGN)}."),
+    Case("run", "wasm-oci", "wasi/wasm", story="docker: operating system is not supported."),
+    Case("run", "referrers-oci"),
+    Case("run", "mixed", story="hello from linux/amd64"),
+    Case("create", "artifact-oci"),
+    Case("create", "helm"),
 )
 
 
@@ -260,7 +293,7 @@ class _FactsByName(dict):
 
     def __missing__(self, name: str) -> ImageFacts:
         ref = sc.get(name).ref(self.lab.host)
-        self[name] = gather_facts_sync(ref, self.client, layers=True)
+        self[name] = gather_facts_sync(ref, self.client, layers=True, attestations=True)
         return self[name]
 
 
@@ -379,6 +412,48 @@ def test_docker_agrees_with_the_prediction(case: Case, lab: Lab, daemon: DockerD
     assert not problems, "\n".join(problems) + "\n" + side_by_side(prediction, real)
     if case.story is not None:
         assert case.story in real.stdout + real.stderr, side_by_side(prediction, real)
+
+
+def _other_os(kind: str, oci: bool):
+    if kind == "wasm":  # lab/wasm's image under a tag of its own (buildx without attestations)
+        return sc.get("wasm", oci=oci).images[0]
+    from archlab.elf import hello_binary
+    from archlab.lab.images import build_image
+    from archlab.platforms import Platform
+
+    return build_image(Platform("linux", "amd64"), {"/hello": hello_binary("linux/amd64")},
+                       entrypoint=["/hello"], oci=oci, portable=True,
+                       config_platform=Platform("windows", "amd64"))
+
+
+@pytest.mark.parametrize(("kind", "verb", "platform", "oci", "error"), [
+    ("wasm", "pull", None, True, "operating system is not supported"),
+    ("wasm", "pull", "linux/amd64", True, "operating system is not supported"),
+    ("wasm", "pull", None, False, "operating system is not supported"),
+    ("wasm", "run", None, True, "docker: operating system is not supported."),
+    ("windows", "pull", None, True,
+     'image operating system "windows" cannot be used on this platform'),
+])
+def test_a_single_manifest_for_another_os_fails_once_its_config_arrives(
+        kind, verb, platform, oci, error, lab: Lab, daemon: DockerDaemon,
+        tally: _Tally) -> None:
+    """No list stops the pull; the config's ``os`` does, while the layer downloads race it."""
+    from archlab.lab.instance import push_scenarios
+
+    single = sc.Scenario(kind, f"lab/{kind}1{sc.OCI_SUFFIX if oci else ''}", "1", "", "",
+                         "single-arch", oci, _other_os(kind, oci))
+    push_scenarios(lab.host, [single])
+    with lab.client() as client:
+        facts = gather_facts_sync(single.ref(lab.host), client, layers=True)
+    daemon.reset()
+    case_id = f"{kind}1-{verb}-{platform}-{'oci' if oci else 'docker'}"
+    tally.results[case_id] = False
+    prediction = _predict(verb, facts, platform, LocalStore())
+    real = daemon.docker(*shlex.split(prediction.command)[1:])
+    problems = _check(prediction, real)
+    tally.results[case_id] = not problems
+    assert not problems, "\n".join(problems) + "\n" + side_by_side(prediction, real)
+    assert error in real.stderr.splitlines()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import archlab.platforms as platforms
+from archlab import limits
 from archlab.errors import PlatformError
 from archlab.platforms import (
     ALL,
@@ -528,6 +529,17 @@ VECTOR_ROWS = [
     ("windows/amd64", ["windows/amd64"], ["windows/amd64", "windows/386"],
      ["windows/amd64", "windows/386"]),
 ]
+
+
+@pytest.mark.parametrize("variant", ["v999999999999", "v" + "9" * 5000, "v99999999999999999999"])
+@pytest.mark.parametrize("arch", ["amd64", "arm"])
+def test_platform_vector_of_an_absurd_variant_is_short(arch, variant):
+    # Found by fuzzing: v999999999999 counted down a trillion candidates (it hung), and 5000
+    # digits raised ValueError from int(). Levels are counted from MAX_VARIANT_LEVEL at most.
+    for rules in (C16, P10):
+        vector = names(platform_vector(P(f"linux/{arch}/{variant}"), rules))
+        assert len(vector) <= 2 + limits.MAX_VARIANT_LEVEL
+        assert vector[0] == f"linux/{arch}/{variant}"
 
 
 @pytest.mark.parametrize(

@@ -304,6 +304,25 @@ def test_invalid_references(text, fragments):
         assert fragment in message
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("busy\x1b[31mbox", 'invalid reference "busy\\x1b[31mbox": character 5 is \\x1b, which is '
+                        "not printable; a reference is printable text"),
+    ("mysql:5.7\r", 'invalid reference "mysql:5.7\\r": character 10 is \\r, which is not '
+                    "printable; a reference is printable text"),
+    ("lab/\u202emysql", 'invalid reference "lab/\\u202emysql": character 5 is \\u202e, which '
+                         "is not printable; a reference is printable text"),
+    ("\ufeffbusybox", 'invalid reference "\\ufeffbusybox": character 1 is \\ufeff, which is '
+                      "not printable; a reference is printable text (a byte-order mark: save "
+                      "the file without one)"),
+])
+def test_unprintable_characters_are_named_and_escaped(text, message):
+    # They were echoed raw: an ESC sequence recoloured the terminal (issue 10).
+    with pytest.raises(InvalidReferenceError) as info:
+        parse_reference(text)
+    assert str(info.value) == message
+    assert str(info.value).isprintable()
+
+
 def test_uppercase_message_is_exact():
     with pytest.raises(InvalidReferenceError) as info:
         parse_reference("Mysql:5.7")

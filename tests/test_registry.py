@@ -489,6 +489,51 @@ def test_list_tags_follows_pagination(registry, repo_name, tmp_path):
     assert sorted(got) == sorted(tags)
 
 
+# ---------------------------------------------------------------------- hostile JSON (issue 10)
+
+DEEP_JSON = b"[" * 5_000  # json.loads raises RecursionError on this
+
+
+def test_deep_json_from_a_token_issuer_is_one_auth_error(registry, corpus, tmp_path):
+    refs, _ = corpus
+    with FaultProxy(registry.url) as proxy:
+        realm = f"http://{proxy.host}/token"
+        proxy.add(path_contains="/manifests/", status=401,
+                  headers={"WWW-Authenticate": f'Bearer realm="{realm}",service="lab"'})
+        proxy.add(path_contains="/token", status=200, body=DEEP_JSON,
+                  headers={"Content-Type": "application/json"})
+        ref = parse_reference(f"{proxy.host}/{refs['list'].repository}:list")
+        with client(tmp_path) as reg, pytest.raises(AuthError) as err:
+            reg.get_manifest(ref)
+    assert str(err.value) == (f"the answer of token issuer {realm}: nests arrays and objects "
+                              "5000 deep, more than the 64 archlab reads; no real document is "
+                              "nested that deeply")
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    (DEEP_JSON, "the tags/list answer: nests arrays and objects 5000 deep"),
+    (b'{"tags": 5}', "the tags/list answer's 'tags' is int, not a list"),  # was a TypeError
+    (b"<html>", "the tags/list answer: is not valid JSON (Expecting value"),
+])
+def test_hostile_tags_list_is_one_registry_error(registry, repo_name, tmp_path, body, problem):
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(method="GET", path_contains="/tags/list", status=200, body=body,
+                  headers={"Content-Type": "application/json"})
+        with client(tmp_path) as reg, pytest.raises(RegistryError) as err:
+            reg.list_tags(f"{proxy.host}/{repo_name}")
+    assert str(err.value).startswith(f"{proxy.host}/{repo_name}: {problem}")
+
+
+def test_deep_json_error_body_is_shown_as_text(registry, corpus, tmp_path):
+    refs, _ = corpus
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(method="GET", path_contains="/manifests/", status=400, body=b"[" * 4000)
+        ref = parse_reference(f"{proxy.host}/{refs['list'].repository}:list")
+        with client(tmp_path) as reg, pytest.raises(RegistryError) as err:
+            reg.get_manifest(ref)
+    assert "answered HTTP 400: [[[[" in str(err.value)
+
+
 @pytest.mark.parametrize(("host", "loopback"), [
     ("127.0.0.1:5000", True), ("127.9.9.9", True), ("localhost:5000", True), ("[::1]:5000", True),
     ("::1", True), ("registry-1.docker.io", False), ("10.0.0.1:5000", False), ("ghcr.io", False),

@@ -21,6 +21,7 @@ from archlab import digests, manifests
 from archlab.elf import hello_binary
 from archlab.errors import LabError, LayerError, ManifestError
 from archlab.hosts import Host, host_dirs, load_host_file
+from archlab.lab import scenarios
 from archlab.lab.images import (
     Blob,
     BuiltImage,
@@ -43,6 +44,7 @@ from archlab.simulate import (
     gather_facts,
     predictions_frame,
     runc_exec_error,
+    selects_attestations,
     simulate_compose_service,
     simulate_create,
     simulate_pull,
@@ -541,6 +543,212 @@ def test_c8d_target_is_the_host_platform():
 
 
 # ---------------------------------------------------------------------------------------------
+# Artifacts: a pull that lands on something that is not an image (the lab's artifact scenarios)
+
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
+COSIGN_LAYER = "application/vnd.dev.cosign.simplesigning.v1+json"
+DOCKER29 = get_host("linux-arm64-docker29")
+ROSETTA = get_host("apple-silicon-rosetta")  # 24.0.6 on arm64, graphdriver
+QEMU24 = get_host("ubuntu-amd64-qemu")  # 24.0.5 on amd64, graphdriver
+
+
+def scenario_facts(name: str) -> ImageFacts:
+    s = scenarios.get(name)
+    return facts_from_built(s.ref(REG), s.built)
+
+
+def _pulling(name: str) -> str:
+    s = scenarios.get(name)
+    return f"{s.tag}: Pulling from {s.repository}"
+
+
+def _required(p: Prediction, stream: str) -> list[str]:
+    return [ln.text for ln in p.lines if ln.stream == stream and not ln.optional]
+
+
+@pytest.mark.parametrize(("name", "platform", "stdout", "stderr"), [
+    # a Docker schema 2 manifest with a foreign config: refused before "Pulling from"
+    ("helm", None, [], [f'Error response from daemon: Encountered remote "{HELM_CONFIG}"'
+                        "(unknown) when fetching"]),
+    ("artifact", None, [], [f'Error response from daemon: Encountered remote "{EMPTY_CONFIG}"'
+                            "(unknown) when fetching"]),
+    # an OCI manifest passes that check; 20.10.22+ then refuses the first foreign type
+    ("helm-oci", None, ["pull"], [f"unsupported media type {HELM_CONFIG}"]),
+    ("helm-oci", "linux/arm64", ["pull"], [f"unsupported media type {HELM_CONFIG}"]),
+    ("artifact-oci", None, ["pull"], [f"unsupported media type {EMPTY_CONFIG}"]),
+    ("signed", None, ["pull"], [f"unsupported media type {COSIGN_LAYER}"]),  # a layer's type
+    ("signed-oci", None, ["pull"], [f"unsupported media type {COSIGN_LAYER}"]),
+    # lists: 20.10 matches no entry without a platform; --platform can land on anything
+    ("referrers-oci", None, ["pull"],
+     ["no matching manifest for linux/amd64 in the manifest list entries"]),
+    ("mixed-oci", "linux/arm64", ["pull"],
+     ["no matching manifest for linux/arm64 in the manifest list entries"]),
+    ("wasm", None, ["pull"], ["no matching manifest for linux/amd64 in the manifest list entries"]),
+    ("wasm-oci", "wasi/wasm", ["pull"], ["operating system is not supported"]),
+    ("redis-oci", "unknown/unknown", ["pull"],
+     ["unsupported media type application/vnd.in-toto+json"]),
+])
+def test_20_10_24_pulls_of_artifacts_as_measured(name, platform, stdout, stderr):
+    """The oracle's artifact cases, without Docker (tests/test_oracle.py runs them for real)."""
+    p = simulate_pull(scenario_facts(name), THIS, platform=platform)
+    assert p.stdout_lines == [_pulling(name) if x == "pull" else x for x in stdout]
+    assert p.stderr_lines == stderr
+    assert p.exit_code == 1
+    assert not any(ln.approximate for ln in p.lines)
+
+
+def test_the_config_class_names_plugins():
+    """moby's mediaTypeClasses: a plugin's config says "plugin", anything else "unknown"."""
+    from archlab.lab.images import build_artifact
+
+    plugin = build_artifact(Blob("application/vnd.docker.plugin.v1+json", b'{"Args":{}}'),
+                            [Blob(manifests.DOCKER_LAYER_GZIP, deterministic_gzip(b""))],
+                            oci=False)
+    p = simulate_pull(facts_from_built(parse_reference("vieux/sshfs:latest"), plugin), THIS)
+    assert p.stderr_lines == ['Error response from daemon: Encountered remote '
+                              '"application/vnd.docker.plugin.v1+json"(plugin) when fetching']
+
+
+@pytest.mark.parametrize(("layer_type", "refused"), [
+    ("application/vnd.oci.image.layer.v1.tar+zstd", False),  # a prefix, then "."
+    ("application/vnd.docker.image.rootfs.diff.tar.gzip", False),
+    ("application/octet-stream", False),  # old registries' types are exact matches
+    ("application/vnd.oci.images_are_fun", True),  # moby's own example: no "." after it
+    ("text/plain", True),
+])
+def test_supported_media_types_are_prefixes_followed_by_a_dot(layer_type, refused):
+    from archlab.lab.images import build_artifact
+
+    config = hello_image(AMD64, oci=True).config
+    layer = Blob(layer_type, deterministic_gzip(deterministic_tar({"a": b"a"})))
+    built = build_artifact(config, [layer], oci=True)
+    p = simulate_pull(facts_from_built(parse_reference(f"{REG}/x/y:1"), built), THIS)
+    said = p.stderr_lines == [f"unsupported media type {layer_type}"]
+    assert said is refused
+
+
+@pytest.mark.parametrize(("name", "error", "approximate"), [
+    ("helm-oci", "invalid rootfs in image configuration", False),
+    ("artifact-oci", "invalid rootfs in image configuration", False),
+    ("signed-oci", "failed to register layer: Error processing tar file(exit status 1): "
+                   "unexpected EOF", True),
+])
+def test_before_20_10_22_an_artifact_fails_only_once_downloading(name, error, approximate):
+    """No media type check before 20.10.22 (moby #44413): the downloads start and the config
+    (no rootfs) or the layer (not a tar) fails; the story's Ubuntu VM runs 20.10.12."""
+    p = simulate_pull(scenario_facts(name), UBUNTU)
+    assert _required(p, "stdout") == [_pulling(name)]
+    assert all(t.endswith(("Pulling fs layer", "Verifying Checksum", "Download complete"))
+               for t in p.stdout_lines[1:])
+    assert p.stderr_lines == [error] and p.exit_code == 1
+    assert next(ln for ln in p.lines if ln.stream == "stderr").approximate is approximate
+    # 20.10.22 is the first with the check
+    later = simulate_pull(scenario_facts(name), engine("multipass-ubuntu-arm64", "20.10.22"))
+    assert later.stderr_lines[0].startswith("unsupported media type ")
+
+
+def test_before_20_10_22_a_layerless_image_is_no_artifact():
+    """An empty rootfs is a rootfs: only a config without one (a chart's) is refused."""
+    config = Blob(manifests.DOCKER_CONFIG, json.dumps({
+        "architecture": "amd64", "os": "linux", "config": {"Entrypoint": ["/x"]},
+        "rootfs": {"type": "layers", "diff_ids": []}}).encode())
+    doc = {"schemaVersion": 2, "mediaType": manifests.DOCKER_MANIFEST_V2,
+           "config": config.descriptor(), "layers": []}
+    empty = BuiltImage(AMD64, (), config, Blob(manifests.DOCKER_MANIFEST_V2,
+                                                json.dumps(doc).encode()))
+    p = simulate_pull(facts_from_built(parse_reference("x/empty:1"), empty), UBUNTU)
+    assert p.exit_code == 0 and p.stderr_lines == []
+
+
+def test_before_20_10_22_unknown_unknown_stops_at_the_os_check():
+    p = simulate_pull(scenario_facts("redis-oci"), M1, platform="unknown/unknown")
+    assert p.stderr_lines == ["operating system is not supported"]
+
+
+@pytest.mark.parametrize(("host", "name", "platform", "error"), [
+    # 23.0+: an entry without a platform matches any platform, last: the pull lands on it
+    (QEMU24, "mixed-oci", "linux/arm64", f"unsupported media type {HELM_CONFIG}"),
+    (QEMU24, "mixed", "linux/s390x", f"unsupported media type {HELM_CONFIG}"),
+    (ROSETTA, "mixed-oci", None, f"unsupported media type {HELM_CONFIG}"),
+    (QEMU24, "referrers-oci", None, f"unsupported media type {EMPTY_CONFIG}"),
+    (QEMU24, "referrers", "linux/arm64", f"unsupported media type {EMPTY_CONFIG}"),
+    # ... and 20.10 on the same inputs: no entry
+    (M1, "mixed-oci", None, NO_MATCH_V8),
+    (UBUNTU, "referrers-oci", None, NO_MATCH_V8),
+])
+def test_23_lands_on_an_entry_without_a_platform(host, name, platform, error):
+    p = simulate_pull(scenario_facts(name), host, platform=platform)
+    assert p.stderr_lines == [error]
+    if error.startswith("unsupported"):
+        chosen = next(s for s in p.explanation if s.rule.startswith("choose a list entry"))
+        assert "(no platform)" in chosen.detail
+
+
+def test_23_still_prefers_the_image_when_it_matches():
+    p = simulate_run(scenario_facts("mixed-oci"), QEMU24)
+    assert p.stdout_lines == ["hello from linux/amd64"] and p.exit_code == 0
+
+
+def test_c8d_judges_an_entry_without_a_platform_by_its_config():
+    """containerd reads the config of an entry without a platform: a Helm chart names none,
+    so nothing matches where the graphdriver of 23+ would land on the chart."""
+    p = simulate_pull(scenario_facts("mixed-oci"), DOCKER29)
+    digest = scenarios.get("mixed-oci").digest
+    assert p.stderr_lines == [
+        "Error response from daemon: no matching manifest for linux/arm64/v8 in the manifest "
+        f"list entries: no match for platform in manifest {digest}: not found"]
+    step = next(s for s in p.explanation if s.rule.startswith("choose a list entry"))
+    assert "containerd@v1.7.0:images/image.go#L166-183" in step.source
+
+
+def test_c8d_keeps_a_chart_as_an_image_with_nothing_to_run():
+    pulled = simulate_pull(scenario_facts("helm-oci"), DOCKER29)
+    assert pulled.exit_code == 0
+    assert pulled.stdout_lines[-1] == scenarios.get("helm-oci").ref(REG)
+    assert all(ln.approximate for ln in pulled.lines[:-1])
+    run = simulate_run(scenario_facts("helm-oci"), DOCKER29)
+    assert run.stderr_lines[-2:] == ["docker: Error response from daemon: No command "
+                                     "specified.", "See 'docker run --help'."]
+    assert run.exit_code == 125
+    again = simulate_run(scenario_facts("helm-oci"), DOCKER29, store=pulled.store_after)
+    assert again.stderr_lines[0].startswith("docker: Error response from daemon: No command")
+
+
+def test_c8d_cannot_unpack_a_signature():
+    """cosign's config lists one diff_id, its one layer is no layer type: the counts differ."""
+    p = simulate_pull(scenario_facts("signed-oci"), DOCKER29)
+    assert p.stderr_lines == ["failed to unpack image on snapshotter overlayfs: mismatched "
+                              "image rootfs and manifest layers"]
+    assert p.exit_code == 1 and all(ln.approximate for ln in p.lines)
+
+
+def test_a_wasm_single_manifest_fails_once_its_config_arrives():
+    """No list to choose from, so nothing stops the pull until the config says os wasi
+    (measured on 20.10.24: the layer lines race the config)."""
+    image = scenarios.get("wasm-oci").images[0]
+    p = simulate_pull(facts_from_built(parse_reference(f"{REG}/x/wasm:1"), image), THIS)
+    assert _required(p, "stdout") == ["1: Pulling from x/wasm"]
+    assert p.stderr_lines == ["operating system is not supported"]
+    step = next(s for s in p.explanation if s.rule == "config OS")
+    assert "PlatformFromConfig" in step.source
+
+
+def test_a_windows_image_gets_its_own_message_on_a_linux_daemon_20_10():
+    windows = hello_image(AMD64, config=Platform("windows", "amd64"))
+    p = simulate_pull(facts_from_built(parse_reference("x/win:1"), windows), THIS)
+    assert p.stderr_lines == ['image operating system "windows" cannot be used on this platform']
+
+
+@pytest.mark.parametrize("os_name", ["wasi", "windows"])
+def test_23_wraps_the_config_os_error_for_every_os(os_name):
+    image = hello_image(AMD64, config=Platform(os_name, "amd64"))
+    p = simulate_pull(facts_from_built(parse_reference("x/y:1"), image), QEMU24)
+    assert p.stderr_lines == [f'image operating system "{os_name}" cannot be used on this '
+                              "platform: operating system is not supported"]
+
+
+# ---------------------------------------------------------------------------------------------
 # runc: the exec format error text by version
 
 
@@ -779,17 +987,45 @@ class FakeClient:
         return manifests.parse_config(self.blobs[descriptor.digest].data)
 
 
-def test_gather_facts_skips_attestations_and_fetches_configs():
+def test_gather_facts_reads_attestations_only_when_asked():
+    """An attestation manifest is one more counted GET and a pull reaches one only through
+    ``--platform unknown/unknown``: read on request (their configs are image configs)."""
     built = LAB["multi-oci"]
     client = FakeClient(built)
     facts = asyncio.run(gather_facts(f"{REG}/lab/multi-oci:latest", client))
     assert set(facts.children) == {img.manifest.digest for img in built.images}
     assert set(facts.configs) == {img.config.digest for img in built.images}
-    attestation = {a.manifest.digest for a in built.attestations}
-    assert not attestation & set(client.asked)
+    assert not {a.manifest.digest for a in built.attestations} & set(client.asked)
+    with pytest.raises(ManifestError, match=r"lack the attestation manifest sha256:[0-9a-f]+ "
+                       r"that this platform selects; gather them with gather_facts\(\.\.\., "
+                       r"attestations=True\)"):
+        simulate_pull(facts, THIS, platform="unknown/unknown")
+    assert selects_attestations("unknown/unknown") and not selects_attestations("linux/arm64")
+    everything = [*built.images, *built.attestations]
+    full = asyncio.run(gather_facts(f"{REG}/lab/multi-oci:latest", FakeClient(built),
+                                    attestations=True))
+    assert set(full.children) == {img.manifest.digest for img in everything}
+    assert set(full.configs) == {img.config.digest for img in everything}
+    assert simulate_pull(full, THIS, platform="unknown/unknown").stderr_lines == [
+        "unsupported media type application/vnd.in-toto+json"]
     p = simulate_run(facts, THIS)
     assert p.image_platform == AMD64 and p.run_mode == "native" and p.container_output is None
     assert p.exit_code is None  # the facts do not say what the entrypoint prints
+
+
+def test_gather_facts_never_fetches_an_artifact_config():
+    """A Helm chart's config is not an image config: Docker refuses it by its type, and it
+    need not even parse as one, so it is not asked for; the chart's manifest is."""
+    built = scenarios.get("mixed", oci=True).built
+    chart = built.artifacts[0]
+    client = FakeClient(built)
+    facts = asyncio.run(gather_facts(f"{REG}/lab/mixed-oci:latest", client))
+    assert chart.manifest.digest in facts.children
+    assert chart.config.digest not in client.asked
+    assert set(facts.configs) == {built.images[0].config.digest}
+    built_facts = facts_from_built(parse_reference(f"{REG}/lab/mixed-oci:latest"), built)
+    assert (set(facts.children), set(facts.configs)) == (set(built_facts.children),
+                                                         set(built_facts.configs))
 
 
 def test_facts_outputs_can_be_given():

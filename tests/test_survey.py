@@ -4,8 +4,8 @@ registry's access log, errors as rows, resume, rate-limit budgets, nearest tag, 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +14,7 @@ import pytest
 from archlab import budget, survey
 from archlab.cache import ContentCache, TagIndex
 from archlab.cli import main
-from archlab.errors import PlatformError, RateLimitError
+from archlab.errors import InvalidReferenceError, PlatformError, RateLimitError
 from archlab.inspect import FRAME_COLUMNS
 from archlab.lab.images import build_index
 from archlab.lab.publish import push_image, push_index
@@ -65,6 +65,13 @@ def rows_single(p: Platform) -> list[dict]:
 
 
 P = Platform
+
+
+def with_kinds(rows: list[dict], *kinds: str) -> list[dict]:
+    """The rows, row i with ``entry_kind`` kinds[i]."""
+    return [{**r, "entry_kind": k} for r, k in zip(rows, kinds, strict=True)]
+
+
 # Expected answers come from pull-semantics §1.6 (20.10: exact + arm variant-less fallback) and
 # §2 (23+: the platform vector: amd64 takes 386, arm64 takes arm/v8..v5, arm/v7 takes v6, v5).
 OUTCOME_CASES = [
@@ -88,6 +95,14 @@ OUTCOME_CASES = [
      "compatible"),
     (rows_single(P("linux", "386")), "linux/amd64", "mismatch", "mismatch", "compatible"),
     ([{"input": "x", "error": "boom"}], "linux/amd64", "error", "error", "error"),
+    # an artifact under the tag: nothing to match, nothing to mismatch
+    ([{**rows_single(P("", ""))[0], "entry_kind": "helm chart"}], "linux/amd64",
+     "not an image", "not an image", "not an image"),
+    # a list entry that is an artifact counts for nothing, even with a platform (wasi/wasm)
+    (with_kinds(rows_list(None, P("linux", "amd64")), "helm chart", "image"), "linux/arm64",
+     "missing", "missing", "missing"),
+    (with_kinds(rows_list(P("wasi", "wasm")), "wasm"), "wasi/wasm", "missing", "missing",
+     "missing"),
 ]
 
 
@@ -126,6 +141,25 @@ def test_frame_keeps_inspects_columns():
 # Input
 
 
+def test_read_refs_file_with_a_bom_keeps_the_first_reference(tmp_path):
+    # Windows editors start the file with a byte-order mark; it became part of "mysql:5.7".
+    f = tmp_path / "refs.txt"
+    f.write_bytes(b"\xef\xbb\xbfmysql:5.7\r\nbusybox\r\n")
+    assert survey.read_refs(f) == ["mysql:5.7", "busybox"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_read_refs_refuses_a_file_that_is_not_regular(tmp_path, kind):
+    f = tmp_path / "refs.txt"
+    if kind == "fifo":
+        os.mkfifo(f)
+    else:
+        f.symlink_to("/dev/zero")
+    with pytest.raises(InvalidReferenceError, match=r"refs\.txt: cannot read the reference list: "
+                       "it is a"):
+        survey.read_refs(f)
+
+
 def test_read_refs_file_with_comments_blanks_and_duplicates(tmp_path):
     f = tmp_path / "refs.txt"
     f.write_text("# the 2022 blog\nmysql:5.7   # amd64-only list\n\n  busybox\nmysql:5.7\n"
@@ -153,6 +187,13 @@ def test_read_refs_file_with_comments_blanks_and_duplicates(tmp_path):
 ])
 def test_rank_tags(anchor, tags, expected):
     assert survey.rank_tags(anchor, tags) == expected
+
+
+def test_rank_tags_with_endless_digits_from_a_registry():
+    # int() raised ValueError on a 5000-digit tag (a registry's tags/list is not checked).
+    huge = "1" * 5000
+    assert survey.rank_tags("5.7", [huge, "5.7.1", "latest"])[0] == "5.7.1"
+    assert survey.rank_tags(huge, ["5.7", huge])[0] == huge
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,6 +447,46 @@ def test_results_file_survives_a_cut_off_last_line(corpus, tmp_path):
     assert sorted(kept) == sorted(texts(refs))
 
 
+@pytest.mark.parametrize("tampered", [
+    '{"archlab_survey": 1, "input": "X", "rows": ' + "[" * 100_000,  # RecursionError before
+    '{"archlab_survey": 1, "input": "X", "rows": [{"input": "X", "size": "big"}]}',
+    '{"archlab_survey": 1, "input": "X", "rows": [{"input": "X", "is_attestation": "no"}]}',
+    '{"archlab_survey": 1, "input": "X", "rows": [{"input": "X", "os": ["linux"]}]}',
+    '{"archlab_survey": 1, "input": "X", "rows": [{"input": "X", "size": 1e400}]}',
+    '{"archlab_survey": 1, "input": "X", "rows": ["row"]}',
+    '\udcff',
+])
+def test_a_tampered_results_line_is_surveyed_again(corpus, tmp_path, tampered):
+    # Each of these raised from json.loads or from astype() after the whole run (issue 10).
+    refs, _ = corpus
+    ref = texts(refs)[0]
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(tampered.replace("X", ref).encode("utf-8", "surrogateescape") + b"\n")
+    with client(tmp_path) as reg:
+        got = survey.survey([ref], client=reg, results_path=path, progress=False)
+    assert (got.stats.resumed, got.stats.surveyed) == (0, 1)
+    assert got.frame["error"].isna().all()
+
+
+def test_a_deep_manifest_is_one_error_row_and_the_survey_goes_on(corpus, registry, tmp_path):
+    # json.loads raised RecursionError on this body (an ExceptionGroup out of the survey, no
+    # table at all, in issue 10); now it is that reference's ManifestError row.
+    refs, _ = corpus
+    bad = refs["schema2"]
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(path_contains=f"/manifests/{bad.tag}", status=200, body=b"[" * 100_000,
+                  headers={"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"})
+        via = [f"{proxy.host}/{r.repository}:{r.tag}" for r in refs.values()]
+        with client(tmp_path) as reg:
+            got = survey.survey(via, client=reg, progress=False, check_rate_limit=False)
+    errors = got.frame.set_index("input")["error"].dropna()
+    bad_input = f"{proxy.host}/{bad.repository}:{bad.tag}"
+    assert list(errors.index) == [bad_input]
+    assert "nests arrays and objects 100000 deep" in errors[bad_input]
+    assert got.frame.set_index("input").loc[bad_input, "error_type"] == "ManifestError"
+    assert got.stats.errors == 1
+
+
 def _drop(cache: ContentCache, digest: str) -> None:
     hexpart = digest.split(":", 1)[1]
     blob = cache.root / "sha256" / hexpart[:2] / hexpart
@@ -579,14 +660,16 @@ def test_cli_errors_exit_1_and_are_listed(corpus, tmp_path, capsys, cache_env):
     assert f"  {missing}: " in err and "not found" in err
 
 
-def test_cli_parquet_without_pyarrow_says_how_to_fix(tmp_path, capsys, cache_env):
-    if importlib.util.find_spec("pyarrow") is not None:
-        pytest.skip("pyarrow is installed here")
-    code = main(["survey", "127.0.0.1:1/x:y", "--out", str(tmp_path / "c.parquet")])
-    _, err = capsys.readouterr()
-    assert code == 2
-    assert "pip install pyarrow" in err and ".csv or .json" in err
-    assert not (tmp_path / "c.parquet").exists()
+def test_cli_writes_parquet_that_pandas_reads_back(corpus, tmp_path, capsys, cache_env):
+    import pandas as pd
+
+    refs, _ = corpus
+    out = tmp_path / "c.parquet"
+    assert main(["survey", str(refs["list"]), "--no-progress", "--out", str(out)]) == 0
+    capsys.readouterr()
+    back = pd.read_parquet(out)
+    assert list(back["input"]) == [str(refs["list"])]
+    assert list(back.columns[:2]) == ["input", "kind"]
 
 
 def test_cli_refusal_is_one_line(corpus, registry, tmp_path, capsys, cache_env):
@@ -616,7 +699,7 @@ def test_cli_surveys_a_recorded_snapshot_offline(tmp_path, capsys, cache_env):
 
 @pytest.mark.parametrize(("make", "expected"), [
     (lambda d: (d / "bin.txt").write_bytes(b"mysql:5.7\n\xff\xfe\n") and d / "bin.txt",
-     "is not a text file of references (bad byte at offset 10)"),
+     "bin.txt: is not UTF-8 text (byte 0xff at offset 10, line 2); save it as UTF-8"),
     (lambda d: d / "missing.txt", "missing.txt: no such file (and not a reference)"),
     (lambda d: d, "not a regular file (and not a reference)"),
     (lambda d: (d / "empty.txt").write_text("# nothing yet\n\n") and d / "empty.txt",

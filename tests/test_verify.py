@@ -242,12 +242,17 @@ def reg():
 
 
 def test_every_lab_scenario_is_consistent_but_mislabelled(lab_host, reg) -> None:
+    """Only lab/mislabelled's binary disagrees; what is not an image is named, not judged."""
     for s in scenarios.build_all():
         v = verify(s.ref(lab_host), client=reg)
         images = [c for c in v.checks if c.entry_kind == "image"]
-        assert len(images) == len(s.images), s.reference
+        linux = [i for i in s.images if i.platform is not None and i.platform.os == "linux"]
+        assert len(images) == len(linux), s.reference
+        others = [c for c in v.checks if c.entry_kind != "image"]
+        assert {c.verdict for c in others} <= {NOT_AN_IMAGE}, s.reference
+        assert bool(others) == (s.name in scenarios.ARTIFACT_NAMES or bool(s.attestations))
         if s.name != "mislabelled":
-            assert {c.verdict for c in images} == {CONSISTENT}, s.reference
+            assert {c.verdict for c in images} <= {CONSISTENT}, s.reference
             assert v.ok
             continue
         by_platform = {str(c.declared): c for c in images}
@@ -257,6 +262,22 @@ def test_every_lab_scenario_is_consistent_but_mislabelled(lab_host, reg) -> None
             "linux/arm64/v8", "linux/amd64", 62)
         assert by_platform["linux/amd64"].verdict == CONSISTENT
         assert not v.ok and v.disagrees
+
+
+@pytest.mark.parametrize(("name", "kinds"), [
+    ("signed", ["signature"]), ("referrers", ["sbom", "attestation"]), ("helm", ["helm chart"]),
+    ("wasm", ["wasm"]), ("mixed", ["image", "helm chart"]), ("artifact", ["unknown artifact"]),
+])
+@pytest.mark.parametrize("oci", [False, True], ids=["docker", "oci"])
+def test_artifact_scenarios_are_not_images(lab_host, reg, name, kinds, oci) -> None:
+    v = verify(scenarios.get(name, oci=oci).ref(lab_host), client=reg)
+    assert [c.entry_kind for c in v.checks] == kinds
+    assert [c.verdict for c in v.checks] == [
+        CONSISTENT if k == "image" else NOT_AN_IMAGE for k in kinds]
+    assert v.ok  # an artifact is not a disagreement: CI gates pass
+    for c in v.checks:
+        if c.entry_kind != "image":
+            assert c.layers == () and c.bytes_read == 0  # nothing of it is downloaded
 
 
 def test_attestations_are_named_not_run(lab_host, reg) -> None:
@@ -291,6 +312,69 @@ def test_cli_exit_codes_and_json(lab_host, tmp_path) -> None:
     assert none.returncode == 1
     assert none.stderr == "no matching manifest for linux/arm64 in the manifest list entries\n"
     assert "exit status:" in _cli("verify", "--help").stdout
+
+
+# ---------------------------------------------------------------------- offline: --snapshot lab
+
+def test_the_shipped_lab_verifies_offline_as_the_live_lab_does() -> None:
+    """The shipped snapshot holds no layers; archlab.lab.offline rebuilds them, so issue 11's
+    "done when" holds with no registry: only lab/mislabelled's binary disagrees, and what is
+    not an image is named, not judged."""
+    from archlab.lab.offline import lab_snapshot
+    from archlab.snapshot import LAB_HOST, replay_client
+
+    with replay_client(lab_snapshot()) as reg:
+        for s in scenarios.build_all():
+            v = verify(s.ref(LAB_HOST), client=reg)
+            images = [c for c in v.checks if c.entry_kind == "image"]
+            others = [c for c in v.checks if c.entry_kind != "image"]
+            wrong = {BINARY_DISAGREES} if s.name == "mislabelled" else set()
+            assert {c.verdict for c in images} - {CONSISTENT} == wrong, s.reference
+            assert {c.verdict for c in others} <= {NOT_AN_IMAGE}, s.reference
+            assert bool(others) == (s.name in scenarios.ARTIFACT_NAMES or bool(s.attestations))
+            assert all(r.status == "whole" for c in images for r in c.layers)
+
+
+def test_cli_verify_snapshot_lab_needs_no_network() -> None:
+    """Port 1 never has a registry: any request that left the process would fail."""
+    bad = _cli("verify", "127.0.0.1:1/lab/mislabelled", "--snapshot", "lab")
+    assert bad.returncode == 3, bad.stderr
+    assert "binary disagrees" in bad.stdout and "1 of 1 layer opened" in bad.stdout
+    from archlab.snapshot import LAB_SNAPSHOT_ROOT
+
+    pinned = _cli("verify", "127.0.0.1:1/lab/mixed-oci", "--snapshot",
+                  f"lab@{LAB_SNAPSHOT_ROOT}", "--json")
+    assert pinned.returncode == 0, pinned.stderr
+    doc = json.loads(pinned.stdout)
+    assert [(e["entry_kind"], e["verdict"]) for e in doc["entries"]] == [
+        ("image", CONSISTENT), ("helm chart", NOT_AN_IMAGE)]
+
+
+def test_rebuilt_layers_are_exactly_what_the_recorded_manifests_name(tmp_path) -> None:
+    """Every layer a recorded lab manifest names is served, under its repository, with bytes
+    that hash to it; and only the shipped snapshot gets them: a copy stays as recorded."""
+    import shutil
+
+    from archlab.lab.offline import lab_snapshot, load_with_lab_layers
+    from archlab.snapshot import load_snapshot
+
+    snap = lab_snapshot()
+    served = {(a.repository, a.reference) for a in snap.answers if a.kind == "blob"}
+    named = set()
+    for a in snap.answers:
+        if a.kind != "manifest" or a.body is None:
+            continue
+        doc = manifests.parse_manifest(snap.blobs[a.body], a.media_type)
+        if isinstance(doc, manifests.ImageManifest):
+            named.update((a.repository, d.digest) for d in doc.layers)
+    assert named and named <= served
+    assert all(compute(snap.blobs[d]) == d for _, d in named)
+    bare = load_snapshot(lab_snapshot(layers=False).source)
+    assert not any(a.kind == "blob" and (a.repository, a.reference) in named
+                   for a in bare.answers)  # the recording itself holds no layer
+    copy = tmp_path / "lab"
+    shutil.copytree(bare.source, copy)
+    assert load_with_lab_layers(copy).answers == load_snapshot(copy).answers
 
 
 # ------------------------------------------------------------------------------ bytes on the wire

@@ -18,6 +18,7 @@ module              command
 ``compose``         ``archlab compose FILE``: the audit of a compose file, per service and host
 ``hosts``           ``archlab hosts``: the host profiles
 ``survey``          ``archlab survey FILE|REF...``: many references, a coverage table
+``survey_merge``    ``archlab survey-merge PARTS... --out DIR``: the parts of a sharded survey
 ``tags``            ``archlab tags REPO``: every tag of a repository with its platforms
 ``history``         ``archlab history``: official images' platforms over time (shipped data)
 ``snapshot``        ``archlab snapshot record|show``: keep registry answers, replay them
@@ -63,6 +64,7 @@ from archlab.cli import (
     simulate,
     snapshot,
     survey,
+    survey_merge,
     tags,
     verify,
 )
@@ -81,8 +83,8 @@ EXIT_CLOSED_PIPE = 141
 #: The subcommands, in the order ``archlab --help`` lists them.
 COMMANDS: tuple[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None], ...] = (
     inspect.register, verify.register, lab.register, simulate.register, compose.register,
-    hosts.register, survey.register, tags.register, history.register, snapshot.register,
-    course.register,
+    hosts.register, survey.register, survey_merge.register, tags.register, history.register,
+    snapshot.register, course.register,
 )
 
 

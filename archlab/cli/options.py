@@ -66,7 +66,8 @@ def add_client_options(p: argparse.ArgumentParser) -> None:
                    help="do not read or write the on-disk manifest cache")
     p.add_argument("--snapshot", metavar="DIR|NAME",
                    help="answer from a recorded snapshot instead of the network: a directory, "
-                        "or the name of one archlab ships (lab: every lab image); see "
+                        "or the name of one archlab ships (lab: every lab image, layers "
+                        "included); see "
                         "`archlab snapshot --help`")
     p.add_argument("--trace", action="store_true",
                    help="print every HTTP exchange (method, URL, status, key headers) to stderr")
@@ -79,11 +80,15 @@ def client_from_args(args: argparse.Namespace, **overrides: object) -> RegistryC
         kwargs.update(cache=False, tag_index=False)
     kwargs.update(overrides)
     if getattr(args, "snapshot", None):
+        from archlab.lab.offline import load_with_lab_layers
         from archlab.snapshot import replay_client
 
         kwargs.pop("cache", None)
         kwargs.pop("tag_index", None)
-        return replay_client(shipped.snapshot_path(args.snapshot), **kwargs)
+        # The shipped lab snapshot holds no layers: they are rebuilt, so that what reads
+        # them (verify) works offline too; any other snapshot is replayed as recorded.
+        return replay_client(load_with_lab_layers(shipped.snapshot_path(args.snapshot)),
+                             **kwargs)
     from archlab.registry import RegistryClient
 
     return RegistryClient(**kwargs)
@@ -101,8 +106,8 @@ def open_registry(args: argparse.Namespace, **overrides: object) -> Iterator[Reg
 def check_output_path(path: str | None, formats: Sequence[str]) -> None:
     """Raise :class:`UsageError` unless ``path`` can be written as one of ``formats``.
 
-    Checked before the work starts: the suffix, Parquet's optional dependency, and that the
-    directory exists and takes a new file (found by creating and removing one there).
+    Checked before the work starts: the suffix, and that the directory exists and takes a
+    new file (found by creating and removing one there).
     """
     if path is None:
         return
@@ -110,13 +115,7 @@ def check_output_path(path: str | None, formats: Sequence[str]) -> None:
     suffix = target.suffix.lower()
     if suffix not in formats:
         raise UsageError(f"{path}: unknown output format {suffix or '(none)'}; use "
-                         + " or ".join(f for f in formats if f != ".parquet"))
-    if suffix == ".parquet":
-        import importlib.util
-
-        if importlib.util.find_spec("pyarrow") is None:
-            raise UsageError(f"{path}: writing Parquet needs pyarrow, which is not installed: "
-                             "`pip install pyarrow`, or write .csv or .json instead")
+                         + ", ".join(formats))
     folder = target.parent
     if not folder.is_dir():
         what = "does not exist" if not folder.exists() else "is not a directory"

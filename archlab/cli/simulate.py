@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
     host = get_host(args.host)
     with open_registry(args) as reg:
-        facts = sim.gather_facts_sync(args.ref, reg)
+        facts = sim.gather_facts_sync(args.ref, reg,
+                                      attestations=sim.selects_attestations(args.platform))
     if args.command == "pull":
         p = sim.simulate_pull(facts, host, platform=args.platform, typed=args.ref)
     elif args.command == "create":

@@ -46,6 +46,7 @@ examples:
       -> linux/arm64/v8 ... binary disagrees (the ELF header says linux/amd64)   (exit 3)
   archlab verify 127.0.0.1:5000/lab/busybox:latest --platform linux/arm/v7
   archlab verify 127.0.0.1:5000/lab/mislabelled --json     # after `archlab lab up --port 5000`
+  archlab verify 127.0.0.1:5000/lab/mislabelled --snapshot lab   # offline: the shipped lab
   archlab verify alpine:3.20 && docker push ...     # gate a pipeline on it
 """
 

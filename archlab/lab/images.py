@@ -24,6 +24,14 @@ Usage::
     img = build_image(Platform("linux", "arm64", "v8"), {"hello": binary}, entrypoint=["/hello"])
     idx = build_index([img_amd64, img], oci=True, attestations=True)
     for digest, data in idx.blobs(): ...         # everything to upload, children first
+    sbom = build_artifact(empty_config(), [Blob(SPDX, doc)], oci=True,
+                          artifact_type=SPDX, subject=img)    # an OCI 1.1 referrer
+    build_index([], oci=True, artifacts=[sbom])               # a referrers-tag index
+
+An artifact (:func:`build_artifact`) is a manifest like an image's whose config and layers are
+whatever its tool defines (a Helm chart, a signature, an SBOM); it has no platform of its own
+(``BuiltImage.platform`` is ``None``). In an index it is listed with its ``artifactType`` and
+without a platform, as the OCI 1.1 referrers API lists referrers.
 """
 
 from __future__ import annotations
@@ -43,7 +51,8 @@ from archlab.platforms import Platform
 EPOCH = "1970-01-01T00:00:00Z"
 
 
-def _json(doc: object) -> bytes:
+def compact_json(doc: object) -> bytes:
+    """JSON as the lab writes it: key order as given, compact separators, no newline."""
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -119,9 +128,10 @@ class Blob:
 
 @dataclass(frozen=True)
 class BuiltImage:
-    """One single-platform image: its layers, config and manifest, all as exact bytes."""
+    """One single-platform image (or an artifact): its layers, config and manifest, as bytes."""
 
-    platform: Platform
+    #: ``None`` for an artifact: it names no platform, and no list entry gives it one.
+    platform: Platform | None
     layers: tuple[Blob, ...]
     config: Blob
     manifest: Blob
@@ -134,15 +144,17 @@ class BuiltImage:
 
 @dataclass(frozen=True)
 class BuiltIndex:
-    """A manifest list or OCI index with its children (images and attestations)."""
+    """A manifest list or OCI index with its children (images, attestations, artifacts)."""
 
     images: tuple[BuiltImage, ...]
     attestations: tuple[BuiltImage, ...]
     manifest: Blob
+    artifacts: tuple[BuiltImage, ...] = ()
 
     def children(self) -> Iterator[BuiltImage]:
         yield from self.images
         yield from self.attestations
+        yield from self.artifacts
 
 
 def build_image(
@@ -180,7 +192,8 @@ def build_image(
     config_doc["config"] = inner
     config_doc["rootfs"] = {"type": "layers", "diff_ids": [digests.compute(tar)]}
     config_doc["history"] = [{"created": EPOCH, "created_by": "archlab lab image builder"}]
-    config = Blob(manifests.OCI_CONFIG if oci else manifests.DOCKER_CONFIG, _json(config_doc))
+    config = Blob(manifests.OCI_CONFIG if oci else manifests.DOCKER_CONFIG,
+                  compact_json(config_doc))
     mt = manifests.OCI_MANIFEST if oci else manifests.DOCKER_MANIFEST_V2
     doc = {
         "schemaVersion": 2,
@@ -188,19 +201,19 @@ def build_image(
         "config": config.descriptor(),
         "layers": [layer.descriptor()],
     }
-    return BuiltImage(platform, (layer,), config, Blob(mt, _json(doc)))
+    return BuiltImage(platform, (layer,), config, Blob(mt, compact_json(doc)))
 
 
 def build_attestation(subject: BuiltImage) -> BuiltImage:
     """A BuildKit-style attestation manifest for ``subject`` (an in-toto layer, unknown/unknown)."""
-    statement = _json({
+    statement = compact_json({
         "_type": "https://in-toto.io/Statement/v0.1",
         "predicateType": "https://slsa.dev/provenance/v0.2",
         "subject": [{"name": "_", "digest": {"sha256": subject.manifest.digest.split(":", 1)[1]}}],
         "predicate": {"builder": {"id": "archlab"}},
     })
     layer = Blob(manifests.IN_TOTO, statement)
-    config = Blob(manifests.OCI_CONFIG, _json({
+    config = Blob(manifests.OCI_CONFIG, compact_json({
         "architecture": "unknown", "os": "unknown", "config": {},
         "rootfs": {"type": "layers", "diff_ids": [layer.digest]},
     }))
@@ -212,7 +225,47 @@ def build_attestation(subject: BuiltImage) -> BuiltImage:
                                                  "https://slsa.dev/provenance/v0.2"})],
     }
     return BuiltImage(Platform("unknown", "unknown"), (layer,), config,
-                      Blob(manifests.OCI_MANIFEST, _json(doc)))
+                      Blob(manifests.OCI_MANIFEST, compact_json(doc)))
+
+
+def build_artifact(
+    config: Blob,
+    layers: Iterable[Blob],
+    *,
+    oci: bool = True,
+    artifact_type: str = "",
+    subject: BuiltImage | None = None,
+    annotations: Mapping[str, str] | None = None,
+    layer_annotations: Mapping[str, str] | None = None,
+) -> BuiltImage:
+    """A manifest for something that is not an image: ``config`` and ``layers`` as its tool
+    writes them. ``artifact_type`` and ``subject`` make it an OCI 1.1 artifact / referrer;
+    ``layer_annotations`` go on every layer (cosign keeps its signature there). ``oci=False``
+    gives it Docker's schema 2 manifest type, as tools that target old registries do."""
+    layers = tuple(layers)
+    mt = manifests.OCI_MANIFEST if oci else manifests.DOCKER_MANIFEST_V2
+    doc: dict[str, object] = {"schemaVersion": 2, "mediaType": mt}
+    if artifact_type:
+        doc["artifactType"] = artifact_type
+    doc["config"] = config.descriptor()
+    extra = {"annotations": dict(layer_annotations)} if layer_annotations else {}
+    doc["layers"] = [layer.descriptor(**extra) for layer in layers]
+    if subject is not None:
+        doc["subject"] = subject.manifest.descriptor()
+    if annotations:
+        doc["annotations"] = dict(annotations)
+    return BuiltImage(None, layers, config, Blob(mt, compact_json(doc)))
+
+
+def _artifact_entry(artifact: BuiltImage) -> dict[str, object]:
+    """How an index lists an artifact: its ``artifactType`` (the config type when it declares
+    none) and annotations, no platform, as the OCI 1.1 referrers API does."""
+    doc = json.loads(artifact.manifest.data)
+    extra: dict[str, object] = {"artifactType": doc.get("artifactType")
+                                or doc["config"]["mediaType"]}
+    if doc.get("annotations"):
+        extra["annotations"] = doc["annotations"]
+    return artifact.manifest.descriptor(**extra)
 
 
 def build_index(
@@ -220,17 +273,22 @@ def build_index(
     *,
     oci: bool = False,
     attestations: bool = False,
+    artifacts: Iterable[BuiltImage] = (),
 ) -> BuiltIndex:
     """A Docker manifest list (or OCI index) of ``images`` in the given order.
 
     ``attestations=True`` appends one attestation manifest per image, BuildKit style: platform
     ``unknown/unknown`` and the ``vnd.docker.reference.*`` annotations (OCI indexes only).
+    ``artifacts`` (:func:`build_artifact`) come last, each listed without a platform.
     """
     images = tuple(images)
+    artifacts = tuple(artifacts)
     if attestations and not oci:
         raise ValueError("attestation manifests are only stored in OCI indexes")
     entries: list[dict[str, object]] = []
     for img in images:
+        if img.platform is None:
+            raise ValueError("an artifact has no platform: pass it as artifacts=")
         entries.append(img.manifest.descriptor(platform=img.platform.to_oci()))
     atts: list[BuiltImage] = []
     if attestations:
@@ -244,6 +302,7 @@ def build_index(
                     "vnd.docker.reference.type": "attestation-manifest",
                 },
             ))
+    entries += [_artifact_entry(a) for a in artifacts]
     mt = manifests.OCI_INDEX if oci else manifests.DOCKER_MANIFEST_LIST
     doc = {"schemaVersion": 2, "mediaType": mt, "manifests": entries}
-    return BuiltIndex(images, tuple(atts), Blob(mt, _json(doc)))
+    return BuiltIndex(images, tuple(atts), Blob(mt, compact_json(doc)), artifacts)

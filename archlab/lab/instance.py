@@ -602,7 +602,10 @@ async def push_scenarios_async(
             summary.manifests_present += 1
             continue
         for image in scenario.children():
-            target = ref.with_digest(image.manifest.digest) if scenario.is_list else ref
+            # Only a single-manifest scenario's own document goes under the tag: list
+            # entries and the untagged images artifacts refer to are pushed by digest.
+            by_tag = image is scenario.built
+            target = ref if by_tag else ref.with_digest(image.manifest.digest)
             images.append((target, image.manifest))
         if scenario.is_list:
             lists.append((ref, scenario.manifest))
