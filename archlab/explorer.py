@@ -23,8 +23,9 @@ How do I use it?
 input           values
 ==============  =============================================================================
 host            any profile ``archlab hosts`` lists (``hosts.load_hosts()``)
-image           a lab scenario: ``busybox``, ``golang``, ``mysql``, ``mariadb``, ``redis``,
-                ``ruby``, ``middleware``, ``armonly``, ``mislabelled``
+image           a lab scenario (:func:`image_names`): ``busybox``, ``golang``, ``mysql``,
+                ``mariadb``, ``redis``, ``ruby``, ``middleware``, ``armonly``, ``mislabelled``,
+                and the artifacts (``signed``, ``referrers``, ``helm``, ``wasm``, ...)
 platform        ``None`` (no ``--platform``) or any text Docker would be given
 command         ``pull``, ``run``, ``create``, ``compose`` (``docker compose up`` or
                 ``docker-compose up``, whichever the host profile's compose is)
