@@ -28,8 +28,8 @@ value in a cell                 shown as
 ``None``, ``NaN``, ``<NA>``     blank (a missing value is not a value)
 tuple, list, set                its items joined by ``, `` (``linux/amd64, linux/arm64``)
 ``True`` / ``False``            ``yes`` / ``no``
-a ``sha256:`` digest            ``sha256:`` and its first :data:`DIGEST_HEX` hex digits and
-                                ``…``; the full value is in the DataFrame (``.frame``)
+a ``sha256:`` digest (or a      ``sha256:`` and its first :data:`DIGEST_HEX` hex digits and
+``sha256-<hex>`` tag)           ``…``; the full value is in the DataFrame (``.frame``)
 a git commit (40 hex digits)    its first 10 digits and ``…``, as ``git log --oneline`` does
 a float that is a whole number  without ``.0``
 text                            left-aligned, wrapped at spaces; a line break stays a line
@@ -83,20 +83,21 @@ DIGEST_HEX: Final = 6
 #: How a continuation line of wrapped text starts.
 CONTINUATION: Final = "    "
 
-_DIGEST_RE: Final = re.compile(r"\bsha256:([0-9a-f]{64})\b")
+# A digest, or the same digest as a tag (cosign's ``sha256-<hex>.sig``).
+_DIGEST_RE: Final = re.compile(r"\bsha256([:-])([0-9a-f]{64})\b")
 _COMMIT_RE: Final = re.compile(r"(?<![:\w])([0-9a-f]{40})\b")
 
 
 def short_digest(value: str, n: int = DIGEST_HEX) -> str:
     """``sha256:7d4a16…`` for a full digest; anything else unchanged."""
     m = _DIGEST_RE.fullmatch(value)
-    return f"sha256:{m.group(1)[:n]}…" if m else value
+    return f"sha256{m.group(1)}{m.group(2)[:n]}…" if m else value
 
 
 def shorten_digests(text: str, n: int = DIGEST_HEX) -> str:
     """Every full ``sha256:`` digest inside ``text`` shortened as :func:`short_digest` does,
     and every 40-digit git commit to its first 10 digits."""
-    text = _DIGEST_RE.sub(lambda m: f"sha256:{m.group(1)[:n]}…", text)
+    text = _DIGEST_RE.sub(lambda m: f"sha256{m.group(1)}{m.group(2)[:n]}…", text)
     return _COMMIT_RE.sub(lambda m: f"{m.group(1)[:10]}…", text)
 
 

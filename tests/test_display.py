@@ -28,6 +28,7 @@ DIGEST = "sha256:" + "7d4a16cc" * 8
     (DIGEST, "sha256:7d4a16…"),
     (f"GET /v2/lab/blobs/{DIGEST}", "GET /v2/lab/blobs/sha256:7d4a16…"),
     ("e9027fe4d91c0153429607251656806cc784e914", "e9027fe4d9…"),  # a git commit
+    (f"lab/signed:sha256-{'bf90c991' * 8}.sig", "lab/signed:sha256-bf90c9….sig"),  # cosign
     ("e9027fe4d91c0153429607251656806cc784e91", "e9027fe4d91c0153429607251656806cc784e91"),
 ])
 def test_cell_text_follows_the_rules(value, shown):
