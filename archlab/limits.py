@@ -128,6 +128,9 @@ constant                       default      what it bounds (and where to overrid
                                             of the same image (``busybox`` after
                                             ``busybox:latest``) without asking again; also the
                                             parsed manifests and configs it keeps by digest
+``SURVEY_RECENT_ROWS``         16,384       rows those kept answers may hold in all: with
+                                            ``--all-tags`` one answer is a whole repository
+                                            (every tag), and 1,024 of them would not be flat
 ``TAG_INDEX_REPOS``            16           repositories whose tag hints the tag index keeps in
                                             memory (``archlab.cache.TagIndex``); the others
                                             are read from disk again when asked for
@@ -225,6 +228,7 @@ MAX_TAGS: Final = 100_000
 PER_HOST: Final = 8
 SURVEY_WINDOW: Final = 10_000
 SURVEY_RECENT: Final = 1024
+SURVEY_RECENT_ROWS: Final = 16_384
 DATASET_PART_REFS: Final = 2000
 TAG_INDEX_REPOS: Final = 16
 

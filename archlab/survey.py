@@ -1195,14 +1195,19 @@ class _Run:
         running: Counter[str] = Counter()
         waiting: dict[str, list[tuple[int, str]]] = {}  # key in flight -> its twins
         recent: OrderedDict[str, RefResult] = OrderedDict()
+        recent_rows = 0  # bounded too: with all_tags one result is a whole repository
 
         def land(position: int, key: str, result: RefResult) -> None:
+            nonlocal recent_rows
             deliver(position, result)
             window.release()
+            if key in recent:
+                recent_rows -= len(recent.pop(key).rows)
             recent[key] = result
-            recent.move_to_end(key)
-            if len(recent) > limits.SURVEY_RECENT:
-                recent.popitem(last=False)
+            recent_rows += len(result.rows)
+            while recent and (len(recent) > limits.SURVEY_RECENT
+                              or recent_rows > limits.SURVEY_RECENT_ROWS):
+                recent_rows -= len(recent.popitem(last=False)[1].rows)
             for twin_position, twin in waiting.pop(key, ()):
                 deliver(twin_position, _renamed(result, twin))
                 window.release()

@@ -132,6 +132,36 @@ def test_survey_reads_the_shipped_snapshot(tmp_path):
     assert f"{MYSQL},list,False," in rows and f"{BUSYBOX},list,True," in rows
 
 
+def test_verify_catches_the_mislabelled_image_offline():
+    done = subprocess.run([str(ARCHLAB), "verify", "127.0.0.1:5000/lab/mislabelled", "--snapshot",
+                           "lab", "--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 3, done.stderr  # a label disagrees
+    got = json.loads(done.stdout)
+    assert sorted(e["verdict"] for e in got["entries"]) == ["binary disagrees", "consistent"]
+    wrong = [e for e in got["entries"] if e["verdict"] == "binary disagrees"]
+    assert [(e["config_platform"]["architecture"], e["e_machine"]) for e in wrong] == [
+        ("arm64", 62)]
+
+
+def test_a_sharded_survey_merges_to_the_whole(tmp_path):
+    refs = tmp_path / "refs.txt"
+    refs.write_text("".join(f"127.0.0.1:5000/lab/{name}\n" for name in
+                            ("busybox", "mysql:5.7", "golang", "middleware", "ruby", "mariadb")))
+    for k in (1, 2):
+        archlab("survey", str(refs), "--snapshot", "lab", "--no-progress",
+                "--dataset", str(tmp_path / f"part{k}"), "--shard", f"{k}/2")
+    archlab("survey", str(refs), "--snapshot", "lab", "--no-progress",
+            "--dataset", str(tmp_path / "whole"))
+    archlab("survey-merge", str(tmp_path / "part1"), str(tmp_path / "part2"),
+            "--out", str(tmp_path / "merged"))
+    import pandas as pd
+
+    merged = pd.read_parquet(tmp_path / "merged" / "coverage")
+    whole = pd.read_parquet(tmp_path / "whole" / "coverage")
+    assert len(whole) == 6
+    pd.testing.assert_frame_equal(merged.reset_index(drop=True), whole.reset_index(drop=True))
+
+
 def test_snapshot_show_verifies_the_shipped_one_by_name():
     assert "lab" in archlab("snapshot", "show", "lab").stdout
 
