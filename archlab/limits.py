@@ -144,6 +144,9 @@ constant                       default      what it bounds (and where to overrid
 ``JUPYTER_START_TIMEOUT``      30 s         JupyterLab answering after ``archlab course``
                                             starts it
 ``JUPYTER_STOP_TIMEOUT``       10 s         JupyterLab exiting after SIGTERM
+``JUPYTER_LOG_TAIL_LINES``     15           lines of JupyterLab's log quoted when it fails to
+                                            start or exits
+``JUPYTER_LOG_TAIL_BYTES``     8 KiB        how much of the log's end is read for them
 ``MAX_VARIANT_LEVEL``          16           CPU variant levels listed below a platform's own
                                             (``linux/amd64/v3`` → v2, v1); real ones top out at
                                             amd64 v4 and arm v8
@@ -239,6 +242,8 @@ LAB_STOP_TIMEOUT: Final = 5.0
 
 JUPYTER_START_TIMEOUT: Final = 30.0
 JUPYTER_STOP_TIMEOUT: Final = 10.0
+JUPYTER_LOG_TAIL_LINES: Final = 15
+JUPYTER_LOG_TAIL_BYTES: Final = 8 * KiB
 
 MAX_VARIANT_LEVEL: Final = 16
 TAG_LOOKUPS: Final = 5

@@ -133,3 +133,20 @@ def test_lab_environment_gives_jupyterlab_the_course_defaults(tmp_path, monkeypa
     written = json.loads((tmp_path / "labconfig" / "default_setting_overrides.json").read_text())
     assert written["@jupyterlab/apputils-extension:notification"] == {
         "fetchNews": "false", "checkForUpdates": False}
+
+
+def test_a_taken_port_fails_quoting_jupyterlab_and_leaves_no_log_behind(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "archlab", "course", str(tmp_path / "c"), "--no-browser",
+             "--port", str(port)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    first, said = done.stderr.split("\n", 1)
+    assert first == (f"archlab: JupyterLab exited at start (status 1; is port {port} taken? "
+                     "try --port); JupyterLab said:")
+    assert "already in use" in said, said
+    assert all(line.startswith("  ") for line in said.splitlines())
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["data", "notebooks"]

@@ -148,9 +148,10 @@ def run(args: argparse.Namespace) -> int:
     port = args.port or _free_port()
     token = secrets.token_hex(24)
     notebooks = (root / "notebooks").resolve()
-    log = notebooks.parent / ".jupyter-lab.log"
+    # JupyterLab's log lives beside its private config, never in the learner's directory (a
+    # checkout would gain an untracked file); a failure quotes its last lines instead.
     with tempfile.TemporaryDirectory(prefix="archlab-lab-config-") as config, \
-            open(log, "wb") as out:
+            open(log := Path(config) / "jupyter-lab.log", "wb") as out:
         proc = subprocess.Popen(jupyter_command(notebooks, port, token), stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=lab_environment(Path(config)))
@@ -178,11 +179,11 @@ def _serve(proc: subprocess.Popen, port: int, token: str, log: Path, *,
     deadline = time.monotonic() + limits.JUPYTER_START_TIMEOUT
     while not _answering(f"{base}/api/status?token={token}"):
         if proc.poll() is not None:
-            raise ArchlabError(f"JupyterLab exited at start (status {proc.returncode}); see "
-                               f"{log} (is port {port} taken? try --port)")
+            raise ArchlabError(f"JupyterLab exited at start (status {proc.returncode}; is port "
+                               f"{port} taken? try --port){log_tail(log)}")
         if time.monotonic() > deadline:
             raise ArchlabError(f"JupyterLab did not answer within "
-                               f"{limits.JUPYTER_START_TIMEOUT:.0f} s; see {log}")
+                               f"{limits.JUPYTER_START_TIMEOUT:.0f} s{log_tail(log)}")
         time.sleep(0.1)
     link = f"{base}/lab/tree/{shipped.FIRST_NOTEBOOK}?token={token}"
     print(f"open the course: {link}", flush=True)
@@ -201,7 +202,17 @@ def _serve(proc: subprocess.Popen, port: int, token: str, log: Path, *,
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
-    raise ArchlabError(f"JupyterLab exited by itself (status {code}); see {log}")
+    raise ArchlabError(f"JupyterLab exited by itself (status {code}){log_tail(log)}")
+
+
+def log_tail(log: Path, lines: int = limits.JUPYTER_LOG_TAIL_LINES) -> str:
+    """The last *lines* of JupyterLab's log, indented under an error message ("" if empty)."""
+    try:
+        text = log.read_bytes()[-limits.JUPYTER_LOG_TAIL_BYTES:].decode("utf-8", "replace")
+    except OSError:
+        return ""
+    tail = [line for line in text.splitlines() if line.strip()][-lines:]
+    return "; JupyterLab said:\n" + "\n".join(f"  {line}" for line in tail) if tail else ""
 
 
 def _stop(proc: subprocess.Popen) -> None:
