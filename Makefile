@@ -35,6 +35,7 @@ bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/lab_up.py
 	$(BIN)/python benchmarks/survey_bench.py
 	$(BIN)/python benchmarks/course_start.py
+	$(BIN)/python benchmarks/course_nbval.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
