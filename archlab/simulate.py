@@ -942,14 +942,18 @@ def _unsupported_type(m: ImageManifest) -> str | None:
     return None
 
 
-def _fs_layer_lines(ctx: _Ctx, stream: str, manifest: ImageManifest) -> None:
+def _fs_layer_lines(ctx: _Ctx, stream: str, manifest: ImageManifest, *,
+                    registered: bool = False) -> None:
     """What the downloads print before a failure found in the config: they start together with
-    the config's fetch and race it, so every line may be missing (measured on 20.10.24)."""
+    the config's fetch and race it, so every line may be missing (measured on 20.10.24). With
+    *registered*, a layer may even be unpacked (``Pull complete``) before the config's check
+    fails: seen on 20.10.24 under load for a config naming another OS."""
     for layer in manifest.layers:
         ctx.line(stream, f"{_short(layer.digest)}: Pulling fs layer", optional=True)
     group = ctx.new_group()
+    states = ("Verifying Checksum", "Download complete", *(("Pull complete",) * registered))
     for layer in manifest.layers:
-        for state in ("Verifying Checksum", "Download complete"):
+        for state in states:
             ctx.line(stream, f"{_short(layer.digest)}: {state}", optional=True, group=group)
 
 
@@ -980,7 +984,7 @@ def _pull_fails_late(ctx: _Ctx, facts: ImageFacts, manifest: ImageManifest, eng:
             return (f"failed to register layer: Error processing tar file(exit status 1): "
                     f"{why}", True)
     if config is not None and config.os and normalize(config.platform, eng.rules).os != "linux":
-        _fs_layer_lines(ctx, stream, manifest)
+        _fs_layer_lines(ctx, stream, manifest, registered=True)
         ctx.step("config OS", f"the config says os {config.os!r}: a Linux daemon stores no "
                  "layers for it, and says so once the config has arrived", "config_os")
         said = f"image operating system {json.dumps(config.os)} cannot be used on this platform"

@@ -734,6 +734,22 @@ def test_a_wasm_single_manifest_fails_once_its_config_arrives():
     assert "PlatformFromConfig" in step.source
 
 
+def test_a_layer_that_wins_the_race_with_the_config_may_be_registered_first():
+    """Seen from the oracle under load: the one small layer finished ('Pull complete') before
+    the config's OS check failed. Both that run and a run with no layer lines match; a layer
+    line that Docker cannot print there does not."""
+    image = scenarios.get("wasm-oci").images[0]
+    p = simulate_pull(facts_from_built(parse_reference(f"{REG}/x/wasm:1"), image), THIS)
+    layer = next(ln.text.split(":")[0] for ln in p.lines if ln.text.endswith("Pulling fs layer"))
+    err = "operating system is not supported\n"
+    raced = "\n".join(["1: Pulling from x/wasm", f"{layer}: Pulling fs layer",
+                       f"{layer}: Verifying Checksum", f"{layer}: Download complete",
+                       f"{layer}: Pull complete"])
+    assert p.compare(raced, err, 1) == []
+    assert p.compare("1: Pulling from x/wasm", err, 1) == []
+    assert p.compare(raced + f"\n{layer}: Already exists", err, 1) != []
+
+
 def test_a_windows_image_gets_its_own_message_on_a_linux_daemon_20_10():
     windows = hello_image(AMD64, config=Platform("windows", "amd64"))
     p = simulate_pull(facts_from_built(parse_reference("x/win:1"), windows), THIS)
