@@ -134,21 +134,25 @@ def _edge(a: str, b: str, text: str = "", *, dotted: bool = False, indent: str =
 
 
 def document_chain() -> Diagram:
-    """Tag → manifest list → image manifest → config and layers; where the platform is written."""
+    """Tag → manifest list → image manifest → config and layers; where the platform is written.
+
+    Drawn top-down with short labels: JupyterLab scales a diagram to the width of its panel,
+    so a wide left-to-right chain would shrink its text below what a projector can show.
+    """
     return _diagram([
-        "flowchart LR",
+        "flowchart TB",
         _node("tag", "tag\nbusybox:latest", shape="round"),
-        _node("list", "manifest list (OCI: image index)\none entry per platform", "doc"),
+        _node("list", "manifest list\n(OCI: image index)\none entry per platform", "doc"),
+        _node("single", "single image\nmanifest\nno platform field", "doc"),
         _node("man", "image manifest\nconfig + layers", "doc"),
         _node("cfg", 'config\n"architecture": "arm64"\n"os": "linux"', "doc"),
-        _node("lay", "layers\nthe files, e.g. /bin/hello"),
-        _node("single", "single image manifest\nno platform field", "doc"),
-        _edge("tag", "list", "a list: platform in each entry"),
-        _edge("list", "man", "entry: digest + platform"),
+        _node("lay", "layers\nthe files,\ne.g. /bin/hello"),
+        _edge("tag", "list", "a list"),
+        _edge("tag", "single", "or one image", dotted=True),
+        _edge("list", "man", "entry: digest\n+ platform"),
         _edge("man", "cfg", "config digest"),
         _edge("man", "lay", "layer digests"),
-        _edge("tag", "single", "or one image: platform only in its config", dotted=True),
-        _edge("single", "cfg", "config digest"),
+        _edge("single", "cfg", "config digest:\nthe only platform"),
     ], "Where a tag records the platform")
 
 
@@ -244,7 +248,7 @@ def _host_block(n: int, host: Host, probe: str) -> list[str]:
     kernel = f"h{n}k"
     lines = [
         f"  subgraph h{n}[{_label(host.display_name)}]",
-        "    direction TB",
+        "    direction LR",
         _node(kernel, f"{host.daemon_platform} kernel\nEngine {host.engine}", indent="    "),
     ]
     emu = host.emulator_for(probe)
@@ -264,10 +268,15 @@ def _host_block(n: int, host: Host, probe: str) -> list[str]:
 
 
 def hosts(names: Sequence[str | Host], probe: str = "linux/amd64") -> Diagram:
-    """Host profiles side by side: what happens to a ``probe`` binary (amd64 by default) on each.
+    """Host profiles one under the other, in the order given: what happens to a ``probe``
+    binary (amd64 by default) on each.
 
     Built from each profile's native and emulated platforms, so any profile can be drawn
-    (``archlab hosts`` lists them).
+    (``archlab hosts`` lists them). Hosts are stacked, not set side by side: JupyterLab scales
+    a diagram to its panel's width, and four hosts in a row would shrink the text to 9 px.
+    Invisible links chain the hosts so that Mermaid keeps them in the order given; the arrows
+    end at a host's box, not at a node inside it, because Mermaid ignores a subgraph's own
+    left-to-right direction once a node inside it is linked from outside.
     """
     from archlab.hosts import get_host
 
@@ -275,7 +284,8 @@ def hosts(names: Sequence[str | Host], probe: str = "linux/amd64") -> Diagram:
     lines = ["flowchart TB", _node("bin", f"a {probe} program in an image", shape="stadium")]
     for n, host in enumerate(resolved):
         lines += _host_block(n, host, probe)
-        lines.append(_edge("bin", f"h{n}k"))
+        lines.append(_edge("bin", f"h{n}"))
+    lines += [f"  h{n - 1} ~~~ h{n}" for n in range(1, len(resolved))]
     return _diagram(lines, f"One {probe} binary on {len(resolved)} hosts")
 
 

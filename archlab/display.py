@@ -32,8 +32,14 @@ a ``sha256:`` digest (or a      ``sha256:`` and its first :data:`DIGEST_HEX` hex
 ``sha256-<hex>`` tag)           ``…``; the full value is in the DataFrame (``.frame``)
 a git commit (40 hex digits)    its first 10 digits and ``…``, as ``git log --oneline`` does
 a float that is a whole number  without ``.0``
-text                            left-aligned, wrapped at spaces; a line break stays a line
-                                break
+a float in a *share* column     a percentage, ``32.3%`` (a column whose name says ``share``,
+                                ``fraction`` or ``ratio`` and whose values lie in 0..1)
+a date and time                 the date alone when every time in the column is midnight
+text                            left-aligned, wrapped at spaces only; a token (a reference,
+                                a platform, a file name, a flag) is never broken inside, except
+                                after a ``/`` when it is long; a line break stays a line break
+a plain 0, 1, 2, ... index or   not shown (it is no information); a named or text index is
+an unnamed integer index        the first column
 ==============================  =============================================================
 
 ==============================  =============================================================
@@ -48,6 +54,10 @@ constant                        why this value
 
 Wrapped text keeps Docker's exact words: a long line is broken at spaces only, and its
 continuation lines are indented, so a reader can tell one long line from two short ones.
+A *transcript* (what Docker printed) is shown by :class:`Transcript`: in HTML its lines wrap
+visually and nothing is inserted; as plain text a continuation starts with
+:data:`TRANSCRIPT_MARK` (``↪``), a character no Docker line starts with, so a wrapped line is
+never taken for a second line Docker printed.
 """
 
 from __future__ import annotations
@@ -66,14 +76,17 @@ import pandas as pd
 __all__ = [
     "DIGEST_HEX",
     "TEXT_WIDTH",
+    "TRANSCRIPT_MARK",
     "Markdown",
     "Table",
+    "Transcript",
     "cell_text",
     "install",
     "short_digest",
     "shorten_digests",
     "table",
     "wrap",
+    "wrap_transcript",
 ]
 
 #: Monospace characters that fit one output line at 1280 px with the file browser open.
@@ -82,6 +95,8 @@ TEXT_WIDTH: Final = 96
 DIGEST_HEX: Final = 6
 #: How a continuation line of wrapped text starts.
 CONTINUATION: Final = "    "
+#: How a continuation line of a wrapped *transcript* starts: not something Docker prints.
+TRANSCRIPT_MARK: Final = "↪ "
 
 # A digest, or the same digest as a tag (cosign's ``sha256-<hex>.sig``).
 _DIGEST_RE: Final = re.compile(r"\bsha256([:-])([0-9a-f]{64})\b")
@@ -139,13 +154,63 @@ def wrap(text: str, width: int = TEXT_WIDTH, *, indent: str = CONTINUATION) -> s
     return "\n".join(out)
 
 
-# HTML styles: JupyterLab right-aligns table cells and centres tables by default.
+# HTML styles: JupyterLab right-aligns table cells and centres tables by default. Only the
+# properties JupyterLab's sanitizer keeps for untrusted outputs are used (``white-space``,
+# ``overflow-wrap: normal``, ``word-break: normal`` are; ``overflow-wrap: anywhere`` is not).
 _TABLE_STYLE: Final = ("border-collapse: collapse; margin-left: 0; max-width: 100%; "
                        "table-layout: auto; font-size: 13px")
 _CELL_STYLE: Final = ("text-align: left; vertical-align: top; white-space: normal; "
+                      "overflow-wrap: normal; word-break: normal; "
                       "padding: 4px 10px 4px 0; "
                       "border-bottom: 1px solid #d0d0d0")
 _HEAD_STYLE: Final = _CELL_STYLE + "; font-weight: bold; border-bottom: 2px solid #808080"
+#: A token is kept on one line: browsers otherwise break after ``-`` (``--`` | ``platform``).
+_NOWRAP: Final = '<span style="white-space: nowrap">'
+#: What a transcript's HTML looks like: Docker's lines, wrapped by the browser at spaces only.
+_PRE_STYLE: Final = ("white-space: pre-wrap; overflow-wrap: break-word; word-break: normal; "
+                     "margin: 0; font-size: 13px; text-align: left")
+
+#: Column names that say a float column holds fractions of a whole.
+_SHARE_WORDS: Final = ("share", "fraction", "ratio")
+
+
+def _share_column(name: Any, values: pd.Series) -> bool:
+    """Whether a column holds fractions to show as percentages (see the module docstring)."""
+    if not any(w in str(name).lower() for w in _SHARE_WORDS):
+        return False
+    if not pd.api.types.is_float_dtype(values.dtype):
+        return False
+    present = values.dropna()
+    return bool(len(present)) and bool(((present >= 0) & (present <= 1)).all())
+
+
+def _percent(value: Any) -> str:
+    if _missing(value):
+        return ""
+    text = f"{float(value) * 100:.1f}".removesuffix(".0")
+    return f"{text}%"
+
+
+def _midnight_dates(values: pd.Series | pd.Index) -> bool:
+    """Whether every value is a date and time whose time is midnight (and there is one)."""
+    present = [v for v in values if not _missing(v)]
+    if not present or not all(isinstance(v, (pd.Timestamp, np.datetime64)) for v in present):
+        return False
+    stamps = [pd.Timestamp(v) for v in present]
+    return all(t == t.normalize() for t in stamps)
+
+
+def _date(value: Any) -> str:
+    return "" if _missing(value) else pd.Timestamp(value).date().isoformat()
+
+
+def _formatter(name: Any, values: pd.Series | pd.Index, digests: bool) -> Any:
+    """How every value of one column (or of the index) is shown."""
+    if isinstance(values, pd.Series) and _share_column(name, values):
+        return _percent
+    if _midnight_dates(values):
+        return _date
+    return lambda v: cell_text(v, digests=digests)
 
 
 @dataclass(frozen=True)
@@ -166,11 +231,14 @@ class Table:
 
     def rows(self) -> list[list[str]]:
         """Every row as the texts shown, index first when it is shown."""
+        shows = [_formatter(name, self.frame.iloc[:, i], self.digests)
+                 for i, name in enumerate(self.frame.columns)]
+        show_key = _formatter(None, self.frame.index, self.digests)
         out = []
         for key, row in zip(self.frame.index, self.frame.itertuples(index=False), strict=True):
-            cells = [cell_text(v, digests=self.digests) for v in row]
+            cells = [show(v) for show, v in zip(shows, row, strict=True)]
             if self.index:
-                cells.insert(0, cell_text(key, digests=self.digests))
+                cells.insert(0, show_key(key))
             out.append(cells)
         return out
 
@@ -185,7 +253,7 @@ class Table:
         if self.index:
             head.insert(0, self._index_name())
         parts = [f'<table style="{_TABLE_STYLE}"><thead><tr>']
-        parts += [f'<th style="{_HEAD_STYLE}">{html.escape(h)}</th>' for h in head]
+        parts += [f'<th style="{_HEAD_STYLE}">{_cell_html(h)}</th>' for h in head]
         parts.append("</tr></thead><tbody>")
         for cells in self.rows():
             parts.append("<tr>")
@@ -214,42 +282,59 @@ class Table:
         return len(self.frame)
 
 
-#: A long token (a media type, a path, a URL) may break after these characters.
-_BREAK_AFTER: Final = re.compile(r"(?<=[/.+:,=_@-])")
-#: Tokens at least this long get break opportunities.
-_LONG_TOKEN: Final = 16
+#: A long token (a reference, a media type, a path, a URL) may break after a ``/`` only.
+_BREAK_AFTER: Final = re.compile(r"(?<=/)")
+#: Tokens at least this long get break opportunities after their slashes.
+_LONG_TOKEN: Final = 24
+
+
+def _pieces(token: str) -> list[str]:
+    """A token as the pieces a line may break between: only after ``/``, only when long."""
+    if len(token) < _LONG_TOKEN:
+        return [token]
+    return [part for part in _BREAK_AFTER.split(token) if part]
 
 
 def _breakable(token: str) -> str:
-    """An escaped token; a long one with ``<wbr>`` after its separators. JupyterLab strips
-    ``overflow-wrap`` from untrusted outputs, and ``<wbr>`` leaves copied text unchanged."""
-    if len(token) < _LONG_TOKEN:
-        return html.escape(token)
-    return "<wbr>".join(html.escape(part) for part in _BREAK_AFTER.split(token) if part)
+    """An escaped token that never breaks inside a piece (``mysql:5.7``, ``--platform``,
+    ``qemu-x86_64-static``); a long one may break after a ``/`` (``<wbr>``, which leaves copied
+    text unchanged). Pieces without a character a browser breaks after stay plain."""
+    out = []
+    for piece in _pieces(token):
+        text = html.escape(piece)
+        out.append(f"{_NOWRAP}{text}</span>" if re.search(r"[^\w]", piece) else text)
+    return "<wbr>".join(out)
 
 
 def _cell_html(text: str) -> str:
     lines = []
     for line in text.split("\n"):
         lines.append("".join(_breakable(t) if not t.isspace() else t
-                             for t in re.split(r"(\s+)", line)))
+                             for t in re.split(r"(\s+)", line) if t))
     return "<br>".join(lines)
 
 
 def _plain_grid(head: Sequence[str], rows: Sequence[Sequence[str]], width: int = TEXT_WIDTH
                 ) -> str:
-    """A plain-text table: columns separated by two spaces, long cells wrapped in place."""
+    """A plain-text table: columns separated by two spaces, long cells wrapped in place at
+    spaces (and after ``/`` in a long token), never inside a word."""
     n = len(head)
-    natural = [max([len(head[i])] + [max(map(len, r[i].split("\n")), default=0) for r in rows])
-               for i in range(n)]
+    cells = [list(head), *map(list, rows)]
+    natural = [max(max(map(len, r[i].split("\n")), default=0) for r in cells) for i in range(n)]
+    # A column is never narrower than its longest unbreakable piece.
+    least = [max((len(p) for r in cells for t in r[i].split() for p in _pieces(t)), default=1)
+             for i in range(n)]
     budget = max(width - 2 * (n - 1), n * 8)
     widths = list(natural)
-    while sum(widths) > budget and max(widths) > 12:
-        widest = widths.index(max(widths))
+    while sum(widths) > budget:
+        room = [w - m for w, m in zip(widths, least, strict=True)]
+        if max(room) <= 0:
+            break
+        widest = max(range(n), key=lambda i: (widths[i] if room[i] > 0 else -1))
         widths[widest] -= 1
     lines = []
-    for cells in [list(head), *rows]:
-        wrapped = [_wrap_cell(c, w) for c, w in zip(cells, widths, strict=True)]
+    for row in cells:
+        wrapped = [_wrap_cell(c, w) for c, w in zip(row, widths, strict=True)]
         for k in range(max(map(len, wrapped))):
             parts = [(w[k] if k < len(w) else "").ljust(widths[i]) for i, w in enumerate(wrapped)]
             lines.append("  ".join(parts).rstrip())
@@ -257,29 +342,74 @@ def _plain_grid(head: Sequence[str], rows: Sequence[Sequence[str]], width: int =
 
 
 def _wrap_cell(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` characters, broken at spaces or after a long token's ``/``;
+    a piece longer than ``width`` stays whole. textwrap cannot break after ``/`` only."""
     out: list[str] = []
-    for line in text.split("\n") or [""]:
-        out += textwrap.wrap(line, width=width, break_long_words=True,
-                             break_on_hyphens=False) or [""]
-    return out
+    for line in text.split("\n"):
+        current = ""
+        for word in line.split():
+            for k, piece in enumerate(_pieces(word)):
+                glue = "" if k else " "
+                if not current:
+                    current = piece
+                elif len(current) + len(glue) + len(piece) <= width:
+                    current += glue + piece
+                else:
+                    out.append(current)
+                    current = piece
+        out.append(current)
+    return out or [""]
 
 
 def table(
-    frame: pd.DataFrame | Iterable[dict[str, Any]],
+    frame: pd.DataFrame | pd.Series | Iterable[dict[str, Any]],
     *,
     index: bool | None = None,
     caption: str = "",
     digests: bool = True,
 ) -> Table:
-    """A :class:`Table` of ``frame`` (or of rows given as dicts).
+    """A :class:`Table` of ``frame`` (or of a Series, or of rows given as dicts).
 
-    ``index`` shows the index as the first column; by default it is shown when it is not a
-    plain 0, 1, 2, ... range. ``digests=False`` keeps full digests on screen.
+    ``index`` shows the index as the first column; by default it is shown unless it is an
+    unnamed integer index (a plain 0, 1, 2, ... range, or what is left of one after a filter).
+    ``digests=False`` keeps full digests on screen.
     """
-    df = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(list(frame))
+    if isinstance(frame, pd.Series):
+        df = frame.to_frame(name=frame.name if frame.name is not None else "value")
+    elif isinstance(frame, pd.DataFrame):
+        df = frame
+    else:
+        df = pd.DataFrame(list(frame))
     if index is None:
-        index = not isinstance(df.index, pd.RangeIndex) or df.index.name is not None
+        unnamed = all(n is None for n in df.index.names)
+        index = not (unnamed and pd.api.types.is_integer_dtype(df.index.dtype))
     return Table(df, index=index, caption=caption, digests=digests)
+
+
+def wrap_transcript(text: str, width: int = TEXT_WIDTH) -> str:
+    """``text`` (what Docker printed) with each line longer than ``width`` broken at spaces,
+    every continuation starting with :data:`TRANSCRIPT_MARK`, which no Docker line starts
+    with. The words and their order are Docker's."""
+    return wrap(text, width, indent=TRANSCRIPT_MARK)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """Lines a program printed, shown exactly: in HTML the browser wraps long lines at spaces
+    and inserts nothing; as text (``print``, ``repr``) long lines are wrapped by
+    :func:`wrap_transcript`. ``text`` keeps every line whole."""
+
+    text: str
+    width: int = TEXT_WIDTH
+
+    def _repr_html_(self) -> str:
+        return f'<pre style="{_PRE_STYLE}">{html.escape(self.text)}</pre>'
+
+    def __str__(self) -> str:
+        return wrap_transcript(self.text, self.width)
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 @dataclass(frozen=True)
@@ -296,7 +426,7 @@ class Markdown:
 
 
 def install() -> bool:
-    """Show every DataFrame as a :class:`Table` in the running IPython (a notebook's kernel).
+    """Show every DataFrame (and Series) as a :class:`Table` in the running IPython (a notebook's kernel).
 
     Returns whether there was an IPython to install into. Library functions keep returning
     plain DataFrames; only what the notebook *shows* changes.
@@ -312,4 +442,6 @@ def install() -> bool:
     formatters["text/html"].for_type(pd.DataFrame, lambda df: table(df)._repr_html_())
     formatters["text/plain"].for_type(pd.DataFrame,
                                       lambda df, p, cycle: p.text(repr(table(df))))
+    formatters["text/html"].for_type(pd.Series, lambda s: table(s)._repr_html_())
+    formatters["text/plain"].for_type(pd.Series, lambda s, p, cycle: p.text(repr(table(s))))
     return True

@@ -347,6 +347,14 @@ def run_emulated(
     )
 
 
+def _platform_words(platforms: Iterable[object]) -> str:
+    """Platforms for a sentence: ``linux/arm64 and linux/arm/v7`` (never a list repr)."""
+    names = sorted(str(p) for p in platforms)
+    if not names:
+        return "nothing"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def run_as_host(
     path: str | os.PathLike[str],
     host_native: Iterable[str | PlatformLike],
@@ -394,7 +402,8 @@ def run_as_host(
     if binary is not None and _covered(binary, here):
         raise LabError(
             f"this machine runs {binary} natively, so it cannot show the exec format error a host "
-            f"with native {sorted(native)} and emulated {sorted(emulated)} would give"
+            f"that runs {_platform_words(native)} natively and "
+            f"{_platform_words(emulated) if emulated else 'nothing'} emulated would give"
         )
     return _with_platform(run_native(exe, args, timeout), binary)
 

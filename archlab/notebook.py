@@ -588,14 +588,21 @@ def _run_columns(result: RunResult) -> dict[str, object]:
     else:
         said = result.stdout.rstrip("\n") or f"(exit code {result.exit_code})"
     emulator = os.path.basename(result.emulator) if result.emulator else ""
+    if result.mode == "native" and emulator:
+        # The host runs it natively; only this machine needed qemu to stand in for its CPU.
+        # An emulator next to "native" would read as a contradiction, so it goes in the result.
+        said += f" (run here under {emulator}, standing in for the host's CPU)"
+        emulator = ""
     return {"mode": result.mode, "emulator": emulator, "result": said}
 
 
 def run_lab_frame(
     cases: Iterable[tuple[str, str]], client: RegistryClient
 ) -> pd.DataFrame:
-    """Pull each ``(lab image, host profile)`` for the host's platform, take ``/bin/hello`` out
-    of the layer and run it as that host would (:func:`archlab.lab.run.run_from_registry`).
+    """Pull each ``(lab image, host profile)`` for the host's platform (the ``asks for``
+    column), take ``/bin/hello`` out of the layer and run it as that host would
+    (:func:`archlab.lab.run.run_from_registry`). A binary the host runs natively but this
+    machine can only emulate says so in ``result``; ``emulator`` names what the *host* uses.
 
     ``client`` must serve layers (``lab_client(layers=True)`` or a live lab). A pull that Docker
     would refuse, or a host this machine cannot stand in for, becomes a row saying so.
@@ -607,7 +614,7 @@ def run_lab_frame(
     for name, host_name in cases:
         host = get_host(host_name)
         wanted = str(host.daemon_platform)
-        row: dict[str, object] = {"image": f"lab/{name}", "host": host.name, "pulls": wanted}
+        row: dict[str, object] = {"image": f"lab/{name}", "host": host.name, "asks for": wanted}
         try:
             result = run_from_registry(
                 lab_ref(name), wanted, host.native, [e.platform for e in host.emulated],
@@ -711,7 +718,7 @@ def suggestions_text(frame: pd.DataFrame, *, width: int | None = display.TEXT_WI
     return text if width is None else display.wrap(text, width)
 
 
-def story_transcript() -> str:
+def story_transcript() -> display.Transcript:
     """The real ``docker-compose up`` of the story's stack on this machine, as recorded by
     ``tools/compose_transcript.py`` (``data/compose/story/transcript-this-machine.json``):
     the command, the versions, then stderr and stdout, each in its own order."""
@@ -719,7 +726,7 @@ def story_transcript() -> str:
     head = (f"$ {doc['command']}    # docker-compose {doc['compose']}, Engine {doc['engine']}, "
             f"exit code {doc['exit_code']}")
     text = "\n".join([head, "--- stderr", *doc["stderr"], "--- stdout", *doc["stdout"]])
-    return display.wrap(text)
+    return display.Transcript(text)
 
 
 def _plain(line: str) -> str:
@@ -793,16 +800,17 @@ def outcome_grid(
 
 
 def transcripts(predictions: Iterable[Prediction], *, width: int | None = display.TEXT_WIDTH
-                ) -> str:
+                ) -> display.Transcript | str:
     """Several predictions as one terminal session per host: a header line with the host and
-    exit code, the command, then every line Docker would print. Lines longer than ``width``
-    wrap at spaces, continuations indented (``width=None`` keeps them whole)."""
+    exit code, the command, then every line Docker would print, as a
+    :class:`archlab.display.Transcript` (the browser wraps long lines; ``print`` marks each
+    continuation with ``↪``). ``width=None`` gives the plain text, every line whole."""
     blocks = []
     for p in predictions:
         code = "unknown" if p.exit_code is None else p.exit_code
         blocks.append(f"### on {p.host} (exit code {code})\n{p.transcript(with_command=True)}")
     text = "\n\n".join(blocks)
-    return text if width is None else display.wrap(text, width)
+    return text if width is None else display.Transcript(text, width)
 
 
 def why(prediction: Prediction) -> display.Markdown:
@@ -811,7 +819,7 @@ def why(prediction: Prediction) -> display.Markdown:
     ``moby@v20.10.12:...`` is never taken for an e-mail address."""
     code = "unknown" if prediction.exit_code is None else prediction.exit_code
     out = [f"**`{prediction.command}`** on `{prediction.host}` → exit code {code}", "",
-           "```", display.wrap(prediction.transcript() or "(no output)"), "```", ""]
+           "```", display.wrap_transcript(prediction.transcript() or "(no output)"), "```", ""]
     if prediction.run_mode:
         via = f" ({prediction.emulator})" if prediction.emulator else ""
         out += [f"Run mode: **{prediction.run_mode}**{via}", ""]
@@ -871,41 +879,46 @@ def exercise(key: str) -> Any:
     return exercises.get(key)
 
 
-#: The story's timeline (:func:`story_timeline`): host, command verb, lab image, platform pin,
-#: and what the learner should read in the command column.
-_TIMELINE: tuple[tuple[str, str, str, str | None, str], ...] = (
-    ("m1-desktop-4.3", "compose", "mysql", "linux/x86_64", "db (mysql:5.7)"),
-    ("multipass-ubuntu-arm64", "compose", "mysql", "linux/x86_64", "db (mysql:5.7)"),
-    ("m1-desktop-4.3", "compose", "mysql", None, "db (mysql:5.7)"),
-    ("multipass-ubuntu-arm64", "pull", "mysql", None, "docker pull mysql:5.7"),
-    ("m1-desktop-4.3", "compose", "middleware", None, "some-middleware"),
-    ("multipass-ubuntu-arm64", "compose", "middleware", None, "some-middleware"),
-    ("multipass-ubuntu-arm64", "compose", "redis", None, "redis (redis:4-alpine)"),
-    ("multipass-ubuntu-arm64", "compose", "ruby", None, "api (built FROM ruby)"),
+#: The story's hosts, A and B, as :func:`story_timeline` labels them.
+STORY_HOSTS: tuple[str, str] = ("m1-desktop-4.3", "multipass-ubuntu-arm64")
+
+#: The story's commands for :func:`story_timeline`: command verb, lab image, the
+#: ``platform:`` pin (``--platform``) or ``None``, and what the command column shows. Each is
+#: predicted on every host of :data:`STORY_HOSTS`; outcomes come from the simulator only.
+TIMELINE_COMMANDS: tuple[tuple[str, str, str | None, str], ...] = (
+    ("compose", "mysql", "linux/x86_64", "compose up db (mysql:5.7)"),
+    ("compose", "mysql", None, "compose up db (mysql:5.7)"),
+    ("pull", "mysql", None, "docker pull mysql:5.7"),
+    ("compose", "middleware", None, "compose up some-middleware"),
+    ("compose", "redis", None, "compose up redis (redis:4-alpine)"),
+    ("compose", "ruby", None, "compose up api (built FROM ruby)"),
 )
 
 
-def story_timeline() -> pd.DataFrame:
-    """The story step by step: each command on each host, with and without the ``platform:``
-    pin, and the line that decided it, as the simulator predicts it from the lab images."""
+def story_timeline(
+    hosts: Sequence[str] = STORY_HOSTS,
+    commands: Sequence[tuple[str, str, str | None, str]] = TIMELINE_COMMANDS,
+) -> pd.DataFrame:
+    """The story step by step: each of ``commands`` on each of ``hosts`` (A, B, ...), with
+    and without the ``platform:`` pin, and the line that decided it, as the simulator predicts
+    it from the lab images. Nothing in a row is typed by hand but the command's label."""
     from archlab import explorer
     from archlab.hosts import get_host
 
     rows = []
-    for n, (host, verb, image, pin, shown) in enumerate(_TIMELINE, 1):
-        service = shown.split(" ")[0]
-        p = explorer.predict(verb, image, host, pin, service=service)
-        if verb == "compose":
-            shown = f"compose up {shown}"
-        kind = explorer.outcome_kind(p)
-        if p.run_mode == "emulated" and p.emulator:
-            kind += f" ({p.emulator})"
-        rows.append({
-            "step": n,
-            "host": get_host(host).display_name,
-            "command": shown,
-            "platform: pin": pin or "none",
-            "outcome": kind,
-            "the line that shows it": explorer.decisive_line(p).split(" | ", 1)[-1],
-        })
+    for verb, image, pin, shown in commands:
+        service = shown.split(" ")[2] if verb == "compose" else None
+        for letter, host in zip("ABCDEFGH", hosts, strict=False):
+            p = explorer.predict(verb, image, host, pin, service=service)
+            kind = explorer.outcome_kind(p)
+            if p.run_mode == "emulated" and p.emulator:
+                kind += f" ({p.emulator})"
+            rows.append({
+                "step": len(rows) + 1,
+                "host": f"{letter}: {get_host(host).display_name}",
+                "command": shown,
+                "platform: pin": pin or "none",
+                "outcome": kind,
+                "the line that shows it": explorer.decisive_line(p).split(" | ", 1)[-1],
+            })
     return pd.DataFrame(rows)

@@ -93,3 +93,20 @@ def test_diagrams_in_at_least_four_notebooks():
     with_diagrams = [p.name for p in NOTEBOOKS
                      if "```mermaid" in p.read_text() or "diagrams." in p.read_text()]
     assert len(with_diagrams) >= 4, with_diagrams
+
+
+def test_hosts_are_stacked_in_the_order_given():
+    """Four hosts side by side shrank the text to 9 px: they are stacked, chained in order."""
+    names = ["this-machine", "m1-desktop-4.3", "multipass-ubuntu-arm64", "apple-silicon-rosetta"]
+    source = diagrams.hosts(names).source
+    assert source.startswith("flowchart TB")
+    assert "h0 ~~~ h1" in source and "h1 ~~~ h2" in source and "h2 ~~~ h3" in source
+    titles = [line.split('"')[1] for line in source.split("\n") if "subgraph" in line]
+    from archlab.hosts import get_host
+    assert titles == [get_host(n).display_name for n in names]
+    # arrows end at each host's box, so the box keeps its own left-to-right direction
+    assert source.count("    direction LR") == 4 and "bin --> h3\n" in source + "\n"
+
+
+def test_the_document_chain_is_drawn_top_down():
+    assert diagrams.document_chain().source.startswith("flowchart TB")

@@ -62,7 +62,9 @@ def test_table_html_is_left_aligned_escaped_and_breakable():
     html = display.table(frame)._repr_html_()
     assert "text-align: left" in html and "text-align: right" not in html
     assert "&lt;b&gt;&amp;" in html and "<b>&" not in html
-    assert "application/<wbr>vnd.<wbr>oci." in html
+    # a long token may break after its slash, and nowhere else
+    assert ("application/</span><wbr><span style=\"white-space: nowrap\">"
+            "vnd.oci.image.index.v1+json</span>") in html
     assert "sha256:7d4a16…" in html and DIGEST not in html
     assert "Digests and commits are shortened on screen" in html
     assert ">nan<" not in html.lower() and "&lt;NA&gt;" not in html
@@ -94,3 +96,74 @@ def test_install_needs_an_ipython():
 
 def test_no_digest_survives_shortening_in_text():
     assert not re.search(r"sha256:[0-9a-f]{64}", display.shorten_digests(f"{DIGEST} {DIGEST}"))
+
+
+NOWRAP = '<span style="white-space: nowrap">'
+
+
+@pytest.mark.parametrize("token", ["mysql:5.7", "linux/arm64/v8.0", "qemu-x86_64-static",
+                                   "127.0.0.1:5000", "--platform", "some-middleware"])
+def test_a_token_never_breaks_inside(token):
+    """A browser breaks after '-' and a <wbr> after '.' broke 'mysql:5.' | '7': a short token
+    is one unbreakable span."""
+    html = display.table(pd.DataFrame({"x": [f"run {token} now"]}))._repr_html_()
+    assert f"{NOWRAP}{token}</span>" in html
+    assert "<wbr>" not in html
+
+
+def test_a_long_reference_breaks_after_slashes_only():
+    ref = "127.0.0.1:5000/lab/middleware:latest"
+    html = display.table(pd.DataFrame({"reference": [ref]}))._repr_html_()
+    assert (f"{NOWRAP}127.0.0.1:5000/</span><wbr>{NOWRAP}lab/</span><wbr>{NOWRAP}middleware:latest</span>"
+            in html)
+
+
+def test_plain_text_never_breaks_a_word():
+    frame = pd.DataFrame({"config_platform": ["linux/arm64/v8"], "note": ["word " * 60],
+                          "ref": ["127.0.0.1:5000/lab/middleware:latest"]})
+    text = repr(display.table(frame))
+    words = set(text.split())
+    assert "config_platform" in words and "linux/arm64/v8" in words
+    assert "127.0.0.1:5000/lab/middleware:latest" in words or "middleware:latest" in words
+    assert all(len(line) <= display.TEXT_WIDTH for line in text.split("\n"))
+
+
+def test_share_columns_are_percentages():
+    frame = pd.DataFrame({"n": [31, 0], "share": [10 / 31, float("nan")],
+                          "size": [0.5, 2.5]})
+    rows = display.table(frame).rows()
+    assert rows == [["31", "32.3%", "0.5"], ["0", "", "2.5"]]
+    assert display.table(pd.DataFrame({"share": [1.0, 0.0]})).rows() == [["100%"], ["0%"]]
+
+
+def test_midnight_dates_show_as_dates():
+    days = pd.DataFrame({"date": pd.to_datetime(["2016-12-14", None, "2018-05-04"])})
+    assert [r[0] for r in display.table(days).rows()] == ["2016-12-14", "", "2018-05-04"]
+    times = pd.DataFrame({"date": pd.to_datetime(["2016-12-14 00:00", "2018-05-04 10:30"])})
+    assert display.table(times).rows()[1] == ["2018-05-04 10:30:00"]
+
+
+def test_an_unnamed_integer_index_is_hidden_after_a_filter():
+    frame = pd.DataFrame({"a": [1, 2, 3]}).query("a > 1")
+    assert not display.table(frame).index
+    assert display.table(frame.rename_axis("row")).index
+
+
+def test_a_series_is_a_table():
+    counts = pd.DataFrame({"v": ["x", "x", "y"], "k": ["a", "a", "b"]}).groupby(["v", "k"]).size()
+    text = repr(display.table(counts))
+    assert "dtype" not in text
+    assert text.split("\n")[0].split() == ["v,", "k", "value"]
+
+
+def test_transcript_wraps_with_a_mark_and_html_inserts_nothing():
+    line = ("WARNING: The requested image's platform (linux/amd64) does not match the detected "
+            "host platform (linux/arm64/v8) and no specific platform was requested")
+    t = display.Transcript(f"$ docker run x\n{line}")
+    shown = str(t).split("\n")
+    assert shown[0] == "$ docker run x" and shown[1].startswith("WARNING:")
+    assert all(x.startswith(display.TRANSCRIPT_MARK) for x in shown[2:]) and len(shown) > 2
+    assert " ".join(x.removeprefix(display.TRANSCRIPT_MARK) for x in shown[1:]) == line
+    html = t._repr_html_()
+    assert "white-space: pre-wrap" in html and display.TRANSCRIPT_MARK not in html
+    assert html.count("\n") == 1  # Docker's one line break, no other

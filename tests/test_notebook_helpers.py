@@ -299,7 +299,7 @@ def test_run_hello_frame_refuses_unknown_modes():
 
 def test_run_lab_frame_pull_refused_is_a_row(reg_layers):
     row = nb.run_lab_frame([("mysql", MULTIPASS)], reg_layers).iloc[0]
-    assert (row["mode"], row["result"], row["pulls"]) == (
+    assert (row["mode"], row["result"], row["asks for"]) == (
         "pull refused", NO_MATCH_ARM64, "linux/arm64/v8")
 
 
@@ -308,6 +308,28 @@ def test_run_lab_frame_runs_the_binary_from_the_layer(reg_layers):
     row = nb.run_lab_frame([("middleware", M1)], reg_layers).iloc[0]
     assert (row["binary"], row["mode"], row["result"]) == (
         "linux/amd64", "emulated", "hello from linux/amd64")
+
+
+def test_run_lab_frame_names_no_emulator_for_a_native_run(reg_layers):
+    """busybox on the arm64 VM runs natively there; on an amd64 machine qemu stands in, which
+    the result says, while the emulator column (what the host uses) stays empty."""
+    if "linux/arm64" in host_native_platforms():
+        pytest.skip("this machine runs arm64 natively: no stand-in needed")
+    require_qemu("linux/arm64")
+    row = nb.run_lab_frame([("busybox", MULTIPASS)], reg_layers).iloc[0]
+    assert (row["mode"], row["emulator"]) == ("native", "")
+    assert row["result"] == ("hello from linux/arm64 (run here under qemu-aarch64-static, "
+                             "standing in for the host's CPU)")
+
+
+def test_run_lab_frame_says_why_it_cannot_reproduce_in_words(reg_layers):
+    if "linux/amd64" not in host_native_platforms():
+        pytest.skip("only an amd64 machine runs the middleware natively")
+    row = nb.run_lab_frame([("middleware", MULTIPASS)], reg_layers).iloc[0]
+    assert row["mode"] == "not reproducible here"
+    assert row["result"].endswith("a host that runs linux/arm64 natively and nothing emulated "
+                                  "would give")
+    assert "[" not in row["result"]
 
 
 def test_run_lab_frame_needs_layers(reg):
@@ -384,7 +406,7 @@ def test_story_predictions_cover_every_command_and_host(story_facts):
 
 def test_transcripts_show_host_exit_code_and_command(story_facts):
     preds = nb.story_predictions(story_facts, [MULTIPASS], commands=[("pull", "mysql", None)])
-    assert nb.transcripts(preds) == (
+    assert nb.transcripts(preds).text == nb.transcripts(preds, width=None) == (
         f"### on {MULTIPASS} (exit code 1)\n"
         f"$ docker pull {nb.lab_ref('mysql')}\n"
         "5.7: Pulling from lab/mysql\n"
@@ -463,7 +485,7 @@ def test_the_shipped_compose_transcript_and_the_prediction_for_this_machine() ->
     only the ruby twin's layer lines differ (redis brought that layer first)."""
     from archlab.compose import audit, load_compose
 
-    text = nb.story_transcript()
+    text = nb.story_transcript().text
     assert text.splitlines()[0].startswith("$ docker-compose up    # docker-compose 1.29.2, ")
     assert "Successfully tagged story_api:latest" in text
     story = load_compose(nb.story_compose(), env={})
