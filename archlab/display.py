@@ -426,7 +426,8 @@ class Markdown:
 
 
 def install() -> bool:
-    """Show every DataFrame (and Series) as a :class:`Table` in the running IPython (a notebook's kernel).
+    """Show every DataFrame and Series as a :class:`Table` in the running IPython (a
+    notebook's kernel).
 
     Returns whether there was an IPython to install into. Library functions keep returning
     plain DataFrames; only what the notebook *shows* changes.

@@ -826,12 +826,16 @@ def header_fields(data: bytes | bytearray | memoryview | str | os.PathLike[str]
     return tuple(HeaderField(n, o, s, blob[o:o + s], m) for n, o, s, m in spans)
 
 
-# Okabe–Ito colours per field (colour-blind safe); e_machine stands out in vermillion.
+# Okabe–Ito colours per field (colour-blind safe), one colour per field so that every field
+# has its own legend entry; e_machine stands out in vermillion with a thick border. The unused
+# bytes and the rest of the header are light greys, named in the legend too.
 _FIELD_COLOURS = {
-    "magic": "#56B4E9", "EI_CLASS": "#F0E442", "EI_DATA": "#F0E442", "EI_VERSION": "#dddddd",
-    "EI_OSABI": "#dddddd", "padding": "#f4f4f4", "e_type": "#CC79A7", "e_machine": "#D55E00",
-    "rest of the header": "#f4f4f4",
+    "magic": "#56B4E9", "EI_CLASS": "#F0E442", "EI_DATA": "#009E73", "EI_VERSION": "#E69F00",
+    "EI_OSABI": "#0072B2", "padding": "#f4f4f4", "e_type": "#CC79A7", "e_machine": "#D55E00",
+    "rest of the header": "#d9d9d9",
 }
+#: Fields whose colour is dark enough to need white digits.
+_DARK_FIELDS = frozenset({"EI_OSABI", "e_machine"})
 
 
 def plot_header(data: bytes | bytearray | memoryview | str | os.PathLike[str], *,
@@ -862,7 +866,8 @@ def plot_header(data: bytes | bytearray | memoryview | str | os.PathLike[str], *
                                linewidth=2.0 if marked else 0.6))
         ax.text(col + 0.5, -row - 0.5, f"{raw[i]:02x}", ha="center", va="center",
                 family="monospace", fontsize=9,
-                color="#ffffff" if marked else "#000000", weight="bold" if marked else "normal")
+                color="#ffffff" if f.name in _DARK_FIELDS else "#000000",
+                weight="bold" if marked else "normal")
     for row in range(rows):
         ax.text(-0.2, -row - 0.5, f"{row * 16:#04x}", ha="right", va="center",
                 family="monospace", fontsize=8, color="#555555")
@@ -870,7 +875,7 @@ def plot_header(data: bytes | bytearray | memoryview | str | os.PathLike[str], *
                      if f.name == "e_machine" else "#808080",
                      linewidth=2.0 if f.name == "e_machine" else 0.6,
                      label=f"{f.name}: {f.meaning}" if f.name != "magic" else "magic \\x7fELF")
-               for f in fields if f.name not in ("EI_VERSION", "padding", "rest of the header")]
+               for f in fields]
     ident = read_identity(raw)
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 0.02), ncol=3,
               frameon=False, fontsize=9, handlelength=1.2, columnspacing=1.2)

@@ -31,8 +31,10 @@ headings, code and diagrams do     a heading is a title, not a first use; text i
 not count                          code blocks and Mermaid blocks are code
 =================================  ==========================================================
 
-An anchor is the term in lower case with spaces as ``-``: JupyterLab gives each heading that
-id, so ``Glossary.ipynb#manifest-list`` opens the glossary at the entry.
+An anchor is the term in lower case with spaces as ``-``. Each entry's heading is the term in
+its proper case (``OCI index``, ``Docker Engine``) and carries that anchor explicitly
+(``<a id="oci-index"></a>``): JupyterLab's own heading ids keep the heading's case, so without
+it ``Glossary.ipynb#oci-index`` would no longer open the glossary at the entry.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ __all__ = [
     "Term",
     "first_uses",
     "get",
+    "heading",
     "link",
     "notebook_cells",
 ]
@@ -155,6 +158,24 @@ TERMS: Final = (
     Term("attestation", "A manifest BuildKit adds to an index next to each image, with "
          "provenance or an SBOM, listed with the platform `unknown/unknown`. It is not a "
          "runnable platform.", (r"attestations?",)),
+    Term("SBOM", "A software bill of materials: the list of packages and versions inside an "
+         "image. BuildKit can attach one as an attestation; other tools attach it as a referrer.",
+         (r"SBOMs?",)),
+    Term("provenance", "A record of how an image was built: from which source, by which steps, "
+         "on which builder. It is attached next to the image, like an SBOM.", (r"provenance",)),
+    Term("cosign", "Sigstore's tool for signing images. `cosign sign` stores the signature in the "
+         "image's own repository, under a tag made from the signed image's digest: "
+         "`sha256-<hex>.sig`.", (r"cosign",)),
+    Term("referrers", "OCI 1.1's way to attach documents (signatures, SBOMs) to an image: each "
+         "names the image as its `subject`, and a registry's referrers API lists them. A registry "
+         "without that API gets a list under the tag `sha256-<hex of the image's digest>`.",
+         (r"referrers(?: API)?",)),
+    Term("Helm chart", "A package of Kubernetes configuration. `helm push` stores it in an OCI "
+         "registry as an artifact with its own media types: not an image, and for no platform.",
+         (r"Helm charts?",)),
+    Term("WebAssembly", "A portable bytecode, WASM for short. Docker can build and run WASM "
+         "modules under the platform `wasi/wasm`; they are not programs for any CPU.",
+         (r"WebAssembly", r"WASM")),
     Term("compose", "Docker Compose, which starts the services of a `docker-compose.yml` "
          "together: v1 was the Python `docker-compose`, v2 the `docker compose` plugin.",
          (r"docker-compose", r"compose")),
@@ -192,7 +213,20 @@ def notebook_cells() -> list[str]:
             "The words of the course, each in a few plain sentences. A notebook links a term "
             "here the first time it uses it; your browser's back button returns you there.\n\n"
             + " · ".join(f"[{t.name}](#{t.anchor})" for t in TERMS))
-    return [head, *(f"### {t.name.lower()}\n\n{t.definition}" for t in TERMS)]
+    return [head, *(f"### {heading(t)}\n\n{t.definition}" for t in TERMS)]
+
+
+#: Term names that are written in lower case even at the start of a heading: commands, kernel
+#: and ELF identifiers, and projects that spell themselves that way.
+_LOWER_CASE_NAMES: Final = re.compile(r"^(?:binfmt_misc|e_machine|qemu-user|runc|containerd\b)")
+
+
+def heading(term: Term) -> str:
+    """The entry's heading: the term in proper case, with its anchor as an explicit id."""
+    name = term.name
+    if not _LOWER_CASE_NAMES.match(name):
+        name = name[0].upper() + name[1:]
+    return f'<a id="{term.anchor}"></a>{name}'
 
 
 # ------------------------------------------------------------------------------ first uses

@@ -94,6 +94,28 @@ def test_stored_outputs_show_no_raw_values_or_markers(path):
             assert not pattern.search(text), f"{path.name} cell {n} ({mime}) shows {what}"
 
 
+# A template placeholder that was never filled in: ``{G("snapshot")}``, ``{name}``.
+_PLACEHOLDER = re.compile(r"(?<!\$)\{[A-Za-z_][\w.]*(?:\([^)]*\))?\}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_unformatted_placeholder_reaches_the_reader(path):
+    """02 once showed 'one row per {G("snapshot")} and platform entry'."""
+    texts = [(n, _source(c)) for n, c in enumerate(_cells(path)) if c["cell_type"] == "markdown"]
+    texts += [(n, t) for n, _mime, t in _outputs(path)]
+    for n, text in texts:
+        prose = re.sub(r"```.*?```|`[^`]*`", "", text, flags=re.S)
+        m = _PLACEHOLDER.search(prose)
+        assert m is None, f"{path.name} cell {n}: {m.group(0) if m else ''}"
+
+
+def test_the_placeholder_check_sees_a_placeholder():
+    assert _PLACEHOLDER.search('one row per {G("snapshot")} and platform entry')
+    assert _PLACEHOLDER.search("hello {name}")
+    assert not _PLACEHOLDER.search('{"schemaVersion": 2}') and not _PLACEHOLDER.search("{}")
+    assert not _PLACEHOLDER.search("${LAB}/lab/mysql:5.7")  # compose interpolation
+
+
 _NAME_AT_VERSION = re.compile(r"\b[\w.-]+@v?\d+\.\d+")
 
 

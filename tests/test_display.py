@@ -114,8 +114,8 @@ def test_a_token_never_breaks_inside(token):
 def test_a_long_reference_breaks_after_slashes_only():
     ref = "127.0.0.1:5000/lab/middleware:latest"
     html = display.table(pd.DataFrame({"reference": [ref]}))._repr_html_()
-    assert (f"{NOWRAP}127.0.0.1:5000/</span><wbr>{NOWRAP}lab/</span><wbr>{NOWRAP}middleware:latest</span>"
-            in html)
+    assert (f"{NOWRAP}127.0.0.1:5000/</span><wbr>{NOWRAP}lab/</span><wbr>"
+            f"{NOWRAP}middleware:latest</span>") in html
 
 
 def test_plain_text_never_breaks_a_word():

@@ -344,3 +344,16 @@ def test_plot_header_marks_e_machine():
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "e_machine: 183 = AArch64" in legend
     assert "linux/arm64" in ax.get_title(loc="left")
+
+
+def test_plot_header_gives_every_field_its_own_colour_and_legend_entry():
+    """EI_CLASS and EI_DATA shared a colour and EI_VERSION had no legend entry."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fields = elf.header_fields(elf.hello_binary("linux/arm64"))
+    colours = [elf._FIELD_COLOURS[f.name] for f in fields]
+    assert len(set(colours)) == len(fields)
+    ax = elf.plot_header(elf.hello_binary("linux/arm64"))
+    labels = [t.get_text().split(":")[0].split(" ")[0] for t in ax.get_legend().get_texts()]
+    assert labels == [f.name.split(" ")[0] for f in fields]

@@ -496,3 +496,25 @@ def test_the_shipped_compose_transcript_and_the_prediction_for_this_machine() ->
     assert set(missing["service"]) == {"api"}
     assert all(line.startswith("7136800c56d7: ") for line in missing["predicted line"])
     assert (table["in the real run"] == "yes").sum() >= 40
+
+
+def test_the_story_timeline_has_every_command_on_every_host():
+    """00's timeline once showed redis and api for host B only, and the pull for B only."""
+    from archlab import explorer
+
+    frame = nb.story_timeline()
+    assert len(frame) == len(nb.TIMELINE_COMMANDS) * len(nb.STORY_HOSTS)
+    for (verb, image, pin, shown), group in zip(nb.TIMELINE_COMMANDS,
+                                                 [frame.iloc[i:i + 2] for i in
+                                                  range(0, len(frame), 2)], strict=True):
+        assert list(group["command"]) == [shown, shown]
+        assert [h[0] for h in group["host"]] == ["A", "B"]
+        assert set(group["platform: pin"]) == {pin or "none"}
+        for host, (_, row) in zip(nb.STORY_HOSTS, group.iterrows(), strict=True):
+            service = shown.split(" ")[2] if verb == "compose" else None
+            p = explorer.predict(verb, image, host, pin, service=service)
+            assert row["the line that shows it"] == \
+                explorer.decisive_line(p).split(" | ", 1)[-1]
+    pinned = frame[frame["platform: pin"] == "linux/x86_64"]
+    assert list(pinned["outcome"]) == ["runs emulated (qemu)", "exec format error"]
+    assert (frame["step"] == range(1, len(frame) + 1)).all()

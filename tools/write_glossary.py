@@ -9,6 +9,7 @@ holds exactly what archlab.glossary.notebook_cells() returns. Run this after cha
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -20,9 +21,12 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / glossary.GLOSSARY
 
 def main() -> None:
     nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
-                                  "name": "python3"},
-                   "language_info": {"name": "python"}}
+    # The kernel's full language_info, as the executed notebooks store it: with only
+    # {"name": "python"}, JupyterLab fills in the rest when the kernel starts and marks the
+    # glossary modified the moment it is opened.
+    first = json.loads((NOTEBOOK.parent / "00-Start-Here.ipynb").read_text(encoding="utf-8"))
+    nb.metadata = {"kernelspec": first["metadata"]["kernelspec"],
+                   "language_info": first["metadata"]["language_info"]}
     nb.cells = [nbformat.v4.new_markdown_cell(text) for text in glossary.notebook_cells()]
     for n, cell in enumerate(nb.cells):
         cell["id"] = f"gl-{n:02d}"  # stable ids: a regenerated glossary diffs by its text only
