@@ -203,8 +203,9 @@ def _simulated(command: str, image: str, host: str, platform: str | None = None)
     line = display.shorten_digests(explorer.decisive_line(p))
     steps = [s for s in p.explanation if s.rule not in ("layer progress", "digest and status")]
     why = steps[-1].detail if steps else ""
+    # Docker's own line: a continuation is marked, so it is not taken for a second line.
     return Solution(kind, f"On {host}, `{p.command}` ends with this line. Why: {why}.",
-                    display.wrap(line))
+                    display.wrap_transcript(line))
 
 
 def _inspected(name: str) -> tuple[object, object]:
