@@ -591,7 +591,7 @@ def _run_columns(result: RunResult) -> dict[str, object]:
     if result.mode == "native" and emulator:
         # The host runs it natively; only this machine needed qemu to stand in for its CPU.
         # An emulator next to "native" would read as a contradiction, so it goes in the result.
-        said += f" (run here under {emulator}, standing in for the host's CPU)"
+        said += f" (here {emulator.split('-')[0]} stands in for the host's CPU)"
         emulator = ""
     return {"mode": result.mode, "emulator": emulator, "result": said}
 
