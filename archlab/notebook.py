@@ -53,7 +53,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -653,6 +653,12 @@ def emulation_frame(host_names: Iterable[str], platform_names: Iterable[str]) ->
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=wanted)
     frame.index.name = "host"
     return frame
+
+
+def counts_frame(counts: Mapping[str, int], key: str, value: str = "count") -> pd.DataFrame:
+    """A mapping of counts (``result.stats.requests``) as a two-column table, in its order:
+    a raw ``dict`` repr is not something to read on a projector."""
+    return pd.DataFrame({key: list(counts), value: list(counts.values())})
 
 
 def runc_text_frame(versions: Iterable[str], path: str = "/bin/hello") -> pd.DataFrame:

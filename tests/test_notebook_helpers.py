@@ -517,3 +517,12 @@ def test_the_story_timeline_has_every_command_on_every_host():
     pinned = frame[frame["platform: pin"] == "linux/x86_64"]
     assert list(pinned["outcome"]) == ["runs emulated (qemu)", "exec format error"]
     assert (frame["step"] == range(1, len(frame) + 1)).all()
+
+
+def test_counts_frame_is_a_table_not_a_dict_repr():
+    from archlab import display
+
+    frame = nb.counts_frame({"GET manifest": 16, "HEAD manifest": 1}, "request", "requests")
+    assert list(frame.columns) == ["request", "requests"]
+    assert display.table(frame).rows() == [["GET manifest", "16"], ["HEAD manifest", "1"]]
+    assert "{" not in repr(display.table(frame))
