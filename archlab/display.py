@@ -166,9 +166,13 @@ _CELL_STYLE: Final = ("text-align: left; vertical-align: top; white-space: norma
 _HEAD_STYLE: Final = _CELL_STYLE + "; font-weight: bold; border-bottom: 2px solid #808080"
 #: A token is kept on one line: browsers otherwise break after ``-`` (``--`` | ``platform``).
 _NOWRAP: Final = '<span style="white-space: nowrap">'
-#: What a transcript's HTML looks like: Docker's lines, wrapped by the browser at spaces only.
-_PRE_STYLE: Final = ("white-space: pre-wrap; overflow-wrap: break-word; word-break: normal; "
-                     "margin: 0; font-size: 13px; text-align: left")
+#: What a transcript's HTML looks like: one block per line Docker printed, wrapped by the
+#: browser at spaces only, with a hanging indent so that a wrapped line's continuation is set in
+#: and cannot be taken for a line of its own. No character is inserted.
+_TRANSCRIPT_STYLE: Final = ("font-family: monospace; font-size: 13px; line-height: 1.35; "
+                            "text-align: left; margin: 0")
+_LINE_STYLE: Final = ("white-space: pre-wrap; overflow-wrap: break-word; word-break: normal; "
+                      "padding-left: 2em; text-indent: -2em")
 
 #: Column names that say a float column holds fractions of a whole.
 _SHARE_WORDS: Final = ("share", "fraction", "ratio")
@@ -395,15 +399,17 @@ def wrap_transcript(text: str, width: int = TEXT_WIDTH) -> str:
 
 @dataclass(frozen=True)
 class Transcript:
-    """Lines a program printed, shown exactly: in HTML the browser wraps long lines at spaces
-    and inserts nothing; as text (``print``, ``repr``) long lines are wrapped by
+    """Lines a program printed, shown exactly: in HTML the browser wraps long lines at spaces,
+    sets their continuations in (a hanging indent) and inserts nothing; as text (``print``, ``repr``) long lines are wrapped by
     :func:`wrap_transcript`. ``text`` keeps every line whole."""
 
     text: str
     width: int = TEXT_WIDTH
 
     def _repr_html_(self) -> str:
-        return f'<pre style="{_PRE_STYLE}">{html.escape(self.text)}</pre>'
+        lines = "".join(f'<div style="{_LINE_STYLE}">{html.escape(line) or "<br>"}</div>'
+                        for line in self.text.split("\n"))
+        return f'<div style="{_TRANSCRIPT_STYLE}">{lines}</div>'
 
     def __str__(self) -> str:
         return wrap_transcript(self.text, self.width)

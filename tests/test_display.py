@@ -166,4 +166,6 @@ def test_transcript_wraps_with_a_mark_and_html_inserts_nothing():
     assert " ".join(x.removeprefix(display.TRANSCRIPT_MARK) for x in shown[1:]) == line
     html = t._repr_html_()
     assert "white-space: pre-wrap" in html and display.TRANSCRIPT_MARK not in html
-    assert html.count("\n") == 1  # Docker's one line break, no other
+    # one block per line Docker printed, each with a hanging indent; the words unchanged
+    assert html.count("text-indent: -2em") == 2 and "\n" not in html
+    assert f">{line.replace(chr(39), '&#x27;')}</div>" in html
