@@ -400,8 +400,9 @@ def wrap_transcript(text: str, width: int = TEXT_WIDTH) -> str:
 @dataclass(frozen=True)
 class Transcript:
     """Lines a program printed, shown exactly: in HTML the browser wraps long lines at spaces,
-    sets their continuations in (a hanging indent) and inserts nothing; as text (``print``, ``repr``) long lines are wrapped by
-    :func:`wrap_transcript`. ``text`` keeps every line whole."""
+    sets their continuations in (a hanging indent) and inserts nothing; as text (``print``,
+    ``repr``) long lines are wrapped by :func:`wrap_transcript`. ``text`` keeps every line
+    whole."""
 
     text: str
     width: int = TEXT_WIDTH
