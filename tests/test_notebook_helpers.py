@@ -516,7 +516,7 @@ def test_the_story_timeline_has_every_command_on_every_host():
                 explorer.decisive_line(p).split(" | ", 1)[-1]
     pinned = frame[frame["platform: pin"] == "linux/x86_64"]
     assert list(pinned["outcome"]) == ["runs emulated (qemu)", "exec format error"]
-    assert (frame["step"] == range(1, len(frame) + 1)).all()
+    assert list(frame["step"]) == list(range(1, len(frame) + 1))
 
 
 def test_counts_frame_is_a_table_not_a_dict_repr():
