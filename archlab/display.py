@@ -257,7 +257,7 @@ class Table:
         if self.index:
             head.insert(0, self._index_name())
         parts = [f'<table style="{_TABLE_STYLE}"><thead><tr>']
-        parts += [f'<th style="{_HEAD_STYLE}">{_cell_html(h)}</th>' for h in head]
+        parts += [f'<th style="{_HEAD_STYLE}">{_cell_html(h, label=True)}</th>' for h in head]
         parts.append("</tr></thead><tbody>")
         for cells in self.rows():
             parts.append("<tr>")
@@ -290,30 +290,38 @@ class Table:
 _BREAK_AFTER: Final = re.compile(r"(?<=/)")
 #: Tokens at least this long get break opportunities after their slashes.
 _LONG_TOKEN: Final = 24
+#: A column *label* (a host profile's name, ``multipass-ubuntu-arm64``) may also break after
+#: a hyphen, as a hyphenated word does in prose, once it is this long: a grid with one column
+#: per host would not fit 1280 px otherwise. Values never do.
+_LONG_LABEL: Final = 16
+_LABEL_BREAK_AFTER: Final = re.compile(r"(?<=[/-])(?=[^-])")
 
 
-def _pieces(token: str) -> list[str]:
-    """A token as the pieces a line may break between: only after ``/``, only when long."""
+def _pieces(token: str, *, label: bool = False) -> list[str]:
+    """A token as the pieces a line may break between: only after ``/``, only when long; a long
+    column label also after ``-``."""
+    if label and len(token) >= _LONG_LABEL:
+        return [part for part in _LABEL_BREAK_AFTER.split(token) if part]
     if len(token) < _LONG_TOKEN:
         return [token]
     return [part for part in _BREAK_AFTER.split(token) if part]
 
 
-def _breakable(token: str) -> str:
+def _breakable(token: str, *, label: bool = False) -> str:
     """An escaped token that never breaks inside a piece (``mysql:5.7``, ``--platform``,
     ``qemu-x86_64-static``); a long one may break after a ``/`` (``<wbr>``, which leaves copied
     text unchanged). Pieces without a character a browser breaks after stay plain."""
     out = []
-    for piece in _pieces(token):
+    for piece in _pieces(token, label=label):
         text = html.escape(piece)
         out.append(f"{_NOWRAP}{text}</span>" if re.search(r"[^\w]", piece) else text)
     return "<wbr>".join(out)
 
 
-def _cell_html(text: str) -> str:
+def _cell_html(text: str, *, label: bool = False) -> str:
     lines = []
     for line in text.split("\n"):
-        lines.append("".join(_breakable(t) if not t.isspace() else t
+        lines.append("".join(_breakable(t, label=label) if not t.isspace() else t
                              for t in re.split(r"(\s+)", line) if t))
     return "<br>".join(lines)
 

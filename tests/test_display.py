@@ -169,3 +169,14 @@ def test_transcript_wraps_with_a_mark_and_html_inserts_nothing():
     # one block per line Docker printed, each with a hanging indent; the words unchanged
     assert html.count("text-indent: -2em") == 2 and "\n" not in html
     assert f">{line.replace(chr(39), '&#x27;')}</div>" in html
+
+
+def test_a_long_column_label_may_break_after_a_hyphen_a_value_never():
+    """07's grid has one column per host profile: its labels wrap like hyphenated words."""
+    frame = pd.DataFrame({"multipass-ubuntu-arm64": ["multipass-ubuntu-arm64"]})
+    html = display.table(frame)._repr_html_()
+    head, body = html.split("</thead>")
+    assert f"{NOWRAP}multipass-</span><wbr>{NOWRAP}ubuntu-</span><wbr>arm64" in head
+    assert f"{NOWRAP}multipass-ubuntu-arm64</span>" in body
+    short = display.table(pd.DataFrame({"--platform": [1]}))._repr_html_()
+    assert f"{NOWRAP}--platform</span>" in short
