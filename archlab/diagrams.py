@@ -30,8 +30,8 @@ function                       draws, from
 ``pull_decision()``            Docker 20.10's pull: a list is matched, a single manifest is not
                                (Docker's message texts as the simulator prints them)
 ``check_points()``             pull time vs run time: who checks what, from CLI to kernel
-``hosts(names)``               host profiles side by side: native CPU, binfmt_misc handlers,
-                               what a foreign binary meets
+``hosts(names)``               host profiles one under the other, in the order given: native
+                               CPU, binfmt_misc handlers, what a foreign binary meets
 =============================  ==============================================================
 
 Colours follow the Okabe–Ito palette, which colour-blind readers can tell apart: bluish green
@@ -249,7 +249,9 @@ def _host_block(n: int, host: Host, probe: str) -> list[str]:
     lines = [
         f"  subgraph h{n}[{_label(host.display_name)}]",
         "    direction LR",
+        _node(f"h{n}p", f"{probe}\nprogram", shape="stadium", indent="    "),
         _node(kernel, f"{host.daemon_platform} kernel\nEngine {host.engine}", indent="    "),
+        _edge(f"h{n}p", kernel, indent="    "),
     ]
     emu = host.emulator_for(probe)
     if host.runs_natively(probe):
@@ -272,19 +274,19 @@ def hosts(names: Sequence[str | Host], probe: str = "linux/amd64") -> Diagram:
     binary (amd64 by default) on each.
 
     Built from each profile's native and emulated platforms, so any profile can be drawn
-    (``archlab hosts`` lists them). Hosts are stacked, not set side by side: JupyterLab scales
-    a diagram to its panel's width, and four hosts in a row would shrink the text to 9 px.
-    Invisible links chain the hosts so that Mermaid keeps them in the order given; the arrows
-    end at a host's box, not at a node inside it, because Mermaid ignores a subgraph's own
-    left-to-right direction once a node inside it is linked from outside.
+    (``archlab hosts`` lists them). Hosts are stacked, one row each (program → kernel →
+    handler → emulator), not set side by side: JupyterLab scales a diagram to its panel's
+    width, and four hosts in a row would shrink the text to 9 px. Invisible links chain the
+    hosts so that Mermaid keeps them in the order given; no arrow enters a host's box from
+    outside, because Mermaid then ignores the box's own left-to-right direction, and arrows
+    from one shared node drew the hosts as a staircase.
     """
     from archlab.hosts import get_host
 
     resolved = [get_host(n) for n in names]
-    lines = ["flowchart TB", _node("bin", f"a {probe} program in an image", shape="stadium")]
+    lines = ["flowchart TB"]
     for n, host in enumerate(resolved):
         lines += _host_block(n, host, probe)
-        lines.append(_edge("bin", f"h{n}"))
     lines += [f"  h{n - 1} ~~~ h{n}" for n in range(1, len(resolved))]
     return _diagram(lines, f"One {probe} binary on {len(resolved)} hosts")
 
