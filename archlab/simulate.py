@@ -789,7 +789,9 @@ def _pull(ctx: _Ctx, facts: ImageFacts, host: Host, platform_raw: str | None,
         manifest, entry_platform, pull_platform = root, None, want
         ctx.step("single manifest: no platform check",
                  "the tag names one image manifest, not a list: Docker pulls it whatever "
-                 "architecture its config says (the --platform value is not compared here)",
+                 "architecture its config says"
+                 + (" (the --platform value is not compared here)" if want is not None else
+                    " (nothing compares it with the host here)"),
                  "c8d_pull" if eng.c8d else "single")
     else:  # pragma: no cover - parse_manifest returns only the three kinds
         return _Pulled(error="unsupported manifest format", store=store)
@@ -1631,8 +1633,10 @@ def simulate_compose_service(
 def explain(prediction: Prediction) -> str:
     """Markdown for a notebook: the command, the transcript, and every rule that fired."""
     out = [f"**`{prediction.command}`** on `{prediction.host}` → exit code "
-           f"{prediction.exit_code if prediction.exit_code is not None else 'unknown'}", "",
-           "```", prediction.transcript() or "(no output)", "```", ""]
+           f"{prediction.exit_code if prediction.exit_code is not None else 'unknown'}", ""]
+    if prediction.caveat:
+        out += [f"_{prediction.caveat}._", ""]
+    out += ["```", prediction.transcript() or "(no output)", "```", ""]
     if prediction.run_mode:
         via = f" ({prediction.emulator})" if prediction.emulator else ""
         out.append(f"Run mode: **{prediction.run_mode}**{via}")

@@ -2399,3 +2399,20 @@ def test_the_host_check_says_it_is_not_the_pull_time_choice():
     detail = _detail(simulate_run(REDIS, UBUNTU), "host check")
     assert "not the pull's choice of a list entry" in detail
     assert "it only decides whether to warn" in detail
+
+
+def test_the_single_manifest_step_names_platform_only_when_one_was_given():
+    bare = _detail(simulate_pull(MIDDLEWARE, UBUNTU), "single manifest: no platform check")
+    assert "--platform" not in bare and bare.endswith("(nothing compares it with the host here)")
+    given = _detail(simulate_pull(MIDDLEWARE, UBUNTU, platform="linux/arm64"),
+                    "single manifest: no platform check")
+    assert given.endswith("(the --platform value is not compared here)")
+
+
+def test_explain_says_when_compose_v2_wording_is_not_modelled():
+    from archlab.simulate import COMPOSE_V2_CAVEAT
+
+    v2 = simulate_compose_service(MYSQL, get_host("m1-desktop-4.3"), "linux/x86_64", service="db")
+    assert f"_{COMPOSE_V2_CAVEAT}._" in explain(v2)
+    v1 = simulate_compose_service(MYSQL, UBUNTU, "linux/x86_64", service="db")
+    assert COMPOSE_V2_CAVEAT not in explain(v1)
