@@ -214,9 +214,9 @@ def _cell(p: Prediction) -> str:
 
 #: Said under every outcome grid: what its cells are, how far they were measured, what c8d is.
 GRID_NOTE: Final = ("Outcomes only, not printed lines: each follows the rules in Docker's "
-                    "source, which archlab measured on Engine 20.10 only (the lines, and "
-                    "whether they were measured, are in changed_lines). \"c8d\": the Engine "
-                    "keeps images in the containerd image store instead of the older "
+                    "source, which archlab measured on Engine 20.10 only (the tables of printed "
+                    "lines, changed_lines, say which lines were measured). \"c8d\": the "
+                    "Engine keeps images in the containerd image store instead of the older "
                     "graphdriver store.")
 
 
