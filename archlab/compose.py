@@ -148,14 +148,17 @@ __all__ = [
     "AUDIT_COLUMNS",
     "DEFAULT_HOSTS",
     "OUTCOMES",
+    "OUTCOME_WORDS",
     "BuildSpec",
     "ComposeProject",
     "ComposeService",
     "Replacement",
     "audit",
+    "in_words",
     "interpolate",
     "load_compose",
     "load_replacements",
+    "outcome_in_words",
     "read_env_file",
 ]
 
@@ -170,6 +173,17 @@ OUTCOMES: Final = (
     "runs-native", "runs-emulated", "exec-format-error", "pull-error", "create-error",
     "build-fails", "registry-error",
 )
+
+#: Each outcome as the notebooks say it to a reader ("runs emulated", as in notebooks 00 and
+#: 04); the frame and its CSV keep the short codes above.
+OUTCOME_WORDS: Final[Mapping[str, str]] = {
+    "runs-native": "runs natively", "runs-emulated": "runs emulated",
+    "exec-format-error": "exec format error", "pull-error": "pull error",
+    "create-error": "create error", "build-fails": "build fails",
+    "registry-error": "registry error",
+}
+# The emulator an explanation names ("which runs under qemu 6.2"): the frame has no column for it.
+_EMULATOR: Final = re.compile(r"which runs under (\w+)")
 
 _NAME: Final = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
 
@@ -1349,3 +1363,19 @@ def audit(
             "steps": row.steps,
         })
     return pd.DataFrame(rows, columns=list(AUDIT_COLUMNS))
+
+
+def outcome_in_words(outcome: str, explanation: str = "") -> str:
+    """One ``outcome`` code in the words the notebooks use: ``runs emulated (qemu)`` when the
+    row's ``explanation`` names the emulator, ``exec format error``, ..."""
+    words = OUTCOME_WORDS.get(outcome, outcome)
+    found = _EMULATOR.search(explanation or "") if outcome == "runs-emulated" else None
+    return f"{words} ({found.group(1)})" if found else words
+
+
+def in_words(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of an :func:`audit` frame for reading: ``outcome`` in words
+    (:func:`outcome_in_words`). The frame itself, and what the CLI writes, keep the codes."""
+    words = [outcome_in_words(o, e) for o, e in zip(frame["outcome"], frame["explanation"],
+                                                     strict=True)]
+    return frame.assign(outcome=words)

@@ -333,7 +333,9 @@ def _audit(service: str, host: str, column: str) -> str:
 
 
 def _s_05_1() -> Solution:
-    outcome = _audit("redis", "multipass-ubuntu-arm64", "outcome")
+    from archlab.compose import OUTCOME_WORDS
+
+    outcome = OUTCOME_WORDS[_audit("redis", "multipass-ubuntu-arm64", "outcome")]
     return Solution(outcome, "redis is a list with a linux/arm64 entry, so the VM pulls a native "
                     "image: no pin, no emulation needed.")
 
@@ -450,9 +452,11 @@ _LIST: Final = (
         "04.3", "The mirror case: `docker run` of the single arm64 image `lab/armonly` on "
         "`this-machine` (amd64, no emulation)?", "run", "armonly", "this-machine"),
     Exercise("05.1", "In the audit of the story's stack, what is the outcome of the `redis` "
-             "service on host B?", ("runs-native", "runs-emulated", "exec-format-error",
-                                   "pull-error"), _s_05_1,
-             {"runs natively": "runs-native", "native": "runs-native"}),
+             "service on host B?", ("runs natively", "runs emulated", "exec format error",
+                                   "pull error"), _s_05_1,
+             {"runs-native": "runs natively", "native": "runs natively",
+              "runs-emulated": "runs emulated", "exec-format-error": "exec format error",
+              "pull-error": "pull error"}),
     Exercise("05.2", "Which kind of suggestion does the audit make for `db` on host B?",
              ("drop-pin", "pin", "replace", "tag", "emulate"), _s_05_2),
     _yes_no("06.1", "In the history of official images, did `mysql:5.7` ever list "

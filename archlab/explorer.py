@@ -158,7 +158,8 @@ def report(prediction: Prediction, engine: str | None = None, *,
     whether the lines were measured on a real Docker of that version.
     """
     code = "unknown" if prediction.exit_code is None else prediction.exit_code
-    out = [f"$ {prediction.command}    # on {prediction.host}"]
+    caveat = f"; {prediction.caveat}" if prediction.caveat else ""
+    out = [f"$ {prediction.command}    # on {prediction.host}{caveat}"]
     out += [display.shorten_digests(ln.text) for ln in prediction.lines]
     via = f" ({prediction.emulator})" if prediction.run_mode == "emulated" and \
         prediction.emulator else ""
@@ -170,22 +171,41 @@ def report(prediction: Prediction, engine: str | None = None, *,
     return display.wrap("\n".join(out), width)
 
 
+#: The real Engine archlab's simulator is checked against, line for line (``this-machine``).
+MEASURED_ENGINE: Final = "20.10.24"
+MEASURED_ON: Final = f"an amd64 Docker Engine {MEASURED_ENGINE} (Debian's docker.io)"
+
+
 def calibration_note(prediction: Prediction, engine: str) -> str:
     """In plain words: were the predicted lines compared with a real Docker of that version?
 
-    archlab's simulator is measured against a real Engine 20.10 (Debian's docker.io 20.10.24);
-    for other versions, and for lines marked approximate, the wording comes from Docker's
-    source code and issue reports.
+    archlab's simulator is measured against one real Engine, :data:`MEASURED_ON`; other 20.10
+    releases take the same code path for these lines. For later versions, and for lines marked
+    approximate, the wording comes from Docker's source code and issue reports.
     """
     rough = [ln for ln in prediction.lines if ln.approximate]
+    total = len(prediction.lines)
+    if prediction.caveat:  # Compose v2: its own output is not modelled at all
+        return (f"{prediction.caveat}. None of these {total} lines was compared with a real "
+                "run, and compose v2 prints its own progress display instead of some of them; "
+                "the outcome follows the same rules either way.")
     if engine.startswith("20.10.") and not rough:
-        return ("Measured: a real Docker Engine 20.10 prints these lines word for word (archlab "
-                "checks its simulator against one).")
-    n = len(rough) if engine.startswith("20.10.") else len(prediction.lines)
-    return (f"Not measured: {n} of these {len(prediction.lines)} lines follow Docker's source "
-            f"code and issue reports for Engine {engine}; nobody has compared them with a real "
-            "Docker of that version here, so the exact wording may differ. The outcome follows "
-            "the same rules either way.")
+        if engine == MEASURED_ENGINE:
+            return (f"Measured: archlab checks these lines word for word against {MEASURED_ON}, "
+                    "the Engine of this host profile.")
+        return (f"Measured on {MEASURED_ON}, word for word; Engine {engine} runs the same code "
+                "for these lines, so it is expected to print them the same way.")
+    n = len(rough) if engine.startswith("20.10.") else total
+    why = (f"they follow Docker's source code and issue reports for Engine {engine}; nobody has "
+           "compared them with a real Docker of that version here, so the exact wording may "
+           "differ. The outcome follows the same rules either way.")
+    if n == total:
+        head = f"None of these {total} lines was measured" if total != 1 else \
+            "This line was not measured"
+        return f"{head}: {why}"
+    were = "was" if n == 1 else "were"
+    return (f"{n} of these {total} lines {were} not measured ({why[5:]}) The other lines were "
+            f"measured on {MEASURED_ON}.")
 
 
 # ------------------------------------------------------------------------------------ the form

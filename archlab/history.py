@@ -537,11 +537,16 @@ def platform_since(df: pd.DataFrame, image: str, platform: str = "linux/arm64") 
     ``snapshots``, ``listed_in`` (how many list it), ``first_listed`` (the oldest that does),
     ``unlisted_before`` (the newest one before that which does not: the platform arrived
     between the two dates; ``NaT`` when no earlier snapshot exists), ``last_listed``,
-    ``newest`` (date of the tag's newest snapshot) and ``newest_lists`` (bool).
+    ``newest`` (date of the tag's newest snapshot) and ``newest_lists`` (bool). A snapshot with
+    no date or no platforms (``mysql:5.7.36`` has one, see ``data/history/README.md``) cannot
+    say when; it is counted in ``left_out`` instead, so the two tables agree:
+    :func:`tag_timelines` shows it as a row with a blank date and platforms.
     """
     key = _wanted_key(platform)
-    tl = tag_timelines(df, image)
-    tl = tl[tl["date"].notna() & (tl["n_platforms"] > 0)]
+    everything = tag_timelines(df, image)
+    usable = everything["date"].notna() & (everything["n_platforms"] > 0)
+    left_out = everything[~usable].groupby("tag", sort=False).size()
+    tl = everything[usable]
     rows = []
     for tag, snaps in tl.groupby("tag", sort=False):
         dates = list(snaps["date"])
@@ -558,6 +563,7 @@ def platform_since(df: pd.DataFrame, image: str, platform: str = "linux/arm64") 
             "last_listed": with_it[-1] if with_it else pd.NaT,
             "newest": dates[-1],
             "newest_lists": has[-1],
+            "left_out": int(left_out.get(tag, 0)),
         })
     out = pd.DataFrame(rows).set_index("tag")
     for column in ("first_listed", "unlisted_before", "last_listed", "newest"):

@@ -215,6 +215,7 @@ if TYPE_CHECKING:  # the lab builder and the registry client are only needed by 
     from archlab.registry import AsyncRegistryClient, RegistryClient
 
 __all__ = [
+    "COMPOSE_V2_CAVEAT",
     "CONTAINER_ID_PATTERN",
     "MAX_LAYER_BYTES",
     "ImageFacts",
@@ -493,6 +494,9 @@ class Prediction:
     error: str | None = None
     explanation: tuple[Step, ...] = ()
     store_after: LocalStore = field(default_factory=LocalStore, repr=False, compare=False)
+    #: In plain words, why the lines are not to be read as exact (Compose v2's, for one);
+    #: shown after the command wherever the transcript is.
+    caveat: str | None = None
 
     @property
     def stdout_lines(self) -> list[str]:
@@ -506,7 +510,7 @@ class Prediction:
         """stdout and stderr interleaved as a terminal shows them."""
         body = [ln.text for ln in self.lines]
         if with_command:
-            body.insert(0, f"$ {self.command}")
+            body.insert(0, f"$ {self.command}" + (f"    # {self.caveat}" if self.caveat else ""))
         return "\n".join(body)
 
     def compare(self, stdout: str, stderr: str, exit_code: int | None = None) -> list[str]:
@@ -538,6 +542,7 @@ class Prediction:
             "image_platform": None if self.image_platform is None else str(self.image_platform),
             "run_mode": self.run_mode,
             "emulator": self.emulator,
+            "caveat": self.caveat,
             "container_output": None if self.container_output is None
             else list(self.container_output),
             "warnings": list(self.warnings),
@@ -784,7 +789,9 @@ def _pull(ctx: _Ctx, facts: ImageFacts, host: Host, platform_raw: str | None,
         manifest, entry_platform, pull_platform = root, None, want
         ctx.step("single manifest: no platform check",
                  "the tag names one image manifest, not a list: Docker pulls it whatever "
-                 "architecture its config says (the --platform value is not compared here)",
+                 "architecture its config says"
+                 + (" (the --platform value is not compared here)" if want is not None else
+                    " (nothing compares it with the host here)"),
                  "c8d_pull" if eng.c8d else "single")
     else:  # pragma: no cover - parse_manifest returns only the three kinds
         return _Pulled(error="unsupported manifest format", store=store)
@@ -879,7 +886,7 @@ def _choose(ctx: _Ctx, facts: ImageFacts, index: ImageIndex, want: Platform | No
                        "any variant of arm (removed in 23.0)")
         found = _gathered(facts, entries, found)
         ctx.step("choose a list entry (20.10)",
-                 f"{how}: " + (f"entry {found[0]} ({platforms[found[0]]})" if found
+                 f"{how}: " + (f"entry {found[0] + 1} ({platforms[found[0]]})" if found
                                else "no entry fits"),
                  source)
         if found:
@@ -899,7 +906,7 @@ def _choose(ctx: _Ctx, facts: ImageFacts, index: ImageIndex, want: Platform | No
     ctx.step("choose a list entry (23.0+)" if not eng.c8d else "choose a list entry "
              "(containerd store)",
              f"Only({target}) accepts {vector}; {unlisted}; the best match wins: "
-             + (f"entry {order[0]} ({platforms[order[0]] or 'no platform'})" if order
+             + (f"entry {order[0] + 1} ({platforms[order[0]] or 'no platform'})" if order
                 else "no entry fits"),
              "c8d_entry" if eng.c8d else "modern")
     return entries[order[0]] if order else None
@@ -1258,11 +1265,13 @@ def _create(ctx: _Ctx, facts: ImageFacts, host: Host, typed: str, platform_raw: 
         if not pull:
             return _Created(error=notfound, daemon_error=True, store=store)
         ctx.line("stderr", f"Unable to find image '{parse_reference(typed).familiar()}' locally")
-        ctx.step("CLI pulls and retries", "the CLI prints 'Unable to find image', pulls with "
-                 "the same --platform text (parsed by the daemon this time) and creates once "
-                 "more", "cli_create")
-        pulled = _pull(ctx, facts, host, pull_platform if pull_platform is not None
-                       else platform_raw, store, "stderr")
+        given = pull_platform if pull_platform is not None else platform_raw
+        ctx.step("CLI pulls and retries", "the CLI prints 'Unable to find image', pulls "
+                 + ("with the same --platform text (parsed by the daemon this time)"
+                    if given is not None else
+                    "with no --platform (the daemon picks for its own platform)")
+                 + " and creates once more", "cli_create")
+        pulled = _pull(ctx, facts, host, given, store, "stderr")
         if pulled.error is not None and pulled.image is None:
             return _Created(error=pulled.error, daemon_error=not pulled.in_stream,
                             in_stream=pulled.in_stream, store=pulled.store,
@@ -1306,7 +1315,11 @@ def _create(ctx: _Ctx, facts: ImageFacts, host: Host, typed: str, platform_raw: 
                      "warning", "create_warning")
         else:
             ctx.step("host check", f"no --platform: the image ({img.platform}) fits the host "
-                     f"({detected}) under OnlyPlatformWithFallback", "fallback")
+                     f"({detected}). This is the create-time check (moby's "
+                     "OnlyPlatformWithFallback), not the pull's choice of a list entry: it "
+                     "accepts the host's own platform, an older variant of the same CPU (arm/v6 "
+                     "on an arm/v7 host) and an image that records no variant; it only decides "
+                     "whether to warn", "fallback")
     created.create_warnings = create_warnings
     created.warnings += create_warnings
     return created
@@ -1512,6 +1525,10 @@ def simulate_create(
     return _container("create", facts, host, platform, store, typed, options, ())
 
 
+#: What a Compose v2 prediction says about its own lines (:attr:`Prediction.caveat`).
+COMPOSE_V2_CAVEAT: Final = "Compose v2: outcome predicted, wording not modelled"
+
+
 def simulate_compose_service(
     facts: ImageFacts,
     host: Host | str,
@@ -1548,6 +1565,7 @@ def simulate_compose_service(
     store = store or LocalStore()
     ctx = _Ctx()
     v2 = cv >= (2, 0, 0)
+    caveat = COMPOSE_V2_CAVEAT if v2 else None
     chosen = None
     if not store.get(parse_reference(typed)):
         ctx.step("compose pulls the missing image",
@@ -1563,7 +1581,8 @@ def simulate_compose_service(
             return Prediction(command=f"docker compose up {service}" if v2
                               else f"docker-compose up {service}", host=host.name,
                               lines=tuple(ctx.lines), exit_code=1, error=pulled.error,
-                              explanation=tuple(ctx.steps), store_after=pulled.store)
+                              explanation=tuple(ctx.steps), store_after=pulled.store,
+                              caveat=caveat)
         store, chosen = pulled.store, pulled.chosen
     create_platform = platform if v2 else None
     if not v2:
@@ -1578,7 +1597,8 @@ def simulate_compose_service(
         ctx.line("stderr", msg, approximate=True)
         return Prediction(command=command, host=host.name, lines=tuple(ctx.lines), exit_code=1,
                           chosen_digest=chosen or created.chosen, error=created.error,
-                          explanation=tuple(ctx.steps), store_after=created.store)
+                          explanation=tuple(ctx.steps), store_after=created.store,
+                          caveat=caveat)
     img = created.image
     assert img is not None
     if created.create_warnings:
@@ -1603,7 +1623,7 @@ def simulate_compose_service(
                       run_mode=mode, emulator=emulator,  # type: ignore[arg-type]
                       container_output=output, warnings=tuple(created.warnings),
                       error=runc_line, explanation=tuple(ctx.steps),
-                      store_after=created.store)
+                      store_after=created.store, caveat=caveat)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1613,8 +1633,10 @@ def simulate_compose_service(
 def explain(prediction: Prediction) -> str:
     """Markdown for a notebook: the command, the transcript, and every rule that fired."""
     out = [f"**`{prediction.command}`** on `{prediction.host}` → exit code "
-           f"{prediction.exit_code if prediction.exit_code is not None else 'unknown'}", "",
-           "```", prediction.transcript() or "(no output)", "```", ""]
+           f"{prediction.exit_code if prediction.exit_code is not None else 'unknown'}", ""]
+    if prediction.caveat:
+        out += [f"_{prediction.caveat}._", ""]
+    out += ["```", prediction.transcript() or "(no output)", "```", ""]
     if prediction.run_mode:
         via = f" ({prediction.emulator})" if prediction.emulator else ""
         out.append(f"Run mode: **{prediction.run_mode}**{via}")

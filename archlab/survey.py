@@ -197,6 +197,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PLATFORMS",
     "OUTCOMES",
+    "OUTCOME_LEGEND",
     "RULES",
     "SURVEY_COLUMNS",
     "NearestTag",
@@ -208,6 +209,7 @@ __all__ = [
     "list_tags",
     "nearest_tag",
     "nearest_tag_async",
+    "outcome_legend",
     "outcomes",
     "partial_result",
     "rank_tags",
@@ -223,6 +225,32 @@ DEFAULT_PLATFORMS: tuple[str, ...] = ("linux/amd64", "linux/arm64")
 OUTCOMES: tuple[str, ...] = ("native", "compatible", "missing", "mismatch", "not an image",
                              "error")
 _COVERED = frozenset({"native", "compatible"})
+#: Every outcome in words: (what it means, what Docker does). :func:`outcome_legend` shows it.
+OUTCOME_LEGEND: Mapping[str, tuple[str, str]] = {
+    "native": ("an entry (or the single image) is built for that platform",
+               "pulls it; it runs natively there"),
+    "compatible": ("(docker rules only) no exact entry, but that Docker takes one it can run "
+                   "there, such as arm/v7 on arm64 with Engine 23+",
+                   "pulls that entry; it runs if the CPU runs it"),
+    "missing": ("a list without that platform",
+                "`no matching manifest for …` at pull time"),
+    "mismatch": ("a single image built for another platform",
+                 "pulls it without a word, then `exec format error` unless emulated"),
+    "not an image": ("the reference names an artifact (a Helm chart, a signature, an SBOM, a "
+                     "WebAssembly module, …), not an image",
+                     "refuses to pull it, or stores something that cannot run; on no platform"),
+    "error": ("the reference could not be surveyed", "see the `error` column"),
+}
+
+
+def outcome_legend() -> Any:
+    """The outcomes of :attr:`SurveyResult.outcomes` as a Markdown table, one row for each of
+    :data:`OUTCOMES`, so a notebook's legend cannot miss one the library can give."""
+    from archlab import display
+
+    rows = ["| outcome | meaning | what Docker does |", "|---|---|---|"]
+    rows += [f"| `{o}` | {OUTCOME_LEGEND[o][0]} | {OUTCOME_LEGEND[o][1]} |" for o in OUTCOMES]
+    return display.Markdown("\n".join(rows))
 
 #: Columns of ``SurveyResult.frame``. Shared with :data:`archlab.inspect.FRAME_COLUMNS`, with
 #: the same meaning: ``ref`` (normalized), ``kind`` .. ``error``; ``os``/``architecture``/

@@ -59,6 +59,7 @@ __all__ = [
     "AMD64_CASES",
     "ARM64_CASES",
     "ENGINES",
+    "GRID_NOTE",
     "Case",
     "EngineRelease",
     "calibration_words",
@@ -211,6 +212,14 @@ def _cell(p: Prediction) -> str:
     return kind
 
 
+#: Said under every outcome grid: what its cells are, how far they were measured, what c8d is.
+GRID_NOTE: Final = ("Outcomes only, not printed lines: each follows the rules in Docker's "
+                    "source, which archlab measured on Engine 20.10 only (the tables of printed "
+                    "lines, changed_lines, say which lines were measured). \"c8d\": the "
+                    "Engine keeps images in the containerd image store instead of the older "
+                    "graphdriver store.")
+
+
 def outcome_grid(cases: Sequence[Case] = ARM64_CASES,
                  engines: Sequence[EngineRelease] = ENGINES) -> display.Table:
     """Case x Engine: each outcome in a few words (platform pulled, how it ran, warnings)."""
@@ -219,7 +228,7 @@ def outcome_grid(cases: Sequence[Case] = ARM64_CASES,
         rows[case.label] = {e.label: _cell(predict_case(case, e)) for e in engines}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "command"
-    return display.table(frame)
+    return display.table(frame, caption=GRID_NOTE)
 
 
 def changed_lines(case: Case, engines: Sequence[EngineRelease] = ENGINES) -> display.Table:
@@ -234,7 +243,8 @@ def changed_lines(case: Case, engines: Sequence[EngineRelease] = ENGINES) -> dis
         measured = exact and e.engine.startswith("20.10.")
         rows.append({"Engine": e.label, "Docker prints": display.shorten_digests(line),
                      "exit code": p.exit_code,
-                     "wording": "measured on 20.10" if measured else "from source, not measured"})
+                     "wording": (f"measured (amd64 Engine {explorer.MEASURED_ENGINE})"
+                                 if measured else "from source, not measured")})
     return display.table(pd.DataFrame(rows), index=False)
 
 
@@ -258,7 +268,9 @@ def store_after_pulls(image: str = "busybox", host: str = "linux-arm64-docker29"
         held = [str(i.platform) for i in store.get(tag)] if store is not None else []
         rows.append({"Engine": e.label, "image store": e.image_store,
                      "the tag holds": ", ".join(held)})
-    caption = "After " + ", then ".join(f"docker pull --platform {p}" for p in pulls) + "."
+    caption = ("After " + ", then ".join(f"docker pull --platform {p}" for p in pulls)
+               + ". What the store holds, not lines Docker prints; it follows each store's "
+               "rules in Docker's source.")
     return display.table(pd.DataFrame(rows), index=False, caption=caption)
 
 

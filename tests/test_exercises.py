@@ -58,6 +58,27 @@ def test_aliases_count_as_the_answer_they_name():
     assert ex.check("no matching manifest").correct is False  # the alias of "pull error"
 
 
+def test_the_compose_exercise_speaks_the_course_vocabulary():
+    ex = exercises.get("05.1")  # redis on host B: native
+    assert ex.answer().answer == "runs natively"
+    assert "runs-native" not in ex.choices
+    assert ex.check("runs-native").correct is True  # the audit frame's code still counts
+
+
+def test_audit_outcomes_read_in_words():
+    from archlab import notebook as nb
+    from archlab.compose import OUTCOME_WORDS, OUTCOMES, audit, in_words, load_compose
+
+    assert set(OUTCOME_WORDS) == set(OUTCOMES)
+    story = load_compose(nb.story_compose(), env={})
+    report = audit(story, ["m1-desktop-4.3", "multipass-ubuntu-arm64"], client=nb.lab_client())
+    words = in_words(report).set_index(["service", "host"])["outcome"]
+    assert words[("db", "m1-desktop-4.3")] == "runs emulated (qemu)"
+    assert words[("db", "multipass-ubuntu-arm64")] == "exec format error"
+    assert words[("redis", "multipass-ubuntu-arm64")] == "runs natively"
+    assert report["outcome"].isin(OUTCOMES).all()  # the frame keeps its codes
+
+
 def test_answers_are_computed_by_the_library():
     # 02.1's answer is the platform Docker prints, taken from the error archlab raises
     solution = exercises.get("02.1").answer()

@@ -39,11 +39,39 @@ def test_report_fits_a_screen_and_says_how_far_to_trust_it():
                for line in text.split("\n"))
     assert "Digest: sha256:2c6a2f…" in text
     assert "outcome: exec format error, exit code 1" in text
-    assert "Measured: a real Docker Engine 20.10 prints these lines word for word" in text
+    flat = " ".join(text.split())
+    assert ("Measured on an amd64 Docker Engine 20.10.24 (Debian's docker.io), word for word; "
+            "Engine 20.10.12 runs the same code for these lines") in flat
     later = explorer.report(explorer.predict("run", "middleware", "linux-arm64-docker29"),
                             "29.1.2")
     flat = " ".join(later.split())
-    assert "Not measured:" in flat and "for Engine 29.1.2;" in flat
+    assert "None of these 10 lines was measured: they follow" in flat
+    assert "for Engine 29.1.2;" in flat
+
+
+def test_the_trust_paragraph_names_the_engine_really_measured():
+    # The Pi runs 20.10.21 on arm/v7; archlab measured an amd64 20.10.24, and says so.
+    pi = explorer.calibration_note(explorer.predict("pull", "mariadb", "raspberry-pi-os-32"),
+                                   "20.10.21")
+    assert pi.startswith("Measured on an amd64 Docker Engine 20.10.24")
+    assert "Engine 20.10.21 runs the same code" in pi
+    here = explorer.calibration_note(explorer.predict("run", "redis", "this-machine"), "20.10.24")
+    assert here.startswith("Measured: archlab checks these lines word for word against an amd64")
+
+
+def test_compose_v2_transcripts_say_their_wording_is_not_modelled():
+    from archlab.simulate import COMPOSE_V2_CAVEAT
+
+    v2 = explorer.predict("compose", "mysql", "m1-desktop-4.3", "linux/x86_64")
+    assert v2.caveat == COMPOSE_V2_CAVEAT
+    assert v2.transcript(with_command=True).split("\n")[0] == (
+        "$ docker compose up mysql    # Compose v2: outcome predicted, wording not modelled")
+    text = " ".join(explorer.report(v2, "20.10.11").split())
+    assert "# on m1-desktop-4.3; Compose v2: outcome predicted, wording not modelled" in text
+    assert "Compose v2: outcome predicted, wording not modelled. None of these 9 lines" in text
+    v1 = explorer.predict("compose", "mysql", "multipass-ubuntu-arm64", "linux/x86_64")
+    assert v1.caveat is None
+    assert "#" not in v1.transcript(with_command=True).split("\n")[0]
 
 
 def test_unknown_inputs_say_what_exists():

@@ -254,12 +254,14 @@ T = pd.Timestamp
 # mysql's tags and linux/arm64: (snapshots, listed in, first listed, newest snapshot before that
 # without it, last listed, newest snapshot, newest lists it). 5.7 never had it; 8.0 and latest
 # gained it between their Dec 2021 and early-2023 snapshots.
+# The last number: snapshots left out (no date or no platforms): 5.7.36's undated empty one.
 MYSQL_ARM64_SINCE = {
-    "5.7": (8, 0, NaT, NaT, NaT, T("2023-07-25"), False),
-    "5.7.36": (1, 0, NaT, NaT, NaT, T("2021-12-02"), False),
-    "8.0": (2, 1, T("2023-01-18"), T("2021-12-21"), T("2023-01-18"), T("2023-01-18"), True),
-    "8.0.27": (2, 0, NaT, NaT, NaT, T("2021-12-21"), False),
-    "latest": (7, 2, T("2023-02-23"), T("2021-12-21"), T("2026-07-27"), T("2026-07-27"), True),
+    "5.7": (8, 0, NaT, NaT, NaT, T("2023-07-25"), False, 0),
+    "5.7.36": (1, 0, NaT, NaT, NaT, T("2021-12-02"), False, 1),
+    "8.0": (2, 1, T("2023-01-18"), T("2021-12-21"), T("2023-01-18"), T("2023-01-18"), True, 0),
+    "8.0.27": (2, 0, NaT, NaT, NaT, T("2021-12-21"), False, 0),
+    "latest": (7, 2, T("2023-02-23"), T("2021-12-21"), T("2026-07-27"), T("2026-07-27"), True,
+               0),
 }
 
 
@@ -273,8 +275,15 @@ def _since_rows(since: pd.DataFrame) -> dict:
 def test_platform_since_says_which_mysql_tags_list_arm64_and_when(df):
     since = history.platform_since(df, "mysql")
     assert list(since.columns) == ["snapshots", "listed_in", "first_listed", "unlisted_before",
-                                   "last_listed", "newest", "newest_lists"]
+                                   "last_listed", "newest", "newest_lists", "left_out"]
     assert _since_rows(since) == MYSQL_ARM64_SINCE
+
+
+def test_platform_since_accounts_for_every_row_of_tag_timelines(df):
+    # Each tag's snapshots plus those left out are exactly its rows in tag_timelines.
+    since = history.platform_since(df, "mysql")
+    rows = history.tag_timelines(df, "mysql").groupby("tag", sort=False).size()
+    assert (since["snapshots"] + since["left_out"]).to_dict() == rows.to_dict()
 
 
 def test_platform_since_shows_a_platform_that_went_away(df):
@@ -282,7 +291,7 @@ def test_platform_since_shows_a_platform_that_went_away(df):
     # ('Platforms: 1') holds linux/amd64 alone.
     assert _since_rows(history.platform_since(df, "kong")) == {
         "latest": (6, 2, T("2020-09-22"), T("2020-07-10"), T("2022-12-12"), T("2023-02-11"),
-                   False)
+                   False, 0)
     }
 
 

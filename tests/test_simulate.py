@@ -2366,3 +2366,53 @@ def test_rootfs_refuses_bombs_and_junk(data, message):
 
     with pytest.raises(LayerError, match=message):
         _rootfs([data])
+
+
+# ---------------------------------------------------------------------------------------------
+# The why-steps read as a learner counts: entries from 1, --platform only when one was given
+
+
+def _detail(p: Prediction, rule: str) -> str:
+    return next(s.detail for s in p.explanation if s.rule == rule)
+
+
+def test_list_entries_are_counted_from_one():
+    # REDIS lists amd64, arm/v6, arm64, 386: arm64 is the third entry, on 20.10 and on 23+.
+    assert _detail(simulate_pull(REDIS, UBUNTU), "choose a list entry (20.10)").endswith(
+        "entry 3 (linux/arm64/v8)")
+    assert _detail(simulate_pull(REDIS, ROSETTA), "choose a list entry (23.0+)").endswith(
+        "entry 3 (linux/arm64/v8)")
+    assert _detail(simulate_pull(REDIS, UBUNTU, platform="linux/amd64"),
+                   "choose a list entry (20.10)").endswith("entry 1 (linux/amd64)")
+
+
+def test_the_cli_retry_mentions_platform_only_when_one_was_given():
+    bare = _detail(simulate_run(MIDDLEWARE, UBUNTU), "CLI pulls and retries")
+    assert "--platform text" not in bare
+    assert "pulls with no --platform (the daemon picks for its own platform)" in bare
+    given = _detail(simulate_run(MIDDLEWARE, UBUNTU, platform="linux/amd64"),
+                    "CLI pulls and retries")
+    assert "pulls with the same --platform text (parsed by the daemon this time)" in given
+
+
+def test_the_host_check_says_it_is_not_the_pull_time_choice():
+    detail = _detail(simulate_run(REDIS, UBUNTU), "host check")
+    assert "not the pull's choice of a list entry" in detail
+    assert "it only decides whether to warn" in detail
+
+
+def test_the_single_manifest_step_names_platform_only_when_one_was_given():
+    bare = _detail(simulate_pull(MIDDLEWARE, UBUNTU), "single manifest: no platform check")
+    assert "--platform" not in bare and bare.endswith("(nothing compares it with the host here)")
+    given = _detail(simulate_pull(MIDDLEWARE, UBUNTU, platform="linux/arm64"),
+                    "single manifest: no platform check")
+    assert given.endswith("(the --platform value is not compared here)")
+
+
+def test_explain_says_when_compose_v2_wording_is_not_modelled():
+    from archlab.simulate import COMPOSE_V2_CAVEAT
+
+    v2 = simulate_compose_service(MYSQL, get_host("m1-desktop-4.3"), "linux/x86_64", service="db")
+    assert f"_{COMPOSE_V2_CAVEAT}._" in explain(v2)
+    v1 = simulate_compose_service(MYSQL, UBUNTU, "linux/x86_64", service="db")
+    assert COMPOSE_V2_CAVEAT not in explain(v1)

@@ -910,3 +910,12 @@ def test_a_bug_in_the_rate_limit_probe_costs_the_limits_not_the_survey(corpus, t
     assert got.stats.notes == ("the rate-limit probe failed (internal error: RuntimeError: "
                                "injected probe bug; please report it); surveyed without the "
                                "limits it reads",)
+
+
+def test_every_outcome_has_a_legend_entry():
+    from archlab.survey import OUTCOME_LEGEND, OUTCOMES, outcome_legend
+
+    assert set(OUTCOME_LEGEND) == set(OUTCOMES)
+    legend = outcome_legend()._repr_markdown_().splitlines()
+    assert [row.split("|")[1].strip() for row in legend[2:]] == [f"`{o}`" for o in OUTCOMES]
+    assert "| `not an image` | the reference names an artifact" in "\n".join(legend)

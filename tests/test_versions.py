@@ -60,7 +60,8 @@ def test_the_grid_has_a_column_per_engine_and_says_what_changed():
 
 def test_changed_lines_mark_what_was_measured():
     frame = versions.changed_lines(versions.ARM64_CASES[1]).frame
-    assert frame["wording"].tolist() == ["measured on 20.10"] + ["from source, not measured"] * 4
+    assert frame["wording"].tolist() == (["measured (amd64 Engine 20.10.24)"]
+                                         + ["from source, not measured"] * 4)
     assert frame["Docker prints"].tolist()[:2] == [
         "standard_init_linux.go:228: exec user process caused: exec format error",
         "exec /bin/hello: exec format error"]
@@ -74,6 +75,12 @@ def test_the_containerd_store_keeps_both_platforms_under_one_tag():
 
 def test_calibration_is_said_in_words():
     p = versions.predict_case(versions.ARM64_CASES[1], "29.1.2")
-    assert versions.calibration_words(p, "29.1.2").startswith("Not measured: ")
+    assert versions.calibration_words(p, "29.1.2").startswith("None of these ")
     p = versions.predict_case(versions.ARM64_CASES[1], "20.10.12")
-    assert versions.calibration_words(p, "20.10.12").startswith("Measured: ")
+    assert versions.calibration_words(p, "20.10.12").startswith("Measured on an amd64 ")
+
+
+def test_outcome_grids_say_they_show_outcomes_and_what_c8d_is():
+    html = versions.outcome_grid(versions.AMD64_CASES)._repr_html_()
+    assert "Outcomes only, not printed lines" in html
+    assert "&quot;c8d&quot;: the Engine keeps images in the containerd image store" in html
