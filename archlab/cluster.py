@@ -26,7 +26,8 @@ shards             ``shards=`` (``--shards``), by default twice the workers, so 
                     shard does not leave the other workers idle
 a task              :func:`archlab.survey.survey` of one shard into ``DIR/shards/K-of-N``, with
                     a registry client of its own: the worker's cache and credentials, its own
-                    rate-limit probe and budget (``budget=`` applies per shard)
+                    rate-limit probe and budget (``budget=`` applies per shard), made with the
+                    survey's ``client_options`` (``--insecure``, ``--no-cache``)
 results             each task's Parquet dataset, merged into ``DIR`` (:func:`archlab.dataset.merge`)
                     when all are done; a rerun with the same ``DIR`` resumes every shard from
                     its journal

@@ -1388,6 +1388,7 @@ def survey(
     tag_source: str = "auto",
     dask: str | Any | None = None,
     shards: int | None = None,
+    client_options: Mapping[str, Any] | None = None,
 ) -> SurveyResult:
     """Survey ``refs`` (a file, or a list of references) for ``platforms``.
 
@@ -1405,7 +1406,14 @@ def survey(
     as there), with a ``source`` column. ``dask="tcp://host:8786"`` (or a
     ``distributed.Client``) runs ``shards`` shards as tasks on that cluster
     (:mod:`archlab.cluster`; needs ``dataset``).
+
+    ``client_options`` are :class:`~archlab.registry.RegistryClient` keyword arguments
+    (``insecure=``, ``cache=``, ``tag_index=``, ...) for the client the survey makes when none
+    is given, and for the one each Dask task makes: how ``--insecure`` and ``--no-cache``
+    reach the workers. They must be picklable; credentials are not among them (each worker
+    reads its own).
     """
+    options = dict(client_options or {})
     kwargs = dict(progress=progress, results_path=results_path, max_per_host=max_per_host,
                   rule=rule, budget=budget, check_rate_limit=check_rate_limit,
                   on_result=on_result, verify=verify, reference_deadline=reference_deadline,
@@ -1420,11 +1428,12 @@ def survey(
         for key in ("dataset", "shard", "results_path", "on_result"):
             kwargs.pop(key)
         return survey_on_dask(refs, platforms, dataset=dataset, address=dask, shards=shards,
-                              on_result=on_result, **kwargs)  # type: ignore[arg-type]
+                              on_result=on_result, client_options=options,
+                              **kwargs)  # type: ignore[arg-type]
     if client is None:
         from archlab.registry import RegistryClient
 
-        with RegistryClient(per_host=max_per_host) as own:
+        with RegistryClient(**{"per_host": max_per_host, **options}) as own:
             return survey(refs, platforms, client=own, **kwargs)  # type: ignore[arg-type]
     return client.run(lambda aio: survey_async(refs, platforms, client=aio, **kwargs))
 

@@ -180,6 +180,37 @@ def test_a_dask_run_equals_a_single_run(inputs, tmp_path, monkeypatch):
         pd.testing.assert_frame_equal(a, b)
 
 
+def test_dask_tasks_make_their_clients_with_the_client_options(inputs, tmp_path, monkeypatch):
+    """--no-cache reaches the workers: with cache=False no task writes a manifest or a tag
+    hint into the workers' cache directory (with the defaults, they do)."""
+    distributed = pytest.importorskip("distributed")
+    caches = {}
+    for name, options in (("default", None), ("no-cache", {"cache": False, "tag_index": False})):
+        caches[name] = tmp_path / f"cache-{name}"
+        monkeypatch.setenv("ARCHLAB_CACHE_DIR", str(caches[name]))
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                      host="127.0.0.1", dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as dask_client:
+            result = survey.survey(inputs[:8], PLATFORMS, dask=dask_client, shards=2,
+                                   progress=False, dataset=tmp_path / name,
+                                   check_rate_limit=False, client_options=options)
+        assert result.stats.refs == 8
+    written = {name: [p for p in path.rglob("*") if p.is_file()] if path.exists() else []
+               for name, path in caches.items()}
+    assert written["default"], "the default client caches what it fetched"
+    assert written["no-cache"] == []
+
+
+def test_dask_refuses_trace_it_could_not_show(capsys):
+    from archlab.cli import main
+
+    assert main(["survey", "busybox", "--dataset", "d", "--dask", "tcp://127.0.0.1:1",
+                 "--trace"]) == 2
+    assert capsys.readouterr().err == (
+        "archlab: --dask runs every shard itself, on the cluster's network; drop --trace (the "
+        "exchanges happen on the workers)\n")
+
+
 def test_dask_needs_a_dataset(tmp_path):
     pytest.importorskip("distributed")
     with pytest.raises(ArchlabError, match="give dataset="):

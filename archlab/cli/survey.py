@@ -152,8 +152,13 @@ def run(args: argparse.Namespace) -> int:
                    budget=args.budget, verify=args.verify, all_tags=args.all_tags,
                    hub_api=args.hub_api, tag_source=args.tag_source)
     if args.dask:
+        # Each task makes its own client on its worker: what the client options ask for
+        # travels with the task.
+        client_options: dict[str, object] = {"insecure": list(args.insecure)}
+        if args.no_cache:
+            client_options.update(cache=False, tag_index=False)
         result = survey(refs, platforms_, dataset=args.dataset, dask=args.dask,
-                        shards=args.shards, **options)
+                        shards=args.shards, client_options=client_options, **options)
         return _report(args, result)
     landed: list[RefResult] = []  # each result as it lands: what a failed run still knows
     try:
@@ -186,9 +191,10 @@ def _check(args: argparse.Namespace) -> None:
     if (args.shard or args.dask) and not args.dataset:
         raise UsageError(f"{'--shard' if args.shard else '--dask'} writes a dataset; add "
                          "--dataset DIR")
-    if args.dask and (args.shard or args.snapshot):
+    if args.dask and (args.shard or args.snapshot or args.trace):
         raise UsageError("--dask runs every shard itself, on the cluster's network; drop "
-                         + ("--shard" if args.shard else "--snapshot"))
+                         + ("--shard" if args.shard else "--snapshot" if args.snapshot
+                            else "--trace (the exchanges happen on the workers)"))
     if args.shards is not None and not args.dask:
         raise UsageError("--shards is for --dask; on separate machines use --shard K/N")
     if (args.hub_api or args.tag_source != "auto") and not args.all_tags:
