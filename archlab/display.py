@@ -89,6 +89,11 @@ __all__ = [
     "wrap_transcript",
 ]
 
+#: The class MathJax skips: JupyterLab typesets HTML outputs, and two ``$`` in one table (a
+#: Dockerfile's ``${LAB}/lab/ruby:${RUBY_TAG}``, a shell prompt) would otherwise become math.
+#: An HTML entity does not help: MathJax reads the text after the browser decoded it.
+NO_MATH: Final = "mathjax_ignore"
+
 #: Monospace characters that fit one output line at 1280 px with the file browser open.
 TEXT_WIDTH: Final = 96
 #: Hex digits a shortened digest keeps.
@@ -256,7 +261,7 @@ class Table:
         head = self._labels()
         if self.index:
             head.insert(0, self._index_name())
-        parts = [f'<table style="{_TABLE_STYLE}"><thead><tr>']
+        parts = [f'<table class="{NO_MATH}" style="{_TABLE_STYLE}"><thead><tr>']
         parts += [f'<th style="{_HEAD_STYLE}">{_cell_html(h, label=True)}</th>' for h in head]
         parts.append("</tr></thead><tbody>")
         for cells in self.rows():
@@ -418,7 +423,7 @@ class Transcript:
     def _repr_html_(self) -> str:
         lines = "".join(f'<div style="{_LINE_STYLE}">{html.escape(line) or "<br>"}</div>'
                         for line in self.text.split("\n"))
-        return f'<div style="{_TRANSCRIPT_STYLE}">{lines}</div>'
+        return f'<div class="{NO_MATH}" style="{_TRANSCRIPT_STYLE}">{lines}</div>'
 
     def __str__(self) -> str:
         return wrap_transcript(self.text, self.width)

@@ -159,16 +159,19 @@ def report(prediction: Prediction, engine: str | None = None, *,
     """
     code = "unknown" if prediction.exit_code is None else prediction.exit_code
     caveat = f"; {prediction.caveat}" if prediction.caveat else ""
-    out = [f"$ {prediction.command}    # on {prediction.host}{caveat}"]
-    out += [display.shorten_digests(ln.text) for ln in prediction.lines]
+    head = display.wrap(f"$ {prediction.command}    # on {prediction.host}{caveat}", width)
+    # Docker's lines wrap with the transcript mark, so a continuation never reads as a line
+    # Docker printed; the rest is prose, wrapped with an indent.
+    printed = [display.wrap_transcript(display.shorten_digests(ln.text), width)
+               for ln in prediction.lines]
     via = f" ({prediction.emulator})" if prediction.run_mode == "emulated" and \
         prediction.emulator else ""
-    out += ["", f"outcome: {outcome_kind(prediction)}{via}, exit code {code}", "", "why:"]
+    out = ["", f"outcome: {outcome_kind(prediction)}{via}, exit code {code}", "", "why:"]
     for n, step in enumerate(prediction.explanation, 1):
         out.append(f"{n:2}. {step.rule}: {step.detail}")
     if engine is not None:
         out += ["", calibration_note(prediction, engine)]
-    return display.wrap("\n".join(out), width)
+    return "\n".join([head, *printed, display.wrap("\n".join(out), width)])
 
 
 #: The real Engine archlab's simulator is checked against, line for line (``this-machine``).

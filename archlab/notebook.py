@@ -824,8 +824,10 @@ def why(prediction: Prediction) -> display.Markdown:
     entrypoint ran, and every rule that fired with its source, as code so that a source such as
     ``moby@v20.10.12:...`` is never taken for an e-mail address."""
     code = "unknown" if prediction.exit_code is None else prediction.exit_code
-    out = [f"**`{prediction.command}`** on `{prediction.host}` → exit code {code}", "",
-           "```", display.wrap_transcript(prediction.transcript() or "(no output)"), "```", ""]
+    out = [f"**`{prediction.command}`** on `{prediction.host}` → exit code {code}", ""]
+    if prediction.caveat:
+        out += [f"_{prediction.caveat}._", ""]
+    out += ["```", display.wrap_transcript(prediction.transcript() or "(no output)"), "```", ""]
     if prediction.run_mode:
         via = f" ({prediction.emulator})" if prediction.emulator else ""
         out += [f"Run mode: **{prediction.run_mode}**{via}", ""]

@@ -10,7 +10,8 @@ check                          how
 diagrams are drawn             every ```mermaid block (markdown cells and outputs) became SVG
 nothing wider than its panel   no output area, table or pre scrolls sideways, and none ends
                                right of the notebook panel
-no error output                no rendered error or stderr output
+no error output                no rendered error or stderr output, and no output typeset
+                               as math (a ``$`` in a Dockerfile read by MathJax)
 navigation works               the "next →" link opens the next notebook in a new tab
 the explorer works             after Run All, its widgets render, and choosing another host
                                changes the predicted transcript
@@ -166,6 +167,9 @@ _CHECKS_JS = """
       '[data-mime-type="application/vnd.jupyter.stderr"], '
       + '[data-mime-type="application/vnd.jupyter.error"]'))
     problems.push('error output: ' + describe(el));
+  // No output is mathematics: a `$` in a Dockerfile or a prompt typeset as math garbles it.
+  for (const el of panel.querySelectorAll('.jp-OutputArea-output mjx-container'))
+    problems.push('typeset as math: ' + describe(el.closest('.jp-OutputArea-output')));
   return problems;
 }
 """

@@ -180,3 +180,12 @@ def test_a_long_column_label_may_break_after_a_hyphen_a_value_never():
     assert f"{NOWRAP}multipass-ubuntu-arm64</span>" in body
     short = display.table(pd.DataFrame({"--platform": [1]}))._repr_html_()
     assert f"{NOWRAP}--platform</span>" in short
+
+
+def test_tables_and_transcripts_are_kept_from_mathjax():
+    """A Dockerfile's ${LAB}/lab/ruby:${RUBY_TAG} holds two dollar signs: MathJax, which
+    JupyterLab runs over HTML outputs, would typeset the text between them."""
+    shown = display.table(pd.DataFrame({"line": ["FROM ${LAB}/lab/ruby:${RUBY_TAG}"]}))
+    assert f'<table class="{display.NO_MATH}"' in shown._repr_html_()
+    shown = display.Transcript("$ docker run x\n$ echo $HOME")._repr_html_()
+    assert shown.startswith(f'<div class="{display.NO_MATH}"')

@@ -106,3 +106,16 @@ def test_the_form_answers_a_new_choice():
     platform = form.children[1].children[0]
     platform.value = "linux/arm64"  # the single amd64 image: pulled, then a mismatch on create
     assert "--platform linux/arm64" in out.value
+
+
+def test_a_long_docker_line_in_a_report_wraps_with_the_transcript_mark():
+    """The WARNING of an emulated run is longer than a screen: its continuation starts with
+    the mark, never with the indent that prose continuations get."""
+    p = explorer.predict("run", "middleware", "m1-desktop-4.3")
+    warning = next(ln.text for ln in p.lines if ln.text.startswith("WARNING"))
+    assert len(warning) > display.TEXT_WIDTH
+    lines = explorer.report(p, "20.10.11").split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("WARNING"))
+    assert lines[at + 1].startswith(display.TRANSCRIPT_MARK)
+    assert " ".join([lines[at], *(x.removeprefix(display.TRANSCRIPT_MARK)
+                                  for x in lines[at + 1:at + 3])]).startswith(warning)

@@ -526,3 +526,13 @@ def test_counts_frame_is_a_table_not_a_dict_repr():
     assert list(frame.columns) == ["request", "requests"]
     assert display.table(frame).rows() == [["GET manifest", "16"], ["HEAD manifest", "1"]]
     assert "{" not in repr(display.table(frame))
+
+
+def test_why_says_when_the_wording_is_not_modelled():
+    from archlab import explorer
+    from archlab.simulate import COMPOSE_V2_CAVEAT
+
+    v2 = nb.why(explorer.predict("compose", "mysql", "m1-desktop-4.3", "linux/x86_64")).text
+    assert v2.split("\n")[2] == f"_{COMPOSE_V2_CAVEAT}._"
+    v1 = nb.why(explorer.predict("compose", "mysql", "multipass-ubuntu-arm64", "linux/x86_64"))
+    assert COMPOSE_V2_CAVEAT not in v1.text
