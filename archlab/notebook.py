@@ -672,8 +672,13 @@ def runc_text_frame(versions: Iterable[str], path: str = "/bin/hello") -> pd.Dat
 
 
 #: Columns of :func:`hosts_frame` (the profile's file path is left out: it differs per machine).
-HOST_COLUMNS = ("display_name", "daemon_platform", "native", "emulated", "engine", "runc",
+#: The columns of :func:`hosts_frame`, in words (the profile keys they come from: display_name,
+#: daemon_platform, native, emulated, engine, runc, compose): a header with a space wraps, so
+#: the table fits a projector.
+HOST_COLUMNS = ("machine", "daemon platform", "native", "emulated", "engine", "runc",
                 "compose")
+_HOST_KEYS = ("display_name", "daemon_platform", "native", "emulated", "engine", "runc",
+              "compose")
 
 
 def hosts_frame(names: Iterable[str] | None = None) -> pd.DataFrame:
@@ -681,8 +686,18 @@ def hosts_frame(names: Iterable[str] | None = None) -> pd.DataFrame:
     from archlab.hosts import get_host, load_hosts
 
     hosts = [get_host(n) for n in names] if names is not None else list(load_hosts().values())
-    frame = pd.DataFrame([h.summary() for h in hosts]).set_index("name")
-    return frame[list(HOST_COLUMNS)]
+    rows = []
+    for h in hosts:
+        row = h.summary()
+        # One "qemu: a, b, c" per emulator instead of "(qemu)" after every platform.
+        by: dict[str, list[str]] = {}
+        for e in h.emulated:
+            by.setdefault(e.describe(), []).append(str(e.platform))
+        row["emulated"] = "; ".join(f"{how}: {', '.join(ps)}" for how, ps in by.items())
+        rows.append(row)
+    frame = pd.DataFrame(rows).set_index("name")
+    frame = frame[list(_HOST_KEYS)].set_axis(list(HOST_COLUMNS), axis=1)
+    return frame.rename_axis("profile")
 
 
 def compose_services_frame(project: ComposeProject) -> pd.DataFrame:
