@@ -185,7 +185,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import httpx
 import pandas as pd
@@ -213,6 +213,7 @@ __all__ = [
     "RecordingTransport",
     "Snapshot",
     "SnapshotTransport",
+    "is_not_recorded",
     "is_shipped_lab",
     "load_snapshot",
     "record",
@@ -1060,7 +1061,7 @@ class SnapshotTransport(httpx.AsyncBaseTransport):
             what = f"tags/list?{t.reference} of {t.repository}"
         elif t.kind == "hub-tags":
             what = f"the tag listing ?{t.reference} of {t.repository}"
-        missing = f"{what} is not in {self.snapshot.describe()}"
+        missing = f"{what}{_NOT_RECORDED}{self.snapshot.describe()}"
         accept_key = None if t.accept is None else frozenset(t.accept)
         picked = self._pick(self._by_key.get((t.kind, t.repository, t.reference, accept_key),
                                              []), t.host)
@@ -1131,6 +1132,19 @@ def _error(request: httpx.Request, status: int, code: str, message: str) -> http
     body = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
     return _response(request, status, body, [("content-type", "application/json"),
                                              ("content-length", str(len(body)))])
+
+
+#: How a replay's 404 for an answer it never recorded reads, before the snapshot's
+#: description: the registry may well have it, which a registry's own 404 would deny.
+_NOT_RECORDED: Final = " is not in "
+
+
+def is_not_recorded(exc: BaseException) -> bool:
+    """True when ``exc`` is a replay's 404 for something the snapshot did not record (as
+    opposed to a 404 the registry itself answered while recording)."""
+    from archlab.errors import NotFoundError
+
+    return isinstance(exc, NotFoundError) and f"{_NOT_RECORDED}snapshot " in str(exc)
 
 
 def replay_client(

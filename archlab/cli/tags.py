@@ -75,17 +75,28 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
+    from archlab.errors import ArchlabError, NotFoundError
+    from archlab.snapshot import is_not_recorded
     from archlab.tags import tag_platforms
 
     if args.verify_sample < 0:
         raise UsageError("--verify-sample must be 0 or more")
     if args.max_per_host < 1:
         raise UsageError("--max-per-host must be 1 or more")
-    with open_registry(args, per_host=args.max_per_host) as reg, _pages_bar() as on_page:
-        result = tag_platforms(args.repository, client=reg, source=args.source,
-                               hub_api=args.hub_api, verify_sample=args.verify_sample,
-                               seed=args.seed, resolve_empty=args.resolve_empty,
-                               max_per_host=args.max_per_host, on_page=on_page)
+    try:
+        with open_registry(args, per_host=args.max_per_host) as reg, _pages_bar() as on_page:
+            result = tag_platforms(args.repository, client=reg, source=args.source,
+                                   hub_api=args.hub_api, verify_sample=args.verify_sample,
+                                   seed=args.seed, resolve_empty=args.resolve_empty,
+                                   max_per_host=args.max_per_host, on_page=on_page)
+    except NotFoundError as exc:
+        if not args.snapshot or not is_not_recorded(exc):
+            raise
+        # The repository may well exist: the snapshot just never recorded its tag list.
+        raise ArchlabError(
+            f"{args.repository}: the snapshot {args.snapshot} holds no tag list for this "
+            "repository, which says nothing of the registry; a snapshot records one when made "
+            "with `archlab snapshot record --tags` (--hub-tags for Docker Hub)") from None
     frame = result.frame
     wanted = None
     if args.platforms:
