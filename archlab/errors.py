@@ -20,7 +20,8 @@ non-zero instead of showing a traceback.
     │   │                              gzip, an encoding it did not ask for, a redirect loop
     │   ├── InsecureTransportError     plain HTTP to a non-loopback host without opt-in
     │   ├── AuthError                  401/403, missing or wrong credentials
-    │   ├── NotFoundError              unknown repository, tag or digest
+    │   ├── NotFoundError              unknown repository, tag or digest (``not_recorded``:
+    │   │                              only a replayed snapshot lacks it)
     │   ├── RateLimitError             429 that outlived the retries
     │   ├── TooLargeError              a manifest or config above the size cap
     │   └── NoMatchingManifestError    a list with no entry for the wanted platform
@@ -105,7 +106,14 @@ class AuthError(RegistryError):
 
 
 class NotFoundError(RegistryError):
-    """The repository, tag or digest does not exist on that registry."""
+    """The repository, tag or digest does not exist on that registry. ``not_recorded`` is True
+    when a snapshot being replayed simply holds no answer for it: the registry may well have
+    it."""
+
+    def __init__(self, message: str, *, status: int | None = None, url: str | None = None,
+                 not_recorded: bool = False):
+        super().__init__(message, status=status, url=url)
+        self.not_recorded = not_recorded
 
 
 class RateLimitError(RegistryError):

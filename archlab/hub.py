@@ -98,6 +98,7 @@ from archlab.errors import (
     RegistryUnreachableError,
 )
 from archlab.reference import Reference, parse_reference
+from archlab.registry import NOT_RECORDED_HEADER
 
 if TYPE_CHECKING:
     from archlab.registry import AsyncRegistryClient
@@ -471,7 +472,8 @@ async def _get(
                                 url=url)
         if status == 404:
             raise NotFoundError(f"{repo}: no such repository on Docker Hub ({_detail(body)})",
-                                status=404, url=url)
+                                status=404, url=url,
+                                not_recorded=NOT_RECORDED_HEADER in resp.headers)
         if status in (401, 403):
             raise AuthError(
                 f"{repo}: Docker Hub's API refused an anonymous listing (HTTP {status}): a "

@@ -59,7 +59,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import httpx
 
@@ -925,7 +925,8 @@ class AsyncRegistryClient:
                     f"{_error_text(body)}", status=status, url=str(url),
                 )
             raise _status_error(status, body, what, method, url, kind, host,
-                                has_credentials=self._credentials_for(host) is not None)
+                                has_credentials=self._credentials_for(host) is not None,
+                                not_recorded=NOT_RECORDED_HEADER in resp.headers)
 
     def _may_retry(self, attempt: int, retry_after: float | None, give_up_at: float) -> bool:
         """Another attempt is allowed, and its wait fits the retry budget: a wait that would
@@ -1046,9 +1047,16 @@ def _error_text(body: bytes) -> str:
     return text[:_QUOTED] or "(empty body)"
 
 
+#: The header a snapshot replay (:class:`archlab.snapshot.SnapshotTransport`) puts on a 404
+#: for an answer it never recorded; the client's :class:`NotFoundError` then says
+#: ``not_recorded``. No registry sends it, and a recording never keeps it (it is not among
+#: the kept headers).
+NOT_RECORDED_HEADER: Final = "x-archlab-not-recorded"
+
+
 def _status_error(
     status: int, body: bytes, what: str, method: str, url: httpx.URL, kind: str, host: str,
-    *, has_credentials: bool,
+    *, has_credentials: bool, not_recorded: bool = False,
 ) -> RegistryError:
     detail = _error_text(body) if method != "HEAD" else ""
     if status == 404:
@@ -1057,7 +1065,7 @@ def _status_error(
         msg = f"{what}: {noun} not found on {host}"
         if detail and detail != "(empty body)":
             msg += f" ({detail})"
-        return NotFoundError(msg, status=404, url=str(url))
+        return NotFoundError(msg, status=404, url=str(url), not_recorded=not_recorded)
     if status in (401, 403):
         hint = ("the credentials were refused or lack access" if has_credentials
                 else f"no credentials: run `docker login {host}` or pass credentials=")

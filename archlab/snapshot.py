@@ -185,7 +185,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 import httpx
 import pandas as pd
@@ -198,7 +198,13 @@ from archlab.errors import (
     NotFoundError,
     SnapshotAlteredError,
 )
-from archlab.registry import Exchange, RegistryClient, _manifest_digest, is_loopback_host
+from archlab.registry import (
+    NOT_RECORDED_HEADER,
+    Exchange,
+    RegistryClient,
+    _manifest_digest,
+    is_loopback_host,
+)
 
 __all__ = [
     "CONFIG_CAP",
@@ -213,7 +219,6 @@ __all__ = [
     "RecordingTransport",
     "Snapshot",
     "SnapshotTransport",
-    "is_not_recorded",
     "is_shipped_lab",
     "load_snapshot",
     "record",
@@ -1043,9 +1048,10 @@ class SnapshotTransport(httpx.AsyncBaseTransport):
         if isinstance(found, str) and target.kind == "hub-tags":  # that API's own error shape
             body = json.dumps({"message": found}).encode()
             return _response(request, 404, body, [("content-type", "application/json"),
-                                                  ("content-length", str(len(body)))])
+                                                  ("content-length", str(len(body))),
+                                                  (NOT_RECORDED_HEADER, "1")])
         if isinstance(found, str):
-            return _error(request, 404, _ERROR_CODES[target.kind], found)
+            return _error(request, 404, _ERROR_CODES[target.kind], found, not_recorded=True)
         answer, body = found
         headers = list(answer.headers)
         length = len(body) if body is not None else answer.size
@@ -1061,7 +1067,7 @@ class SnapshotTransport(httpx.AsyncBaseTransport):
             what = f"tags/list?{t.reference} of {t.repository}"
         elif t.kind == "hub-tags":
             what = f"the tag listing ?{t.reference} of {t.repository}"
-        missing = f"{what}{_NOT_RECORDED}{self.snapshot.describe()}"
+        missing = f"{what} is not in {self.snapshot.describe()}"
         accept_key = None if t.accept is None else frozenset(t.accept)
         picked = self._pick(self._by_key.get((t.kind, t.repository, t.reference, accept_key),
                                              []), t.host)
@@ -1128,23 +1134,13 @@ def _response(request: httpx.Request, status: int, body: bytes,
                           request=request)
 
 
-def _error(request: httpx.Request, status: int, code: str, message: str) -> httpx.Response:
+def _error(request: httpx.Request, status: int, code: str, message: str, *,
+           not_recorded: bool = False) -> httpx.Response:
     body = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
-    return _response(request, status, body, [("content-type", "application/json"),
-                                             ("content-length", str(len(body)))])
-
-
-#: How a replay's 404 for an answer it never recorded reads, before the snapshot's
-#: description: the registry may well have it, which a registry's own 404 would deny.
-_NOT_RECORDED: Final = " is not in "
-
-
-def is_not_recorded(exc: BaseException) -> bool:
-    """True when ``exc`` is a replay's 404 for something the snapshot did not record (as
-    opposed to a 404 the registry itself answered while recording)."""
-    from archlab.errors import NotFoundError
-
-    return isinstance(exc, NotFoundError) and f"{_NOT_RECORDED}snapshot " in str(exc)
+    headers = [("content-type", "application/json"), ("content-length", str(len(body)))]
+    if not_recorded:  # the client's NotFoundError says not_recorded
+        headers.append((NOT_RECORDED_HEADER, "1"))
+    return _response(request, status, body, headers)
 
 
 def replay_client(

@@ -230,18 +230,6 @@ def test_tags_from_a_snapshot_without_tag_lists_does_not_deny_the_repository(cap
         "`archlab snapshot record --tags` (--hub-tags for Docker Hub)\n")
 
 
-def test_a_registrys_own_404_is_not_taken_for_a_gap_in_a_snapshot():
-    from archlab.errors import NotFoundError
-    from archlab.snapshot import is_not_recorded
-
-    assert not is_not_recorded(NotFoundError(
-        "r:latest: repository not found on h (NAME_UNKNOWN: repository name not known to "
-        "registry)"))
-    assert is_not_recorded(NotFoundError(
-        "r:latest: repository not found on h (NAME_UNKNOWN: tags/list?n=1000 of r is not in "
-        "snapshot /s (recorded on 2026-11-01T00:00:00Z))"))
-
-
 def test_survey_names_the_formats_it_writes(tmp_path):
     done = _archlab("survey", "--snapshot", "lab", "--no-progress", BUSYBOX,
                     "--out", str(tmp_path / "coverage.xlsx"))

@@ -213,6 +213,22 @@ def test_a_404_seen_only_by_head_replays_as_404_for_get():
         assert not reg.manifest_exists("127.0.0.1:5000/lab/x:gone")
 
 
+def test_a_gap_in_a_snapshot_is_not_the_registrys_404():
+    """What the snapshot never recorded is a NotFoundError marked ``not_recorded``; what the
+    registry itself answered 404 while recording is not marked."""
+    gone = Answer("manifest", "127.0.0.1:5000", "lab/x", "gone", 404, None, None, None, None)
+    with replay_client(mem_snapshot(gone)) as reg:
+        with pytest.raises(NotFoundError) as recorded:
+            reg.get_manifest("127.0.0.1:5000/lab/x:gone")
+        assert recorded.value.not_recorded is False
+        with pytest.raises(NotFoundError, match="not in snapshot") as gap:
+            reg.get_manifest("127.0.0.1:5000/lab/x:never-asked")
+        assert gap.value.not_recorded is True
+        with pytest.raises(NotFoundError, match="not in snapshot") as gap:
+            reg.run(lambda aio: aio.list_tags("127.0.0.1:5000/lab/x"))
+        assert gap.value.not_recorded is True
+
+
 @pytest.mark.parametrize(("given", "stored"), [
     ("2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z"),
     ("2024-01-01T01:30:00+01:30", "2024-01-01T00:00:00Z"),

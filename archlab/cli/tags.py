@@ -76,7 +76,6 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def run(args: argparse.Namespace) -> int:
     from archlab.errors import ArchlabError, NotFoundError
-    from archlab.snapshot import is_not_recorded
     from archlab.tags import tag_platforms
 
     if args.verify_sample < 0:
@@ -90,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                                    seed=args.seed, resolve_empty=args.resolve_empty,
                                    max_per_host=args.max_per_host, on_page=on_page)
     except NotFoundError as exc:
-        if not args.snapshot or not is_not_recorded(exc):
+        if not exc.not_recorded:
             raise
         # The repository may well exist: the snapshot just never recorded its tag list.
         raise ArchlabError(
