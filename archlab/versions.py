@@ -35,8 +35,8 @@ Engine              image store   runc         what changes for the story
 
 The runc and containerd versions are those the Engine's static packages shipped with (see
 :data:`ENGINES`); like the Engine lines for 23 and later, they were not measured on a real
-machine here. The simulator marks such lines ``approximate``; :func:`calibration_words` says
-so in plain words.
+machine here. The simulator marks such lines ``approximate``;
+:func:`archlab.explorer.calibration_note` says so in plain words.
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ __all__ = [
     "GRID_NOTE",
     "Case",
     "EngineRelease",
-    "calibration_words",
     "case_facts",
     "changed_lines",
     "engine_table",
@@ -272,11 +271,3 @@ def store_after_pulls(image: str = "busybox", host: str = "linux-arm64-docker29"
                + ". What the store holds, not lines Docker prints; it follows each store's "
                "rules in Docker's source.")
     return display.table(pd.DataFrame(rows), index=False, caption=caption)
-
-
-def calibration_words(prediction: Prediction, engine: str) -> str:
-    """Which lines of ``prediction`` (made for Engine ``engine``) were checked against a real
-    Docker, in plain words."""
-    from archlab import explorer
-
-    return explorer.calibration_note(prediction, engine)

@@ -75,9 +75,9 @@ def test_the_containerd_store_keeps_both_platforms_under_one_tag():
 
 def test_calibration_is_said_in_words():
     p = versions.predict_case(versions.ARM64_CASES[1], "29.1.2")
-    assert versions.calibration_words(p, "29.1.2").startswith("None of these ")
+    assert explorer.calibration_note(p, "29.1.2").startswith("None of these ")
     p = versions.predict_case(versions.ARM64_CASES[1], "20.10.12")
-    assert versions.calibration_words(p, "20.10.12").startswith("Measured on an amd64 ")
+    assert explorer.calibration_note(p, "20.10.12").startswith("Measured on an amd64 ")
 
 
 def test_outcome_grids_say_they_show_outcomes_and_what_c8d_is():
