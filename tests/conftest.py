@@ -33,6 +33,7 @@ from archlab.lab.server import (
     TokenAuth,
     find_registry_binary,
 )
+from archlab.transport import ENGINE_ENV, ENGINES
 
 try:  # tests/ is a plain directory (on sys.path via rootdir conftest) ...
     from tokenissuer import TokenIssuer
@@ -79,6 +80,14 @@ class LabRegistry:
 
 def _lab(server: RegistryServer, **extra) -> LabRegistry:
     return LabRegistry(url=server.url, host=server.host, server=server, **extra)
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs the test once per HTTP engine, chosen the way a user would: the environment
+    variable (``ARCHLAB_HTTP_ENGINE``)."""
+    monkeypatch.setenv(ENGINE_ENV, request.param)
+    return request.param
 
 
 @pytest.fixture(scope="session")

@@ -19,12 +19,11 @@ from archlab import limits
 from archlab.errors import BadResponseError, RegistryUnreachableError, TooLargeError
 from archlab.lab.publish import push_image
 from archlab.reference import parse_reference
-from archlab.transport import ENGINE_ENV
+from archlab.transport import ENGINE_ENV, ENGINES
 from tests.corpus import AMD64, client, make_image
 from tests.faultproxy import FaultProxy, gzip_bomb
 from tests.peak import MiB, run_cli
 
-ENGINES = ("aiohttp", "httpx")
 IMAGE = make_image(AMD64)
 #: The red team's gzip bomb peaked at 345 MB; issue 10 asks for under 300 MB.
 PEAK_LIMIT = 300 * MiB
@@ -32,12 +31,6 @@ PEAK_LIMIT = 300 * MiB
 #: decoding step and allocator slack. Without streaming decompression one received chunk of a
 #: bomb inflates to 64 MiB or more.
 GROWTH_LIMIT = 32 * MiB
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request, monkeypatch) -> str:
-    monkeypatch.setenv(ENGINE_ENV, request.param)
-    return request.param
 
 
 @pytest.fixture(scope="module")

@@ -24,22 +24,14 @@ from archlab import limits
 from archlab.errors import DeadlineExceededError, RateLimitError
 from archlab.lab.publish import push_image
 from archlab.reference import parse_reference
-from archlab.transport import ENGINE_ENV
 from tests.corpus import AMD64, client, make_image
 from tests.faultproxy import FaultProxy
 from tests.peak import run_cli
 
-ENGINES = ("aiohttp", "httpx")
 IMAGE = make_image(AMD64)
 #: Scheduling slack on a busy 2-core machine: a bound is checked as "bound + SLACK".
 SLACK = 5.0
 SMALL = {"timeout": 5.0, "request_deadline": 1.0, "retry_budget": 3.0, "retries": 4}
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request, monkeypatch) -> str:
-    monkeypatch.setenv(ENGINE_ENV, request.param)
-    return request.param
 
 
 @pytest.fixture(scope="module")

@@ -24,19 +24,15 @@ from archlab import survey
 from archlab.errors import ArchlabError, RegistryUnreachableError
 from archlab.reference import parse_reference
 from archlab.registry import AsyncRegistryClient
-from archlab.transport import ENGINE_ENV, AiohttpTransport, default_transport, engine_choice
+from archlab.transport import (
+    ENGINE_ENV,
+    ENGINES,
+    AiohttpTransport,
+    default_transport,
+    engine_choice,
+)
 from tests.corpus import client
 from tests.faultproxy import FaultProxy
-
-ENGINES = ("aiohttp", "httpx")
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request, monkeypatch) -> str:
-    """Runs the test once per engine, chosen the way a user would: the environment variable."""
-    monkeypatch.setenv(ENGINE_ENV, request.param)
-    return request.param
-
 
 # --- the rules -----------------------------------------------------------------------------
 
