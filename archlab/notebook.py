@@ -56,7 +56,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
@@ -672,13 +672,12 @@ def runc_text_frame(versions: Iterable[str], path: str = "/bin/hello") -> pd.Dat
 
 
 #: Columns of :func:`hosts_frame` (the profile's file path is left out: it differs per machine).
-#: The columns of :func:`hosts_frame`, in words (the profile keys they come from: display_name,
-#: daemon_platform, native, emulated, engine, runc, compose): a header with a space wraps, so
-#: the table fits a projector.
-HOST_COLUMNS = ("machine", "daemon platform", "native", "emulated", "engine", "runc",
-                "compose")
-_HOST_KEYS = ("display_name", "daemon_platform", "native", "emulated", "engine", "runc",
-              "compose")
+#: The profile keys :func:`hosts_frame` shows, and their headers in words: a header with a
+#: space wraps, so the table fits a projector.
+_HOST_HEADERS: Final = {"display_name": "machine", "daemon_platform": "daemon platform",
+                        "native": "native", "emulated": "emulated", "engine": "engine",
+                        "runc": "runc", "compose": "compose"}
+HOST_COLUMNS = tuple(_HOST_HEADERS.values())
 
 
 def hosts_frame(names: Iterable[str] | None = None) -> pd.DataFrame:
@@ -696,7 +695,7 @@ def hosts_frame(names: Iterable[str] | None = None) -> pd.DataFrame:
         row["emulated"] = "; ".join(f"{how}: {', '.join(ps)}" for how, ps in by.items())
         rows.append(row)
     frame = pd.DataFrame(rows).set_index("name")
-    frame = frame[list(_HOST_KEYS)].set_axis(list(HOST_COLUMNS), axis=1)
+    frame = frame[list(_HOST_HEADERS)].rename(columns=_HOST_HEADERS)
     return frame.rename_axis("profile")
 
 
